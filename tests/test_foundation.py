@@ -1,0 +1,88 @@
+"""The package skeleton: light import, config validation, the CLI's shape."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from stance.cli import app
+from stance.config import load_config
+from stance.errors import ConfigError
+
+runner = CliRunner()
+
+
+def test_import_is_light():
+    code = (
+        "import sys, stance; stance.__version__; stance.__all__;"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'sklearn') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_public_names():
+    import stance
+
+    for name in stance.__all__:
+        assert getattr(stance, name) is not None
+    from stance import LABELS, predict
+
+    assert LABELS == ("support", "oppose", "conditional")
+    assert callable(predict)
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("train", "predict", "evaluate", "data"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize("config", ["configs/baseline.yaml", "configs/transformer.yaml"])
+def test_bundled_configs_load(config):
+    cfg = load_config(config)
+    assert cfg.kind in config
+    assert cfg.settings is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("kind: baseline\nsed: 3\n", "unknown key 'sed'"),
+        ("kind: baseline\nseed: three\n", "key 'seed': expected an integer, found str 'three'"),
+        ("kind: baseline\nbaseline:\n  C_grid: [1, x]\n", "key 'baseline.C_grid[1]': expected a number"),
+        ("kind: forest\n", "key 'kind': expected one of 'baseline', 'transformer'"),
+        ("kind: transformer\ntransformer:\n  max_length: long\n", "key 'transformer.max_length'"),
+        ("kind: baseline\ndata: [1]\n", "key 'data': expected a mapping"),
+        ("seed: 1\n", "missing key 'kind'"),
+        ("", "empty"),
+        ("kind: baseline\n  bad: [\n", "not valid YAML"),
+    ],
+)
+def test_config_errors_name_file_and_key(tmp_path, body, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_config_missing_file_and_directory(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+
+
+def test_cli_config_error_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("kind: baseline\nsed: 3\n", encoding="utf-8")
+    result = runner.invoke(app, ["train", "--config", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"error: {path}: unknown key 'sed'" in result.output
