@@ -26,7 +26,7 @@ _LAZY = {
     "StanceError": "stance.errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "predict", "load", "Prediction", "Predictor", "LABELS", "StanceError"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from stance.constants import LABELS

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import csv
-
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field

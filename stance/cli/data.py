@@ -1,5 +1,72 @@
-"""CLI commands: data (registered on the shared app)."""
+"""CLI: ``stance data check|stats|split``."""
 
 from __future__ import annotations
 
-from stance.cli._app import app  # noqa: F401
+import json
+from pathlib import Path
+
+import typer
+
+from stance.cli._app import data_app
+from stance.constants import CORPUS_FIELDS, CORPUS_PATH, SPLITS_DIR
+
+
+@data_app.command("check")
+def check(
+    paths: list[Path] = typer.Argument(None, help="Corpus files or directories (default: data/corpus.jsonl and data/splits/)."),
+    minimal: bool = typer.Option(False, "--minimal", help="Only require 'text' and 'label' (plain labelled files)."),
+) -> None:
+    """Validate corpus files; print file:line: message for each problem and exit 1 if any.
+
+    Checks: malformed JSON/CSV, non-UTF-8 or binary content, missing or empty fields, unknown
+    labels, duplicate ids, duplicate texts, and texts that occur in more than one split (file).
+    """
+    from stance.corpus import check_files
+
+    targets = paths or [Path(CORPUS_PATH)]
+    problems = check_files(targets, fields=("text", "label") if minimal else CORPUS_FIELDS)
+    if not paths and Path(SPLITS_DIR).is_dir():
+        # The split files are checked together, so a text in two splits is caught.
+        problems += check_files([Path(SPLITS_DIR)])
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {', '.join(map(str, targets))} passed all checks")
+
+
+@data_app.command("stats")
+def stats(
+    path: Path = typer.Argument(Path(CORPUS_PATH), help="Corpus file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Counts per label, source, role and reform, and the length distribution (in words)."""
+    from stance.corpus import corpus_stats, load_corpus
+
+    result = corpus_stats(load_corpus(path))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{result['n']} statements in {path} ({result['hard']} marked hard)")
+    for title, key in (("label", "labels"), ("source", "sources"), ("role", "roles"), ("reform", "reforms")):
+        typer.echo(f"\n{title:<32} count")
+        for name, count in result[key].items():
+            typer.echo(f"{name:<32} {count:>5}")
+    typer.echo("\nlength in words: " + ", ".join(f"{k} {v}" for k, v in result["length_words"].items()))
+
+
+@data_app.command("split")
+def split(
+    corpus: Path = typer.Argument(Path(CORPUS_PATH), help="Corpus file."),
+    out: Path = typer.Option(Path(SPLITS_DIR), "--out", help="Directory for train/validation/test.jsonl."),
+    test_source: list[str] = typer.Option(None, "--test-source", help="Article file name held out for test (repeatable; default: the project's choice)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the validation sample."),
+) -> None:
+    """Write the deterministic grouped splits: test = whole seed articles; authored only in train/validation."""
+    from stance.corpus import TEST_SOURCES, load_corpus, split_corpus, write_jsonl
+
+    splits = split_corpus(load_corpus(corpus), test_sources=tuple(test_source or TEST_SOURCES), seed=seed)
+    for name, rows in splits.items():
+        write_jsonl(out / f"{name}.jsonl", rows)
+        typer.echo(f"{out / f'{name}.jsonl'}: {len(rows)} statements")

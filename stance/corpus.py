@@ -1,0 +1,346 @@
+"""The labelled quote corpus: validation, statistics, near-duplicates, splits and folds.
+
+The corpus (``data/corpus.jsonl``) holds one statement per line with the fields of
+:data:`stance.constants.CORPUS_FIELDS`. Seed quotes come from the articles in
+``data/articles/`` (``source`` is the article's file name, ``start``/``end`` its character
+offsets there); authored statements have ``source: authored``.
+
+Splits are deterministic and grouped: the test split is seed quotes only, whole articles at a
+time; authored statements are for training and validation only. :func:`article_folds` gives
+leave-one-article-out folds over the seeds for cross-validation.
+
+Example:
+    >>> records = load_corpus("data/corpus.jsonl")                     # doctest: +SKIP
+    >>> splits = split_corpus(records)                                  # doctest: +SKIP
+    >>> {name: len(rows) for name, rows in splits.items()}               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stance.constants import (
+    AUTHORED_SOURCE,
+    CORPUS_FIELDS,
+    LABELS,
+    NULLABLE_FIELDS,
+)
+from stance.data import detect_format, iter_records
+from stance.errors import DataError
+
+__all__ = [
+    "Problem",
+    "check_files",
+    "load_corpus",
+    "corpus_stats",
+    "near_duplicates",
+    "split_corpus",
+    "article_folds",
+    "write_jsonl",
+    "TEST_SOURCES",
+]
+
+# Seed articles whose quotes form the held-out test split (whole articles at a time).
+TEST_SOURCES: tuple[str, ...] = ("002_e9050259a6e9974c.txt", "004_f127605748b66a42.txt")
+VALIDATION_FRACTION = 0.15
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a corpus file, printed as ``file:line: message``."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _scan(path: Path) -> Iterable[tuple[int | None, dict[str, Any] | None, str | None]]:
+    """Yield ``(line, record, None)`` or ``(line, None, problem)``, reporting every bad JSON line.
+
+    Unlike :func:`stance.data.iter_records` (which stops at the first problem), a check keeps
+    going so the user sees every broken line at once. Whole-file problems (missing, binary,
+    not UTF-8, CSV structure) end the scan of that file.
+    """
+    if detect_format(path) == "csv":
+        try:
+            for line, record in iter_records(path):
+                yield line, record, None
+        except DataError as exc:
+            yield exc.line, None, exc.message
+        return
+    if not path.exists():
+        yield None, None, "file not found"
+        return
+    if path.is_dir():
+        yield None, None, "is a directory, expected a JSONL or CSV file"
+        return
+    seen_any = False
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if b"\x00" in raw:
+                yield number, None, "binary data (NUL byte); expected UTF-8 text"
+                return
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, None, f"not UTF-8 text ({exc.reason}); save the file as UTF-8"
+                continue
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            seen_any = True
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(record, dict):
+                yield number, None, f"expected a JSON object, found {type(record).__name__}"
+                continue
+            yield number, record, None
+    if not seen_any:
+        yield None, None, "file is empty; expected one JSON object per line"
+
+
+def check_files(
+    paths: Sequence[str | Path],
+    labels: Sequence[str] = LABELS,
+    fields: Sequence[str] = CORPUS_FIELDS,
+) -> list[Problem]:
+    """Validate one or more corpus files; return every problem found (empty list = valid).
+
+    Checks malformed JSON/CSV, non-UTF-8 or binary content, empty files, missing or empty
+    fields, unknown labels, duplicate ids, exact duplicate texts, and (when several files are
+    given, each taken as one split) texts that occur in more than one file.
+
+    Args:
+        paths: the files; a directory stands for the ``*.jsonl`` and ``*.csv`` files in it.
+        labels: the allowed labels.
+        fields: the fields every record must have (``("text", "label")`` for a plain labelled file).
+
+    Example:
+        >>> [str(p) for p in check_files(["data/corpus.jsonl"])]   # doctest: +SKIP
+        []
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted([*p.glob("*.jsonl"), *p.glob("*.csv")])
+            if not found:
+                problems.append(Problem(str(p), None, "directory holds no .jsonl or .csv files"))
+            files.extend(found)
+        else:
+            files.append(p)
+    ids: dict[str, tuple[str, int | None]] = {}
+    texts: dict[str, tuple[str, int | None]] = {}
+    allowed = set(labels)
+    for path in files:
+        try:
+            rows = list(_scan(path))
+        except DataError as exc:  # unknown suffix
+            problems.append(Problem(exc.path, exc.line, exc.message))
+            continue
+        for line, record, problem in rows:
+            if problem is not None:
+                problems.append(Problem(str(path), line, problem))
+                continue
+            assert record is not None
+            for name in fields:
+                value = record.get(name)
+                if name not in record:
+                    problems.append(Problem(str(path), line, f"missing field {name!r}"))
+                elif value is None and name in NULLABLE_FIELDS:
+                    continue
+                elif not isinstance(value, str) or not value.strip():
+                    problems.append(Problem(str(path), line, f"field {name!r} must be a non-empty string, found {value!r:.40}"))
+            label = record.get("label")
+            if isinstance(label, str) and label.strip() and label not in allowed:
+                problems.append(Problem(str(path), line, f"unknown label {label!r}; allowed: {', '.join(labels)}"))
+            rid = record.get("id")
+            if "id" in fields and isinstance(rid, str) and rid:
+                if rid in ids:
+                    first_path, first_line = ids[rid]
+                    problems.append(Problem(str(path), line, f"duplicate id {rid!r} (first at {first_path}:{first_line})"))
+                else:
+                    ids[rid] = (str(path), line)
+            text = record.get("text")
+            if isinstance(text, str) and text.strip():
+                key = _normalise(text)
+                if key in texts:
+                    other_path, other_line = texts[key]
+                    kind = "in more than one split" if other_path != str(path) else "duplicate text"
+                    problems.append(Problem(str(path), line, f"{kind}: same text as {other_path}:{other_line}"))
+                else:
+                    texts[key] = (str(path), line)
+    return problems
+
+
+def load_corpus(path: str | Path) -> list[dict[str, Any]]:
+    """Read a corpus file after checking it; raise on the first problem.
+
+    Raises:
+        DataError: the first problem :func:`check_files` finds (file and line named).
+    """
+    problems = check_files([path])
+    if problems:
+        p = problems[0]
+        more = f" (and {len(problems) - 1} more; run `stance data check {path}`)" if len(problems) > 1 else ""
+        raise DataError(p.path, p.message + more, line=p.line)
+    return [record for _, record in iter_records(path)]
+
+
+def _length_summary(lengths: list[int]) -> dict[str, float]:
+    if not lengths:
+        return {}
+    qs = statistics.quantiles(lengths, n=20, method="inclusive") if len(lengths) > 1 else [lengths[0]] * 19
+    return {
+        "min": min(lengths), "p05": qs[0], "p25": qs[4], "median": statistics.median(lengths),
+        "p75": qs[14], "p95": qs[18], "max": max(lengths), "mean": round(statistics.fmean(lengths), 1),
+    }  # fmt: skip
+
+
+def corpus_stats(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Counts per label, per source, per role, per reform, label by source, and text lengths (words).
+
+    Returns:
+        ``{"n", "labels", "sources", "roles", "reforms", "label_by_source", "length_words", "hard"}``.
+    """
+    by_source: dict[str, Counter] = {}
+    for r in records:
+        by_source.setdefault(str(r.get("source")), Counter())[r.get("label")] += 1
+    return {
+        "n": len(records),
+        "labels": dict(Counter(r.get("label") for r in records).most_common()),
+        "sources": dict(Counter(str(r.get("source")) for r in records).most_common()),
+        "roles": dict(Counter(str(r.get("role")) for r in records).most_common()),
+        "reforms": dict(Counter(str(r.get("reform")) for r in records).most_common()),
+        "label_by_source": {s: dict(c) for s, c in sorted(by_source.items())},
+        "length_words": _length_summary([len(str(r.get("text", "")).split()) for r in records]),
+        "hard": sum(1 for r in records if r.get("hard")),
+    }
+
+
+def near_duplicates(texts: Sequence[str], threshold: float = 0.8) -> list[tuple[int, int, float]]:
+    """Pairs ``(i, j, cosine)`` with TF-IDF cosine similarity above ``threshold``, most similar first.
+
+    Word unigrams and bigrams, sublinear tf, English text as is (no stop-word removal, so
+    statements that differ only in content words still count as different).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if len(texts) < 2:
+        return []
+    matrix = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
+    sims = (matrix @ matrix.T).tocoo()
+    pairs = [(int(i), int(j), float(s)) for i, j, s in zip(sims.row, sims.col, sims.data) if i < j and s > threshold]
+    return sorted(pairs, key=lambda p: -p[2])
+
+
+def _stable_fraction(key: str, seed: int) -> float:
+    # A hash, not random.shuffle: the split of a record never depends on the others.
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+    return int(digest[:12], 16) / float(1 << 48)
+
+
+def split_corpus(
+    records: Sequence[dict[str, Any]],
+    test_sources: Sequence[str] = TEST_SOURCES,
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = 0,
+) -> dict[str, list[dict[str, Any]]]:
+    """Deterministic grouped splits: ``{"train", "validation", "test"}``.
+
+    - test: the seed quotes of ``test_sources`` (whole articles);
+    - validation: about ``validation_fraction`` of the authored statements of each label
+      (chosen by a hash of the id, so adding statements never moves existing ones);
+    - train: everything else (the remaining authored statements and the other articles' seeds).
+
+    Raises:
+        DataError: a test source has no quotes in the corpus (a typo in its name).
+    """
+    present = {r["source"] for r in records}
+    missing = [s for s in test_sources if s not in present]
+    if missing:
+        raise DataError(missing[0], f"no quotes from this test article in the corpus; sources present: {', '.join(sorted(present))}")
+    splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": [], "test": []}
+    authored_by_label: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r["source"] in test_sources:
+            splits["test"].append(r)
+        elif r["source"] == AUTHORED_SOURCE:
+            authored_by_label.setdefault(r["label"], []).append(r)
+        else:
+            splits["train"].append(r)
+    for label in sorted(authored_by_label):
+        # Stratified: the lowest-hash fraction of each label goes to validation.
+        rows = sorted(authored_by_label[label], key=lambda r: _stable_fraction(str(r["id"]), seed))
+        k = round(len(rows) * validation_fraction)
+        chosen = {id(r) for r in rows[:k]}
+        for r in authored_by_label[label]:
+            splits["validation" if id(r) in chosen else "train"].append(r)
+    order = {id(r): i for i, r in enumerate(records)}
+    for rows in splits.values():  # keep corpus order inside each split
+        rows.sort(key=lambda r: order[id(r)])
+    return splits
+
+
+def article_folds(
+    records: Sequence[dict[str, Any]],
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = 0,
+    group_column: str = "source",
+) -> list[tuple[str, list[int], list[int], list[int]]]:
+    """Leave-one-article-out folds over the seed quotes.
+
+    Each fold holds out one article's seed quotes as its test set and trains on everything
+    else (authored statements and the other articles' seeds), except a validation set of
+    authored statements (the same as in :func:`split_corpus`) kept for early stopping.
+
+    Returns:
+        ``[(article, train_indices, validation_indices, test_indices), ...]``, one per article,
+        indices into ``records``.
+    """
+    validation_ids = {
+        id(r) for r in split_corpus(records, test_sources=(), validation_fraction=validation_fraction, seed=seed)["validation"]
+    }
+    articles = sorted({str(r[group_column]) for r in records if r[group_column] != AUTHORED_SOURCE})
+    folds = []
+    for article in articles:
+        train, validation, test = [], [], []
+        for i, r in enumerate(records):
+            if str(r[group_column]) == article:
+                test.append(i)
+            elif id(r) in validation_ids:
+                validation.append(i)
+            else:
+                train.append(i)
+        folds.append((article, train, validation, test))
+    return folds
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    """Write records as JSON Lines (UTF-8, one object per line), atomically."""
+    from stance.artifacts import atomic_file
+
+    path = Path(path)
+    with atomic_file(path) as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,154 @@
+"""`stance data check|stats|split`: every kind of broken file gets a precise file:line message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stance.cli import app
+from stance.corpus import article_folds, check_files, corpus_stats, near_duplicates, split_corpus
+from stance.data import load_labelled
+
+from .conftest import write_jsonl
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _good(i: int, **over) -> dict:
+    record = {
+        "id": f"x{i}", "text": f"Statement number {i} about federations.", "label": "support",
+        "source": "authored", "speaker": "GP", "role": "gp_partner", "reform": "gp_federation",
+    }  # fmt: skip
+    record.update(over)
+    return record
+
+
+def _messages(path: Path) -> list[str]:
+    return [str(p) for p in check_files([path])]
+
+
+def test_valid_file_passes(tmp_path):
+    path = write_jsonl(tmp_path / "ok.jsonl", [_good(1), _good(2, speaker=None)])
+    assert _messages(path) == []
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([json.dumps(_good(1)), '{"id": "x2", "text": "broken'], ":2: malformed JSON"),
+        ([json.dumps(_good(1)), "[1, 2]"], ":2: expected a JSON object, found list"),
+        ([json.dumps({k: v for k, v in _good(1).items() if k != "role"})], ":1: missing field 'role'"),
+        ([json.dumps(_good(1, text="   "))], ":1: field 'text' must be a non-empty string"),
+        ([json.dumps(_good(1, label="neutral"))], ":1: unknown label 'neutral'; allowed: support, oppose, conditional"),
+        ([json.dumps(_good(1)), json.dumps(_good(1, text="Other text"))], ":2: duplicate id 'x1'"),
+        ([json.dumps(_good(1)), json.dumps(_good(2, text="statement NUMBER 1 about  federations."))], ":2: duplicate text"),
+        ([], ": file is empty"),
+    ],
+)
+def test_each_broken_kind_is_named(tmp_path, lines, expected):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    messages = _messages(path)
+    assert any(m.startswith(str(path)) and expected in m for m in messages), messages
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_non_utf8_and_binary(tmp_path):
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(json.dumps(_good(1)).encode() + b"\n" + '{"text": "caf\xe9"}\n'.encode("latin-1"))
+    assert any(":2: not UTF-8" in m for m in _messages(latin))
+    binary = tmp_path / "blob.jsonl"
+    binary.write_bytes(b"\x00\x01\x02garbage")
+    assert any(":1: binary data" in m for m in _messages(binary))
+
+
+def test_text_in_two_splits(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [_good(1), _good(2)])
+    test = write_jsonl(tmp_path / "test.jsonl", [_good(3, text=_good(2)["text"])])
+    messages = [str(p) for p in check_files([train, test])]
+    assert any(m.startswith(f"{test}:1: in more than one split") for m in messages), messages
+
+
+def test_missing_path_and_directory(tmp_path):
+    assert "file not found" in _messages(tmp_path / "nope.jsonl")[0]
+    assert "no .jsonl or .csv" in str(check_files([tmp_path])[0])
+
+
+def test_csv_accepted(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_text('text,label\n"We back it, fully.",support\nNot on my watch,oppose\n', encoding="utf-8")
+    assert [str(p) for p in check_files([path], fields=("text", "label"))] == []
+    data = load_labelled(path)
+    assert data.texts == ["We back it, fully.", "Not on my watch"] and data.labels == ["support", "oppose"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nok,support\nthree,fields,here\n", encoding="utf-8")
+    assert any(":3: expected 2 fields" in str(p) for p in check_files([bad], fields=("text", "label")))
+
+
+def test_stats_and_near_duplicates(tiny_records):
+    stats = corpus_stats(tiny_records)
+    assert stats["n"] == 18 and stats["labels"] == {"support": 6, "oppose": 6, "conditional": 6}
+    assert sum(stats["sources"].values()) == 18
+    assert stats["length_words"]["min"] <= stats["length_words"]["median"] <= stats["length_words"]["max"]
+    texts = ["The vanguard cut admissions a lot.", "The vanguard cut admissions a lot!", "Something else entirely."]
+    pairs = near_duplicates(texts, threshold=0.8)
+    assert [(i, j) for i, j, _ in pairs] == [(0, 1)]
+
+
+def _corpus() -> list[dict]:
+    rows = []
+    for i in range(40):
+        rows.append(_good(i, label=("support", "oppose", "conditional")[i % 3], text=f"authored statement {i}"))
+    for art in ("a.txt", "b.txt", "c.txt"):
+        for i in range(3):
+            rows.append(_good(100 + i, id=f"{art}-{i}", source=art, text=f"seed {art} {i}"))
+    return rows
+
+
+def test_splits_are_grouped_and_deterministic():
+    records = _corpus()
+    splits = split_corpus(records, test_sources=("c.txt",))
+    assert {r["source"] for r in splits["test"]} == {"c.txt"}
+    assert all(r["source"] == "authored" for r in splits["validation"])
+    assert not any(r["source"] == "c.txt" for r in splits["train"])
+    assert sum(map(len, splits.values())) == len(records)
+    assert split_corpus(records, test_sources=("c.txt",)) == splits
+    # Adding statements never moves existing ones between train and validation.
+    bigger = split_corpus(records + [_good(999, text="new one")], test_sources=("c.txt",))
+    assert {r["id"] for r in splits["validation"]} <= {r["id"] for r in bigger["validation"]} | {"x999"}
+    with pytest.raises(Exception, match="no quotes from this test article"):
+        split_corpus(records, test_sources=("zzz.txt",))
+
+
+def test_article_folds_leave_one_article_out():
+    records = _corpus()
+    folds = article_folds(records)
+    assert [name for name, *_ in folds] == ["a.txt", "b.txt", "c.txt"]
+    for name, train, validation, test in folds:
+        assert {records[i]["source"] for i in test} == {name}
+        assert not set(train) & set(test) and not set(validation) & set(test) and not set(train) & set(validation)
+        assert all(records[i]["source"] != name for i in train)
+
+
+def test_split_cli_writes_files(tmp_path):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus())
+    result = runner.invoke(app, ["data", "split", str(corpus), "--out", str(tmp_path / "splits"), "--test-source", "c.txt"])
+    assert result.exit_code == 0, result.output
+    assert check_files([tmp_path / "splits"]) == []
+    result = runner.invoke(app, ["data", "stats", str(corpus), "--json"])
+    assert json.loads(result.output)["n"] == len(_corpus())
+
+
+@pytest.mark.skipif(not (REPO / "data" / "corpus.jsonl").exists(), reason="bundled corpus not built yet")
+def test_bundled_corpus_passes_check():
+    assert [str(p) for p in check_files([REPO / "data" / "corpus.jsonl"])] == []
+    assert [str(p) for p in check_files([REPO / "data" / "splits"])] == []
