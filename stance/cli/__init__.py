@@ -4,6 +4,7 @@ Each module below registers its commands on :data:`app`; importing them here is 
 them appear. The library functions they call live outside ``stance.cli`` and return data.
 """
 
+# ruff: noqa: I001  (the import order below is the order `stance --help` lists commands)
 from __future__ import annotations
 
 from stance.cli._app import app, data_app
