@@ -62,6 +62,13 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(path: Path) -> None:
     # Make the rename itself durable; not supported on every platform/filesystem.
     with contextlib.suppress(OSError):
@@ -89,6 +96,8 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # mkdtemp makes the directory private (0700); a model is an ordinary, shareable directory.
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
         for path in tmp.rglob("*"):
@@ -121,6 +130,7 @@ def atomic_file(target: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would make outputs unreadable to others
     try:
         if "b" not in mode:
             open_kwargs.setdefault("encoding", "utf-8")
