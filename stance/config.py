@@ -108,6 +108,8 @@ class TransformerSettings:
     layerwise_lr_decay: float = 1.0
     # Train only the classifier head (and top layers) for this many epochs first; 0 = off.
     freeze_epochs: int = 0
+    # During freeze_epochs, also train this many top encoder layers (0 = the head only).
+    freeze_train_top_layers: int = 0
     gradient_accumulation_steps: int = 1
     device: str = "auto"
     # Passed to TrainingArguments.ddp_backend under torchrun/accelerate ("gloo" on CPU).
