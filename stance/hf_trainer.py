@@ -1,0 +1,261 @@
+"""Hugging Face ``Trainer`` pieces behind :func:`stance.transformer.train_transformer`.
+
+This module imports torch and transformers at the top, so only the training code imports it
+(never ``import stance``, never loading a model for prediction).
+
+- :class:`StanceTrainer`: the Trainer with a class-weighted cross-entropy loss, optional
+  layer-wise learning-rate decay (parameter groups by depth) and optional freezing of the
+  lower layers for the first epochs.
+- :class:`EpochReporter`: records per-epoch train loss and validation metrics (always) and, on
+  the terminal, shows a tqdm bar per epoch and a one-line summary (only when asked to, and
+  only on the main process).
+- :func:`layer_depth` / :func:`count_layers`: where a parameter sits in the network, from its
+  name (embeddings 0, encoder layer ``i`` at ``i + 1``, the head above the top layer).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainerCallback
+
+__all__ = ["StanceTrainer", "EpochReporter", "layer_depth", "count_layers"]
+
+# Encoder blocks are named "...layer.3...", "...layers.3...", "...h.3...", "...block.3..." in
+# the common architectures (BERT/RoBERTa/DeBERTa/DistilBERT/ELECTRA, GPT-style, T5-style).
+_LAYER_RE = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def count_layers(names: Iterable[str]) -> int:
+    """Number of encoder blocks, from parameter names (0 if none is recognised)."""
+    indices = [int(m.group(1)) for n in names if (m := _LAYER_RE.search("." + n))]
+    return max(indices) + 1 if indices else 0
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """Depth of a parameter: 0 for embeddings, ``i + 1`` for encoder block ``i``, ``num_layers + 1``
+    for everything above (pooler, classifier head, final norms).
+
+    Example:
+        >>> layer_depth("bert.encoder.layer.5.output.dense.weight", 6), layer_depth("classifier.bias", 6)
+        (6, 7)
+    """
+    match = _LAYER_RE.search("." + name)
+    if match:
+        return int(match.group(1)) + 1
+    if any("embed" in part for part in name.split(".")):
+        return 0
+    return num_layers + 1
+
+
+class StanceTrainer(Trainer):
+    """The Hugging Face Trainer with the small-data practices of ``config.transformer``.
+
+    Args:
+        class_weights: one weight per label (class-index order) for the cross-entropy loss,
+            or None for the plain loss.
+        layerwise_lr_decay: block ``l`` (of ``L``) learns at ``lr * decay ** (L - l)``; the head
+            and the top block at ``lr``, the embeddings at ``lr * decay ** L``. 1.0 = off.
+        freeze_epochs: for this many first epochs only the head (and ``freeze_train_top_layers``
+            top blocks) is updated.
+        freeze_train_top_layers: see ``freeze_epochs``.
+        *args, **kwargs: passed to :class:`transformers.Trainer`.
+    """
+
+    # compute_loss returns a per-micro-batch mean, so the Trainer divides it by the number of
+    # gradient-accumulation steps itself (transformers 5.x contract).
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        *args: Any,
+        class_weights: Sequence[float] | None = None,
+        layerwise_lr_decay: float = 1.0,
+        freeze_epochs: int = 0,
+        freeze_train_top_layers: int = 0,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.class_weights = (
+            torch.tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
+        )
+        self.layerwise_lr_decay = float(layerwise_lr_decay)
+        self.freeze_epochs = int(freeze_epochs)
+        named = list(self.model.named_parameters())
+        self.num_layers = count_layers(n for n, _ in named)
+        # Frozen = at or below this depth during the first freeze_epochs epochs.
+        cut = self.num_layers - int(freeze_train_top_layers)
+        self._frozen = (
+            [p for n, p in named if layer_depth(n, self.num_layers) <= cut]
+            if self.freeze_epochs
+            else []
+        )
+
+    # --- loss -----------------------------------------------------------------------------
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Cross-entropy with the class weights (same signature as ``Trainer.compute_loss`` in 5.x)."""
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        weight = None
+        if self.class_weights is not None:
+            weight = self.class_weights.to(device=logits.device, dtype=logits.dtype)
+        loss = nn.functional.cross_entropy(
+            logits.view(-1, logits.size(-1)), labels.view(-1), weight=weight
+        )
+        return (loss, outputs) if return_outputs else loss
+
+    # --- freezing -------------------------------------------------------------------------
+
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
+    ) -> torch.Tensor:
+        """One forward/backward; during the frozen epochs, drop the gradients of the lower layers.
+
+        Dropping gradients (rather than toggling ``requires_grad``) works unchanged under
+        DistributedDataParallel; AdamW skips parameters without a gradient, so frozen weights
+        get neither updates, weight decay nor optimiser-state changes. It happens before
+        gradient clipping, so the head's gradient norm is not diluted by the frozen layers'.
+        """
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self._frozen and int(self.state.epoch or 0) < self.freeze_epochs:
+            for param in self._frozen:
+                param.grad = None
+        return loss
+
+    # --- optimiser ------------------------------------------------------------------------
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """The Trainer's optimiser, with one parameter group per (depth, weight decay) when
+        layer-wise learning-rate decay is on."""
+        if self.optimizer is not None or self.layerwise_lr_decay >= 1.0:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        decay_names = set(self.get_decay_parameter_names(opt_model))
+        base_lr = self.args.learning_rate
+        groups: dict[tuple[float, float], dict[str, Any]] = {}
+        for name, param in opt_model.named_parameters():
+            if not param.requires_grad:
+                continue
+            depth = layer_depth(name, self.num_layers)
+            lr = base_lr * self.layerwise_lr_decay ** max(0, self.num_layers - depth)
+            wd = self.args.weight_decay if name in decay_names else 0.0
+            group = groups.setdefault((lr, wd), {"params": [], "lr": lr, "weight_decay": wd})
+            group["params"].append(param)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls(list(groups.values()), **optimizer_kwargs)
+        return self.optimizer
+
+    def layer_learning_rates(self) -> dict[str, float]:
+        """The peak learning rate of each depth (for the metadata): ``{"embeddings": ..., "layer_1": ..., "head": ...}``."""
+        out = {}
+        for depth in range(self.num_layers + 2):
+            name = (
+                "embeddings"
+                if depth == 0
+                else "head"
+                if depth > self.num_layers
+                else f"layer_{depth}"
+            )
+            out[name] = self.args.learning_rate * self.layerwise_lr_decay ** max(
+                0, self.num_layers - depth
+            )
+        return out
+
+
+class EpochReporter(TrainerCallback):
+    """Per-epoch history, and (if ``show``) a tqdm bar per epoch plus a one-line summary.
+
+    Attributes:
+        history: one dict per epoch: ``epoch``, ``train_loss``, and when there is a validation
+            split ``validation_macro_f1``, ``validation_accuracy``, ``validation_loss``.
+    """
+
+    def __init__(
+        self, num_epochs: int, has_validation: bool, show: bool, stream: TextIO | None = None
+    ):
+        self.num_epochs = num_epochs
+        self.has_validation = has_validation
+        self.show = show
+        self.stream = stream or sys.stderr
+        self.history: list[dict[str, Any]] = []
+        self._bar = None
+        self._train_loss: float | None = None
+
+    def _printing(self, state: Any) -> bool:
+        return self.show and state.is_world_process_zero
+
+    def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        if not self._printing(state):
+            return
+        from tqdm.auto import tqdm
+
+        epoch = len(self.history) + 1
+        total = None
+        if train_dataloader is not None:
+            total = math.ceil(len(train_dataloader) / max(args.gradient_accumulation_steps, 1))
+        self._bar = tqdm(
+            total=total, desc=f"epoch {epoch}/{self.num_epochs}", unit="step", leave=False,
+            file=self.stream, dynamic_ncols=True,
+        )  # fmt: skip
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        # logging_strategy="epoch": the train loss of the epoch arrives just before evaluation.
+        if logs and "loss" in logs:
+            self._train_loss = float(logs["loss"])
+            if not self.has_validation:
+                self._record(state, {})
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        self._record(
+            state,
+            {
+                "validation_macro_f1": metrics.get("eval_macro_f1"),
+                "validation_accuracy": metrics.get("eval_accuracy"),
+                "validation_loss": metrics.get("eval_loss"),
+            },
+        )
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.on_epoch_end(args, state, control)
+
+    def _record(self, state: Any, values: dict[str, Any]) -> None:
+        entry = {"epoch": len(self.history) + 1, "train_loss": self._train_loss, **values}
+        self.history.append(entry)
+        if not self._printing(state):
+            return
+        line = f"epoch {entry['epoch']}/{self.num_epochs}: train loss {_fmt(entry['train_loss'])}"
+        if self.has_validation:
+            line += (
+                f", validation macro-F1 {_fmt(entry.get('validation_macro_f1'))}, "
+                f"accuracy {_fmt(entry.get('validation_accuracy'))}"
+            )
+        print(line, file=self.stream, flush=True)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

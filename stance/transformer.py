@@ -1,0 +1,898 @@
+"""The fine-tuned transformer: training (:func:`train_transformer`) and prediction
+(:class:`TransformerPredictor`).
+
+Training fine-tunes ``AutoModelForSequenceClassification`` on the training split with the
+Hugging Face Trainer, evaluating macro-F1 on the validation split after every epoch and keeping
+the best epoch. The practices that matter with a few hundred examples are set in
+``config.transformer`` and recorded in ``metadata.json``: a fixed seed (deterministic data order;
+deterministic kernels on CPU), class-weighted cross-entropy, warm-up, weight decay, early
+stopping on validation macro-F1, a ``max_length`` chosen from the training texts' token lengths,
+dynamic padding, optional layer-wise learning-rate decay and optional frozen first epochs.
+
+The saved model directory is a plain Hugging Face model directory, loadable without this
+package::
+
+    from transformers import pipeline
+    pipeline("text-classification", model="models/transformer")("We back the PCNs.")
+    # [{'label': 'support', 'score': 0.9...}]
+
+It holds ``config.json`` (with the real ``id2label``), the tokenizer files, ``model.safetensors``
+(no pickles: no ``pytorch_model.bin``, no ``training_args.bin``, no optimiser state),
+``metadata.json`` and a model card ``README.md``.
+
+Several processes (``torchrun --nproc_per_node 2 -m stance.cli train --config X``) train one
+model with DistributedDataParallel (gloo on CPU); only the first process saves and prints.
+
+Example:
+    >>> from stance.config import load_config                                    # doctest: +SKIP
+    >>> result = train_transformer(load_config("configs/transformer.yaml"), quiet=False)  # doctest: +SKIP
+    >>> import stance; stance.load("models/transformer").predict("PCNs are working.")     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stance.artifacts import atomic_directory, verify_checksums, write_metadata
+from stance.backbone import Backbone, resolve_backbone
+from stance.config import TrainConfig, TransformerSettings
+from stance.constants import DEFAULT_BATCH_SIZE
+from stance.errors import ConfigError, ModelError
+from stance.predictor import Predictor
+from stance.training import PreparedData, TrainResult, prepare_data
+
+if TYPE_CHECKING:
+    from stance.data import LabelledData
+
+__all__ = [
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
+    "TruncationWarning",
+    "TransformerPredictor",
+    "train_transformer",
+    "choose_max_length",
+    "balanced_class_weights",
+]
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+# A tokenizer needs its config plus one vocabulary file; which one depends on the tokenizer.
+_VOCAB_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+# Files a finished model directory must never contain (pickles and training state).
+_FORBIDDEN_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
+_VALID_DDP_BACKENDS = ("gloo", "nccl", "mpi", "ccl", "hccl", "xccl", "cncl", "mccl")
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than the model's ``max_length`` and were cut."""
+
+
+# --- small, pure helpers -----------------------------------------------------------------------
+
+
+def choose_max_length(
+    lengths: Sequence[int], percentile: float, model_max: int, multiple: int = 8
+) -> int:
+    """The ``max_length: auto`` rule: a percentile of the token lengths, rounded up to a
+    multiple of ``multiple``, at most ``model_max`` (and at least ``multiple``).
+
+    Example:
+        >>> choose_max_length([10, 20, 30, 41], percentile=100, model_max=512)
+        48
+    """
+    if not lengths:
+        return min(multiple, model_max)
+    value = math.ceil(float(np.percentile(np.asarray(lengths), percentile)))
+    value = max(multiple, math.ceil(value / multiple) * multiple)
+    return int(min(value, model_max))
+
+
+def balanced_class_weights(label_ids: Sequence[int], num_labels: int) -> list[float]:
+    """``n / (k * count_c)`` per class, as scikit-learn's ``class_weight="balanced"``; a class
+    absent from the training data gets 0 (it contributes no loss terms anyway).
+
+    Example:
+        >>> balanced_class_weights([0, 0, 0, 1], 2)
+        [0.6666666666666666, 2.0]
+    """
+    counts = Counter(label_ids)
+    n = len(label_ids)
+    return [n / (num_labels * counts[c]) if counts[c] else 0.0 for c in range(num_labels)]
+
+
+def _model_max_length(tokenizer: Any, model_config: Any) -> int:
+    """The longest input the model accepts: its position embeddings and the tokenizer's limit."""
+    limits = []
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:  # huge sentinel = "no limit set"
+        limits.append(tok_max)
+    pos = getattr(model_config, "max_position_embeddings", None)
+    if isinstance(pos, int) and pos > 0:
+        # RoBERTa-style models reserve position ids for padding; their tokenizer limit is lower.
+        limits.append(pos)
+    return min(limits) if limits else 512
+
+
+def _metrics(logits: np.ndarray, label_ids: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """n, accuracy, macro-F1 over every configured label (absent labels count as F1 = 0), per-label F1."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    pred = np.asarray(logits).argmax(axis=-1)
+    label_ids = np.asarray(label_ids)
+    per_label = f1_score(
+        label_ids, pred, labels=list(range(len(labels))), average=None, zero_division=0
+    )
+    return {
+        "n": int(len(label_ids)),
+        "accuracy": float(accuracy_score(label_ids, pred)),
+        "macro_f1": float(np.mean(per_label)),
+        "per_label_f1": {label: float(f) for label, f in zip(labels, per_label)},
+    }
+
+
+@contextlib.contextmanager
+def _no_hf_progress_bars() -> Iterator[None]:
+    """Hide transformers' own progress bars ("Loading weights") for the duration."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+class _DropLoadReport(logging.Filter):
+    """Drops transformers' weight-loading report; the caller decides what to say instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "LOAD REPORT" in message:
+            self.dropped.append(message)
+            return False
+        return True
+
+
+# --- settings checks -----------------------------------------------------------------------
+
+
+def _check_settings(config: TrainConfig) -> TransformerSettings:
+    source = config.source or "config"
+    if config.kind != "transformer" or config.transformer is None:
+        raise ConfigError(
+            f"{source}: train_transformer needs kind 'transformer', found {config.kind!r}"
+        )
+    t = config.transformer
+
+    def bad(key: str, expected: str, found: Any) -> ConfigError:
+        return ConfigError(
+            f"{source}: key 'transformer.{key}': expected {expected}, found {found!r}"
+        )
+
+    if t.device not in _VALID_DEVICES:
+        raise bad("device", f"one of {', '.join(_VALID_DEVICES)}", t.device)
+    if t.ddp_backend is not None and t.ddp_backend not in _VALID_DDP_BACKENDS:
+        raise bad("ddp_backend", f"null or one of {', '.join(_VALID_DDP_BACKENDS)}", t.ddp_backend)
+    if t.early_stopping_patience < 0:
+        raise bad(
+            "early_stopping_patience",
+            "an integer >= 0 (0 = no early stopping)",
+            t.early_stopping_patience,
+        )
+    if t.freeze_epochs < 0:
+        raise bad("freeze_epochs", "an integer >= 0 (0 = no frozen epochs)", t.freeze_epochs)
+    if t.freeze_train_top_layers < 0:
+        raise bad("freeze_train_top_layers", "an integer >= 0", t.freeze_train_top_layers)
+    if t.gradient_accumulation_steps < 1:
+        raise bad("gradient_accumulation_steps", "an integer >= 1", t.gradient_accumulation_steps)
+    if t.weight_decay < 0:
+        raise bad("weight_decay", "a number >= 0", t.weight_decay)
+    return t
+
+
+def _resolve_device(setting: str) -> tuple[bool, str]:
+    """(use_cpu, device name) for the Trainer: ``auto`` = a GPU if there is one, else the CPU."""
+    import torch
+
+    if setting == "cpu":
+        return True, "cpu"
+    has_cuda = torch.cuda.is_available()
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if setting == "cuda" and not has_cuda:
+        raise ConfigError(
+            "transformer.device is 'cuda' but no CUDA GPU is available; use 'auto' or 'cpu'"
+        )
+    if setting == "mps" and not has_mps:
+        raise ConfigError(
+            "transformer.device is 'mps' but no Apple GPU is available; use 'auto' or 'cpu'"
+        )
+    if setting == "auto" and not (has_cuda or has_mps):
+        return True, "cpu"
+    return False, "cuda" if (setting == "cuda" or (setting == "auto" and has_cuda)) else "mps"
+
+
+# --- loading the backbone ------------------------------------------------------------------------
+
+
+def _load_backbone(backbone: Backbone, labels: Sequence[str]) -> tuple[Any, Any, str | None]:
+    """Tokenizer and a sequence classifier with a fresh head for ``labels``.
+
+    Returns ``(tokenizer, model, note)``: ``note`` is a one-line remark for the terminal when the
+    classifier head was newly initialised (expected when starting from an encoder checkpoint).
+
+    Raises:
+        ModelError: the backbone cannot be loaded (the message says why and what to do).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.modeling_utils import logger as modeling_logger
+
+    common = {"local_files_only": backbone.local_files_only, "trust_remote_code": False}
+    id2label = dict(enumerate(labels))
+    label2id = {label: i for i, label in id2label.items()}
+    report = _DropLoadReport()
+    modeling_logger.addFilter(report)
+    try:
+        with _no_hf_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(backbone.path, **common)
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                backbone.path,
+                num_labels=len(labels),
+                id2label=id2label,
+                label2id=label2id,
+                problem_type="single_label_classification",
+                # A checkpoint that already has a head for other labels gets a fresh one.
+                ignore_mismatched_sizes=True,
+                output_loading_info=True,
+                **common,
+            )
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"cannot load backbone {backbone.name!r} from {backbone.path}: {first}; "
+            "transformer.model_name_or_path must name a Hugging Face encoder (config.json, "
+            "safetensors weights and tokenizer files)"
+        ) from None
+    finally:
+        modeling_logger.removeFilter(report)
+
+    # The head is new by design; anything else missing or unexpected is worth a warning.
+    num_layers = getattr(model.config, "num_hidden_layers", None)
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    new_keys = set(info.get("missing_keys") or ())
+    new_keys |= {m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys") or ()}
+    head = {k for k in new_keys if not k.startswith(prefix)}
+    surprising = (new_keys - head) | set(info.get("unexpected_keys") or ())
+    if surprising:
+        warnings.warn(
+            f"loading backbone {backbone.name!r}: unexpected weight differences "
+            f"({', '.join(sorted(map(str, surprising))[:5])}{'...' if len(surprising) > 5 else ''}); "
+            + ("\n".join(report.dropped) if report.dropped else ""),
+            stacklevel=3,
+        )
+    note = None
+    if head:
+        names = sorted({k.rsplit(".", 1)[0] for k in head})
+        note = (
+            f"note: new classification head ({', '.join(names)}) initialised for "
+            f"{len(labels)} labels on top of {backbone.name}"
+            + (f" ({num_layers} layers)" if num_layers else "")
+        )
+    return tokenizer, model, note
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def _token_lengths(tokenizer: Any, texts: Sequence[str], limit: int | None = None) -> list[int]:
+    """Token counts including special tokens (counted up to ``limit`` when given)."""
+    if not texts:
+        return []
+    kwargs: dict[str, Any] = {"add_special_tokens": True, "verbose": False}
+    if limit is not None:
+        kwargs.update(truncation=True, max_length=limit)
+    encoded = tokenizer(
+        list(texts), return_attention_mask=False, return_token_type_ids=False, **kwargs
+    )
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _encode(
+    tokenizer: Any, data: LabelledData, labels: Sequence[str], max_length: int
+) -> list[dict[str, Any]]:
+    """A map-style dataset (a list of feature dicts, unpadded) for the Trainer."""
+    index = {label: i for i, label in enumerate(labels)}
+    encoded = tokenizer(list(data.texts), truncation=True, max_length=max_length, verbose=False)
+    rows = []
+    for i, label in enumerate(data.labels):
+        row = {key: values[i] for key, values in encoded.items()}
+        row["labels"] = index[label]
+        rows.append(row)
+    return rows
+
+
+def _checkpoint_dir(output_dir: Path, world_size: int, is_main: bool) -> Path:
+    """A hidden temporary folder beside the output for the Trainer's per-epoch checkpoints.
+
+    Under torchrun every process must use the same folder (the best checkpoint is reloaded by
+    each), so it is named from the run's rendezvous (run id, address, port), and the main
+    process clears any leftover of a killed run with the same name.
+    """
+    parent = output_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if world_size <= 1:
+        return Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.checkpoints-", dir=parent))
+    run = "|".join(
+        os.environ.get(k, "") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT")
+    )
+    path = (
+        parent / f".{output_dir.name}.checkpoints-{hashlib.sha256(run.encode()).hexdigest()[:12]}"
+    )
+    if is_main:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+    return path
+
+
+# --- training entry point ------------------------------------------------------------------
+
+
+def train_transformer(
+    config: TrainConfig, quiet: bool = True, data: PreparedData | None = None
+) -> TrainResult:
+    """Fine-tune a transformer on the training split and save it to ``config.output_dir``.
+
+    Every epoch is evaluated on the validation split (macro-F1); the best epoch is kept
+    (``load_best_model_at_end``) and training stops early after
+    ``transformer.early_stopping_patience`` epochs without improvement. Per-epoch checkpoints
+    go to a hidden temporary folder that is removed at the end, even on failure. The final
+    directory is written atomically: an interrupted run leaves the previous model intact.
+
+    Args:
+        config: a config of kind ``transformer``.
+        quiet: if False, show a progress bar per epoch and one summary line per epoch on
+            stderr (main process only).
+        data: already loaded splits (e.g. cross-validation folds held in memory); when None,
+            the files in ``config.data`` are read with :func:`stance.training.prepare_data`.
+
+    Returns:
+        A :class:`stance.training.TrainResult`; ``metrics`` is ``{"train": {...},
+        "validation": {...} or None}`` with ``n``, ``accuracy``, ``macro_f1``, ``per_label_f1``.
+        On the non-main processes of a multi-process run, ``metadata`` is empty (only the main
+        process saves).
+
+    Raises:
+        ConfigError: the config is not a transformer config or a setting is invalid.
+        DataError: unreadable data or leakage.
+        ModelError: the backbone cannot be loaded (e.g. a hub id without network).
+
+    Example:
+        >>> result = train_transformer(load_config("configs/transformer.yaml"))   # doctest: +SKIP
+        >>> result.metadata["best_epoch"], result.metrics["validation"]["macro_f1"]  # doctest: +SKIP
+    """
+    settings = _check_settings(config)
+    if data is None:
+        data = prepare_data(config)
+    backbone = resolve_backbone(settings.model_name_or_path)
+    # transformers' own bars ("Loading weights", "Writing model shards") would clutter ours.
+    with _no_hf_progress_bars():
+        return _fit_and_save(config, settings, data, backbone, quiet)
+
+
+def _fit_and_save(
+    config: TrainConfig,
+    settings: TransformerSettings,
+    data: PreparedData,
+    backbone: Backbone,
+    quiet: bool,
+) -> TrainResult:
+    """The body of :func:`train_transformer` (settings checked, data loaded, backbone resolved)."""
+    labels = list(config.data.labels)
+    import torch
+    from transformers import (
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        TrainingArguments,
+        set_seed,
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils import logging as hf_logging
+
+    from stance.hf_trainer import EpochReporter, StanceTrainer
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    show = not quiet and is_main
+    use_cpu, device_name = _resolve_device(settings.device)
+    ddp_backend = settings.ddp_backend or ("gloo" if use_cpu and world_size > 1 else None)
+    has_validation = data.validation is not None and len(data.validation) > 0
+    patience = settings.early_stopping_patience if has_validation else 0
+    if settings.early_stopping_patience and not has_validation:
+        warnings.warn(
+            "no validation split: early stopping and best-epoch selection are off; the last epoch is kept",
+            stacklevel=2,
+        )
+
+    # Seed before building the model: the new head's initial weights come from this RNG.
+    set_seed(config.seed)
+    tokenizer, model, note = _load_backbone(backbone, labels)
+    if show and note:
+        print(note, file=sys.stderr, flush=True)
+
+    model_max = _model_max_length(tokenizer, model.config)
+    train_lengths = _token_lengths(tokenizer, data.train.texts)
+    if settings.max_length == "auto":
+        max_length = choose_max_length(train_lengths, settings.max_length_percentile, model_max)
+    else:
+        max_length = int(settings.max_length)
+        if max_length > model_max:
+            raise ConfigError(
+                f"{config.source or 'config'}: key 'transformer.max_length': expected at most {model_max} "
+                f"(the limit of {backbone.name}), found {max_length}; lower it or use 'auto'"
+            )
+    length_stats = {
+        "max_length": max_length,
+        "chosen_by": (
+            f"auto: p{settings.max_length_percentile:g} of training token lengths, rounded up to a multiple of 8"
+            if settings.max_length == "auto"
+            else "config"
+        ),
+        "model_max_length": model_max,
+        "train_token_length_p50": float(np.percentile(train_lengths, 50))
+        if train_lengths
+        else None,
+        "train_token_length_p95": float(np.percentile(train_lengths, 95))
+        if train_lengths
+        else None,
+        "train_token_length_max": max(train_lengths) if train_lengths else None,
+        "train_truncated": int(sum(n > max_length for n in train_lengths)),
+    }
+
+    train_rows = _encode(tokenizer, data.train, labels, max_length)
+    val_rows = _encode(tokenizer, data.validation, labels, max_length) if has_validation else None
+    label_ids = [row["labels"] for row in train_rows]
+    class_weights = (
+        balanced_class_weights(label_ids, len(labels))
+        if settings.class_weighting == "balanced"
+        else None
+    )
+
+    output_dir = Path(config.output_dir)
+    ckpt_dir = _checkpoint_dir(output_dir, world_size, is_main)
+    verbosity = hf_logging.get_verbosity()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    started = time.perf_counter()
+    try:
+        args = TrainingArguments(
+            output_dir=str(ckpt_dir),
+            num_train_epochs=settings.num_epochs,
+            per_device_train_batch_size=settings.batch_size,
+            per_device_eval_batch_size=settings.eval_batch_size,
+            gradient_accumulation_steps=settings.gradient_accumulation_steps,
+            learning_rate=settings.learning_rate,
+            weight_decay=settings.weight_decay,
+            # transformers 5.x: a warmup_steps value below 1 is a fraction of all steps.
+            warmup_steps=settings.warmup_ratio,
+            lr_scheduler_type="linear",
+            eval_strategy="epoch" if has_validation else "no",
+            # "best": a checkpoint is written only when validation macro-F1 improves.
+            save_strategy="best" if has_validation else "no",
+            save_total_limit=1,
+            save_only_model=True,
+            load_best_model_at_end=has_validation,
+            metric_for_best_model="macro_f1" if has_validation else None,
+            greater_is_better=True if has_validation else None,
+            logging_strategy="epoch",
+            report_to="none",
+            disable_tqdm=True,  # EpochReporter draws our own bar per epoch
+            log_level="warning",
+            log_level_replica="error",
+            seed=config.seed,
+            data_seed=config.seed,
+            # Deterministic kernels cost little on CPU; on GPU they can be slow or unsupported.
+            full_determinism=use_cpu,
+            use_cpu=use_cpu,
+            ddp_backend=ddp_backend,
+            dataloader_num_workers=0,
+            # Every parameter gets a gradient (frozen epochs drop them after backward), so DDP
+            # need not search for unused ones.
+            ddp_find_unused_parameters=False,
+        )
+        reporter = EpochReporter(settings.num_epochs, has_validation, show=show)
+        callbacks: list[Any] = [reporter]
+        if patience > 0:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
+
+        def compute_metrics(eval_pred: Any) -> dict[str, float]:
+            m = _metrics(eval_pred.predictions, eval_pred.label_ids, labels)
+            flat = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+            flat.update({f"f1_{label}": f for label, f in m["per_label_f1"].items()})
+            return flat
+
+        trainer = StanceTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_rows,
+            eval_dataset=val_rows,
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+            class_weights=class_weights,
+            layerwise_lr_decay=settings.layerwise_lr_decay,
+            freeze_epochs=settings.freeze_epochs,
+            freeze_train_top_layers=settings.freeze_train_top_layers,
+        )
+        # Our reporter replaces the Trainer's bar and its printing of raw log dicts.
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+        train_seconds = time.perf_counter() - started
+
+        def evaluate(rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+            if not rows:
+                return None
+            out = trainer.predict(rows)
+            return _metrics(out.predictions, out.label_ids, labels)
+
+        metrics = {"train": evaluate(train_rows), "validation": evaluate(val_rows)}
+        history = reporter.history
+        best_epoch = None
+        if has_validation and history:
+            scores = [h.get("validation_macro_f1") or 0.0 for h in history]
+            best_epoch = history[int(np.argmax(scores))][
+                "epoch"
+            ]  # first best, as the Trainer keeps it
+        trainer.accelerator.wait_for_everyone()  # no process may still read a checkpoint
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        learning_rates = (
+            trainer.layer_learning_rates() if settings.layerwise_lr_decay < 1.0 else None
+        )
+    finally:
+        if is_main:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        hf_logging.set_verbosity(verbosity)
+        torch.use_deterministic_algorithms(deterministic_before)
+
+    if not is_main:
+        return TrainResult(
+            model_dir=output_dir, kind="transformer", metrics=metrics, train_seconds=train_seconds
+        )
+
+    data_counts = {
+        split: {label: Counter(part.labels).get(label, 0) for label in labels}
+        for split, part in (
+            ("train", data.train),
+            ("validation", data.validation),
+            ("test", data.test),
+        )
+        if part is not None
+    }
+    with atomic_directory(output_dir) as tmp:
+        model.save_pretrained(tmp)
+        # The saved tokenizer truncates where training did, so plain pipeline() calls with
+        # truncation=True see what the model was fine-tuned on.
+        tokenizer.model_max_length = max_length
+        # Loader arguments are not properties of the tokenizer; keep them out of its config.
+        for key in ("local_files_only", "is_local", "trust_remote_code"):
+            tokenizer.init_kwargs.pop(key, None)
+        if "max_length" in tokenizer.init_kwargs:  # e.g. sentence-transformers' 128 default
+            tokenizer.init_kwargs["max_length"] = max_length
+        tokenizer.save_pretrained(tmp)
+        # transformers writes weights through a private (0600) temporary file; a model
+        # directory is meant to be shared, so give every file the umask's usual permissions.
+        mask = os.umask(0)
+        os.umask(mask)
+        for path in tmp.iterdir():
+            if path.is_file():
+                path.chmod(0o666 & ~mask)
+        leftovers = sorted(p.name for p in tmp.iterdir() if p.suffix in _FORBIDDEN_SUFFIXES)
+        if leftovers:  # a library change started writing pickles: refuse rather than ship them
+            raise ModelError(f"refusing to save non-safetensors files {leftovers} in {output_dir}")
+        tokenizer_files = sorted(
+            p.name
+            for p in tmp.iterdir()
+            if p.name.startswith(
+                ("tokenizer", "vocab", "special_tokens", "spiece", "merges", "added_tokens")
+            )
+        )
+        meta = write_metadata(
+            tmp,
+            kind="transformer",
+            labels=labels,
+            # The config holds id2label: a swapped label map would silently flip predictions,
+            # so it is checksummed with the weights and the tokenizer.
+            weight_files=[WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files],
+            created_utc=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+            seed=config.seed,
+            config=config.to_dict(),
+            data_hashes=dict(data.hashes),
+            data_counts=data_counts,
+            train_seconds=round(train_seconds, 3),
+            metrics=metrics,
+            backbone={"name": backbone.name, "source": backbone.source, "path": backbone.path},
+            max_length=max_length,
+            token_lengths=length_stats,
+            tokenizer_files=tokenizer_files,
+            epochs_run=len(reporter.history) if reporter.history else settings.num_epochs,
+            best_epoch=best_epoch,
+            history=reporter.history,
+            class_weights=dict(zip(labels, class_weights)) if class_weights is not None else None,
+            layer_learning_rates=learning_rates,
+            device=device_name,
+            world_size=world_size,
+            num_parameters=int(sum(p.numel() for p in model.parameters())),
+        )
+        from stance.model_card import write_model_card
+
+        write_model_card(
+            tmp,
+            meta,
+            title=f"Stance transformer: fine-tuned {backbone.name}",
+            description=_card_description(
+                backbone.name, max_length, meta["epochs_run"], best_epoch, settings
+            ),
+            limitations=[lim.format(max_length=max_length) for lim in _CARD_LIMITATIONS],
+            extra_sections={
+                "Training history": _history_markdown(reporter.history, best_epoch),
+                "Loading without this package": _PIPELINE_SNIPPET,
+            },
+        )
+    if show:
+        val = metrics["validation"]
+        summary = f"transformer trained in {train_seconds:.1f}s ({meta['epochs_run']} epochs"
+        summary += f", best epoch {best_epoch})" if best_epoch is not None else ")"
+        if val:
+            summary += f"; validation macro-F1 {val['macro_f1']:.3f}"
+        print(f"{summary}; saved to {output_dir}", file=sys.stderr, flush=True)
+    return TrainResult(
+        model_dir=output_dir,
+        kind="transformer",
+        metrics=metrics,
+        train_seconds=train_seconds,
+        metadata=meta,
+    )
+
+
+def _card_description(
+    backbone: str, max_length: int, epochs: int, best_epoch: int | None, t: TransformerSettings
+) -> str:
+    loss = "class-weighted cross-entropy" if t.class_weighting == "balanced" else "cross-entropy"
+    kept = (
+        f"the weights of epoch {best_epoch} (best validation macro-F1) were kept"
+        if best_epoch is not None
+        else "the weights of the last epoch were kept (no validation split)"
+    )
+    return (
+        f"A transformer encoder ({backbone}) fine-tuned to classify the stance of quoted "
+        f"statements. Quotes are cut at {max_length} tokens. Training ran for {epochs} epoch(s) "
+        f"with {loss}, learning rate {t.learning_rate:g} with {t.warmup_ratio:g} warm-up and weight "
+        f"decay {t.weight_decay:g}; {kept}. The directory is a standard Hugging Face model "
+        "directory (safetensors weights, no pickles) that `transformers.pipeline` loads directly."
+    )
+
+
+_CARD_LIMITATIONS = (
+    "Text beyond {max_length} tokens is ignored (prediction warns how many quotes were cut).",
+    "Fine-tuned on a few hundred examples: results vary with the random seed by a few points of "
+    "macro-F1; compare models with grouped cross-validation (`stance cv`), not one split.",
+)
+
+_PIPELINE_SNIPPET = """```python
+from transformers import pipeline
+clf = pipeline("text-classification", model="MODEL_DIR", truncation=True)
+clf("Federations gave us a real voice.")  # [{'label': 'support', 'score': ...}]
+```"""
+
+
+def _history_markdown(history: list[dict[str, Any]], best_epoch: int | None) -> str:
+    if not history:
+        return "No per-epoch history was recorded."
+    lines = [
+        "| epoch | train loss | validation macro-F1 | validation accuracy |",
+        "|---|---|---|---|",
+    ]
+    for h in history:
+        mark = " (kept)" if h["epoch"] == best_epoch else ""
+        cells = [f"{h['epoch']}{mark}"] + [
+            f"{h[k]:.3f}" if isinstance(h.get(k), (int, float)) else "–"
+            for k in ("train_loss", "validation_macro_f1", "validation_accuracy")
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- prediction ------------------------------------------------------------------------------
+
+
+class TransformerPredictor(Predictor):
+    """A loaded fine-tuned transformer: probabilities in the column order of ``metadata["labels"]``.
+
+    Usually obtained through ``stance.load("models/transformer")``. Loading
+    (:meth:`from_dir`) and inference (:meth:`predict_proba`) are separate so that another
+    backend can reuse either.
+
+    Attributes:
+        model: the ``AutoModelForSequenceClassification``, in eval mode.
+        tokenizer: its tokenizer.
+        max_length: inputs are cut at this many tokens (the training value).
+        device: the torch device the model runs on.
+    """
+
+    kind = "transformer"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        labels: Sequence[str],
+        max_length: int,
+        model_dir: str | Path | None = None,
+        metadata: dict | None = None,
+    ):
+        super().__init__(labels, model_dir, metadata)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.device = next(model.parameters()).device
+        label2id = {str(k): int(v) for k, v in (model.config.label2id or {}).items()}
+        where = Path(model_dir) / CONFIG_FILE if model_dir is not None else "model config"
+        if sorted(label2id) != sorted(self.labels):
+            raise ModelError(
+                f"{where}: the model's labels ({', '.join(sorted(label2id))}) differ from metadata.json's "
+                f"({', '.join(self.labels)}); the model directory is inconsistent - retrain it"
+            )
+        # Column i of our output is the model's output label2id[labels[i]].
+        self._columns = np.array([label2id[label] for label in self.labels])
+
+    @classmethod
+    def from_dir(
+        cls, model_dir: Path, metadata: dict[str, Any], device: str | None = None, **options: Any
+    ) -> TransformerPredictor:
+        """Load a model directory written by :func:`train_transformer`.
+
+        Args:
+            model_dir: the directory.
+            metadata: its parsed ``metadata.json``.
+            device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``...; None or ``"auto"`` = a
+                GPU if there is one, else the CPU.
+
+        Raises:
+            ModelError: a missing file (named), a checksum mismatch, or labels that disagree
+                between ``config.json`` and ``metadata.json``.
+            TypeError: an unknown option.
+        """
+        if options:
+            raise TypeError(
+                f"unknown option(s) {', '.join(sorted(options))} for a transformer model (allowed: device)"
+            )
+        model_dir = Path(model_dir)
+        _check_files(model_dir, metadata)
+        verify_checksums(model_dir, metadata)
+        model, tokenizer = _load_model_dir(model_dir, device)
+        max_length = metadata.get("max_length") or _model_max_length(tokenizer, model.config)
+        return cls(
+            model, tokenizer, metadata["labels"], max_length, model_dir=model_dir, metadata=metadata
+        )
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
+        """Softmax probabilities, shape ``(len(texts), len(self.labels))``, in input order.
+
+        Texts are sorted by length and batched with dynamic padding (little padding per batch),
+        run under ``torch.inference_mode()``, cut at ``max_length`` tokens (one
+        :class:`TruncationWarning` per call says how many were cut), and put back in order.
+        Results do not depend on ``batch_size`` beyond float rounding.
+        """
+        import torch
+
+        texts = list(texts)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        if not texts:
+            return out
+        lengths = _token_lengths(self.tokenizer, texts, limit=self.max_length + 1)
+        cut = sum(n > self.max_length for n in lengths)
+        if cut:
+            warnings.warn(
+                f"{cut} of {len(texts)} text(s) were longer than the model's max_length "
+                f"({self.max_length} tokens) and were truncated",
+                TruncationWarning,
+                stacklevel=2,
+            )
+        order = np.argsort(lengths, kind="stable")
+        step = max(int(batch_size), 1)
+        with torch.inference_mode():
+            for start in range(0, len(texts), step):
+                idx = order[start : start + step]
+                batch = self.tokenizer(
+                    [texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.device)  # fmt: skip
+                logits = self.model(**batch).logits.float()
+                probs = torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
+                out[idx] = probs[:, self._columns]
+        return out
+
+
+def _check_files(model_dir: Path, metadata: dict[str, Any]) -> None:
+    """Name the first missing file of a transformer model directory."""
+    required = [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_CONFIG_FILE]
+    for name in required:
+        if not (model_dir / name).is_file():
+            raise ModelError(
+                f"{model_dir / name}: missing; the transformer model directory is incomplete "
+                f"(expected {', '.join(required)} and tokenizer vocabulary files) - retrain or restore it"
+            )
+    recorded = metadata.get("tokenizer_files") or []
+    for name in recorded:
+        if not (model_dir / name).is_file():
+            raise ModelError(
+                f"{model_dir / name}: missing tokenizer file; the model directory is incomplete"
+            )
+    if not recorded and not any((model_dir / name).is_file() for name in _VOCAB_FILES):
+        raise ModelError(
+            f"{model_dir}: no tokenizer vocabulary file (expected one of {', '.join(_VOCAB_FILES)})"
+        )
+
+
+def _load_model_dir(model_dir: Path, device: str | None) -> tuple[Any, Any]:
+    """Model (eval mode, on ``device``) and tokenizer of a saved model directory; no network."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch_device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelError(
+            f"device {device!r} is not a torch device (expected e.g. 'cpu', 'cuda', 'cuda:0', 'mps')"
+        ) from None
+    try:
+        with _no_hf_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(
+                model_dir, local_files_only=True, trust_remote_code=False
+            )
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
+            )
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{model_dir}: cannot load the transformer model ({first}); retrain or restore it"
+        ) from None
+    model.eval()
+    model.to(torch_device)
+    return model, tokenizer
