@@ -1,5 +1,167 @@
-"""CLI commands: evaluate (registered on the shared app)."""
+"""CLI: ``stance evaluate``, ``stance compare`` and ``stance cv``.
+
+With ``--json`` each prints exactly one JSON object on stdout and nothing else: anything a
+library prints while the models load or train is sent to stderr instead.
+"""
 
 from __future__ import annotations
 
-from stance.cli._app import app  # noqa: F401
+import contextlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from stance.cli._app import app
+from stance.constants import DEFAULT_BATCH_SIZE
+from stance.metrics import DEFAULT_RESAMPLES
+
+
+def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work``; in JSON mode keep stdout clean by sending stray prints to stderr."""
+    if not as_json:
+        return work()
+    with contextlib.redirect_stdout(sys.stderr):
+        return work()
+
+
+def _echo_json(result: dict[str, Any]) -> None:
+    # allow_nan=False: the output is strict JSON that any parser reads.
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _echo_report(result: dict[str, Any]) -> None:
+    if result.get("report"):
+        typer.echo(f"\nreport: {result['report']['markdown']}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(
+        ..., "--model", "-m", help="Model directory (baseline or transformer)."
+    ),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="Labelled JSONL or CSV file with 'text' and 'label' columns (others ignored).",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object (and nothing else) on stdout."
+    ),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Write report.md, confusion_matrix.png and reliability.png into this directory.",
+    ),
+    resamples: int = typer.Option(
+        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples for the 95% intervals."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="Column holding the statement."),
+    label_column: str = typer.Option(
+        "label", "--label-column", help="Column holding the gold label."
+    ),
+) -> None:
+    """Score a model on a labelled file: accuracy and macro-F1 with 95% bootstrap intervals,
+    per-label precision/recall/F1, confusion matrix, calibration (ECE, reliability table).
+    """
+    from stance.evaluation import evaluate as run_evaluation
+    from stance.report import evaluation_text
+
+    result = _run(as_json, lambda: run_evaluation(
+        model, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
+        text_column=text_column, label_column=label_column,
+    ))  # fmt: skip
+    if as_json:
+        _echo_json(result)
+        return
+    typer.echo(f"{result['model']} ({result['kind']}) on {data}")
+    typer.echo(evaluation_text(result))
+    _echo_report(result)
+
+
+@app.command()
+def compare(
+    models: list[Path] = typer.Argument(..., help="Two or more model directories."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="Labelled JSONL or CSV file all models are scored on."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object (and nothing else) on stdout."
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write report.md and figures into this directory."
+    ),
+    resamples: int = typer.Option(
+        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."
+    ),
+) -> None:
+    """Compare models on the same quotes: scores with intervals side by side, a majority-class
+    reference, and for each pair the paired bootstrap of the macro-F1 difference and McNemar's test.
+    """
+    from stance.evaluation import compare as run_compare
+    from stance.report import comparison_text
+
+    result = _run(as_json, lambda: run_compare(
+        models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report
+    ))  # fmt: skip
+    if as_json:
+        _echo_json(result)
+        return
+    typer.echo(comparison_text(result))
+    _echo_report(result)
+
+
+@app.command()
+def cv(
+    config: Path = typer.Option(
+        ...,
+        "--config",
+        "-c",
+        help="Training config (baseline or transformer); its data.corpus is cross-validated.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object (and nothing else) on stdout."
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write report.md and figures into this directory."
+    ),
+    folds: int | None = typer.Option(
+        None,
+        "--folds",
+        min=1,
+        help="Run only the first N folds (articles in name order), for a quick check.",
+    ),
+    resamples: int = typer.Option(
+        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the bootstrap (training uses the config's seed)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-fold progress on stderr."),
+) -> None:
+    """Leave-one-article-out cross-validation over the corpus' seed quotes: one model per
+    article trained on everything else; the pooled out-of-fold scores with intervals, and per fold.
+    """
+    from stance.evaluation import cross_validate
+    from stance.report import cv_text
+
+    result = _run(as_json, lambda: cross_validate(
+        config, folds=folds, quiet=quiet, n_resamples=resamples, seed=seed, report_dir=report
+    ))  # fmt: skip
+    if as_json:
+        _echo_json(result)
+        return
+    typer.echo(cv_text(result))
+    _echo_report(result)

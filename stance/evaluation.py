@@ -1,0 +1,643 @@
+"""Evaluating models on labelled files: one model, several side by side, and grouped CV.
+
+- :func:`evaluate` scores one model on one labelled JSONL/CSV file: accuracy and macro-F1
+  with bootstrap intervals, per-label scores, the confusion matrix, calibration (ECE and a
+  reliability table) and the misclassified quotes.
+- :func:`compare` scores several models on the same quotes, next to a majority-class
+  reference, and tests every pair (paired bootstrap of the macro-F1 difference, McNemar).
+- :func:`cross_validate` runs leave-one-article-out cross-validation over the seed quotes of
+  a corpus, training the config's model kind on each fold, and pools the out-of-fold
+  predictions.
+
+All three return plain JSON-ready dicts (what ``--json`` prints) and print nothing; reports
+(Markdown + PNG) are written by :mod:`stance.report` when ``report_dir`` is given.
+
+Example:
+    >>> result = evaluate("models/baseline", "data/splits/test.jsonl")        # doctest: +SKIP
+    >>> result["macro_f1"], result["macro_f1_ci"]                              # doctest: +SKIP
+    (0.71, [0.62, 0.79])
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stance.artifacts import file_sha256
+from stance.config import TrainConfig, load_config
+from stance.constants import DEFAULT_BATCH_SIZE
+from stance.data import LabelledData, load_labelled
+from stance.errors import DataError, ModelError
+from stance.metrics import (
+    CONFIDENCE_LEVEL,
+    DEFAULT_BINS,
+    DEFAULT_RESAMPLES,
+    classification_summary,
+    mcnemar,
+    paired_bootstrap,
+)
+from stance.predictor import Predictor
+
+__all__ = [
+    "ModelPredictions",
+    "load_eval_data",
+    "predict_data",
+    "majority_reference",
+    "score",
+    "evaluate",
+    "compare",
+    "cross_validate",
+]
+
+# How many misclassified quotes a result (and so the report) lists at most.
+MAX_MISCLASSIFIED = 200
+
+
+@dataclass
+class ModelPredictions:
+    """One model's predictions on a labelled file.
+
+    Attributes:
+        name: a short display name (unique among the models compared).
+        model_dir: the model directory (None for an in-memory predictor without one).
+        kind: ``"baseline"`` or ``"transformer"``.
+        labels: the model's label names, in probability-column order.
+        predicted: the predicted label of each quote.
+        confidence: the probability of each predicted label.
+        seconds: wall-clock prediction time.
+        metadata: the model's ``metadata.json``.
+    """
+
+    name: str
+    model_dir: str | None
+    kind: str
+    labels: tuple[str, ...]
+    predicted: list[str]
+    confidence: np.ndarray
+    seconds: float
+    metadata: dict[str, Any]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _as_predictor(model: str | Path | Predictor, **options: Any) -> Predictor:
+    if isinstance(model, Predictor):
+        return model
+    from stance.predictor import load
+
+    return load(model, **options)
+
+
+def _load_uncached(model_dir: Path) -> Predictor:
+    """Load a model without keeping it in :func:`stance.predictor.load`'s cache.
+
+    Cross-validation loads one model per fold from a temporary directory; caching them would
+    keep every fold's model in memory for the life of the process.
+    """
+    from stance.artifacts import read_metadata
+    from stance.predictor import _PREDICTOR_CLASSES  # the kind -> class registry
+
+    meta = read_metadata(model_dir)
+    module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls.from_dir(Path(model_dir), meta)
+
+
+def load_eval_data(
+    path: str | Path,
+    model_labels: Sequence[str],
+    text_column: str = "text",
+    label_column: str = "label",
+    model_name: str = "the model",
+) -> LabelledData:
+    """Read a labelled file and check its labels against the model's.
+
+    Columns other than ``text_column`` and ``label_column`` are ignored (kept in ``records``).
+
+    Raises:
+        DataError: the file is unreadable, or holds labels the model does not know (the message
+            lists them, with the line of the first, and the model's labels).
+    """
+    data = load_labelled(path, labels=None, text_column=text_column, label_column=label_column)
+    known = set(model_labels)
+    unknown = sorted(set(data.labels) - known)
+    if unknown:
+        first = next(line for line, label in zip(data.lines, data.labels) if label not in known)
+        raise DataError(
+            path,
+            f"label(s) {', '.join(unknown)} are not known to {model_name} "
+            f"(its labels: {', '.join(model_labels)}); relabel the file or evaluate a model trained "
+            "with these labels",
+            line=first,
+        )
+    return data
+
+
+def predict_data(predictor: Predictor, data: LabelledData, name: str | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> ModelPredictions:  # fmt: skip
+    """Run a model over every text of ``data``; keep the top label and its probability."""
+    started = time.perf_counter()
+    probs = np.asarray(predictor.predict_proba(list(data.texts), batch_size=batch_size))
+    seconds = time.perf_counter() - started
+    best = probs.argmax(axis=1)
+    model_dir = str(predictor.model_dir) if predictor.model_dir is not None else None
+    return ModelPredictions(
+        name=name or (Path(model_dir).name if model_dir else predictor.kind),
+        model_dir=model_dir,
+        kind=predictor.kind,
+        labels=tuple(predictor.labels),
+        predicted=[predictor.labels[i] for i in best.tolist()],
+        confidence=probs[np.arange(len(best)), best],
+        seconds=seconds,
+        metadata=dict(predictor.metadata or {}),
+    )
+
+
+def _display_names(dirs: Sequence[str | None], kinds: Sequence[str]) -> list[str]:
+    """Short unique names: the directory name, else the path below the common parent."""
+    names = [Path(d).name if d else k for d, k in zip(dirs, kinds)]
+    if len(set(names)) == len(names):
+        return names
+    if all(dirs) and len(set(dirs)) == len(dirs):
+        parent = os.path.commonpath([str(Path(d).resolve()) for d in dirs])  # type: ignore[arg-type]
+        names = [os.path.relpath(str(Path(d).resolve()), parent) for d in dirs]  # type: ignore[arg-type]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{i + 1}:{name}" for i, name in enumerate(names)]
+
+
+# --- the majority-class reference ---------------------------------------------------------------
+
+
+def _majority(counts: dict[str, int], labels: Sequence[str]) -> str:
+    # Ties go to the first label in label-set order, so the choice is deterministic.
+    return max(labels, key=lambda label: (counts.get(label, 0), -labels.index(label)))
+
+
+def majority_reference(
+    models: Sequence[ModelPredictions], data: LabelledData, labels: Sequence[str]
+) -> dict[str, Any]:
+    """The label a no-skill classifier would always predict, and where it was taken from.
+
+    Using the most frequent label of the evaluated file itself would peek at the test set, so
+    the majority label of a model's *training* data is used when its metadata records the
+    counts (``data_counts.train``); only failing that, the evaluated file's (and the source
+    says so: that reference is optimistic).
+
+    Returns:
+        ``{"label", "source", "from_training_data": bool}``.
+    """
+    labels = list(labels)
+    for m in models:
+        counts = (m.metadata.get("data_counts") or {}).get("train")
+        if isinstance(counts, dict) and sum(counts.values()) > 0:
+            label = _majority(counts, labels)
+            return {
+                "label": label,
+                "source": f"most frequent label of the training data of {m.name} "
+                f"({counts.get(label, 0)} of {sum(counts.values())}, from its metadata.json)",
+                "from_training_data": True,
+            }
+    counts = Counter(data.labels)
+    label = _majority(counts, labels)
+    return {
+        "label": label,
+        "source": f"most frequent label of the evaluated file itself ({counts[label]} of {len(data)}): "
+        "no model records its training label counts, so this reference is optimistic",
+        "from_training_data": False,
+    }
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def _misclassified(
+    data: LabelledData, preds: ModelPredictions, limit: int = MAX_MISCLASSIFIED
+) -> list[dict[str, Any]]:
+    rows = []
+    for i, (gold, pred) in enumerate(zip(data.labels, preds.predicted)):
+        if gold != pred:
+            record = data.records[i] if data.records else {}
+            rows.append({
+                "line": data.lines[i] if data.lines else i + 1,
+                "id": record.get("id"),
+                "source": record.get("source"),
+                "text": data.texts[i],
+                "true": gold,
+                "predicted": pred,
+                "confidence": float(preds.confidence[i]),
+            })  # fmt: skip
+    # Most confident mistakes first: those are the ones worth reading.
+    rows.sort(key=lambda r: -r["confidence"])
+    return rows[:limit]
+
+
+def score(
+    data: LabelledData,
+    preds: ModelPredictions,
+    labels: Sequence[str],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    n_bins: int = DEFAULT_BINS,
+) -> dict[str, Any]:
+    """All metrics of one model's predictions on ``data`` (see :func:`stance.metrics.classification_summary`)."""
+    return classification_summary(
+        data.labels, preds.predicted, labels, confidences=preds.confidence,
+        n_resamples=n_resamples, seed=seed, n_bins=n_bins,
+    )  # fmt: skip
+
+
+def _settings(n_resamples: int, seed: int, n_bins: int) -> dict[str, Any]:
+    return {
+        "n_resamples": n_resamples, "seed": seed, "confidence_level": CONFIDENCE_LEVEL,
+        "calibration_bins": n_bins, "ci_method": "percentile bootstrap over quotes",
+    }  # fmt: skip
+
+
+def _majority_scores(data: LabelledData, majority: dict[str, Any], labels: Sequence[str],
+                     n_resamples: int, seed: int) -> dict[str, Any]:  # fmt: skip
+    summary = classification_summary(
+        data.labels, [majority["label"]] * len(data), labels, n_resamples=n_resamples, seed=seed
+    )
+    for key in ("ece", "reliability"):  # a constant predictor has no confidence to calibrate
+        summary.pop(key)
+    return {**majority, **summary}
+
+
+def evaluate(
+    model: str | Path | Predictor,
+    data_path: str | Path,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    report_dir: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    n_bins: int = DEFAULT_BINS,
+    **options: Any,
+) -> dict[str, Any]:
+    """Score one model on a labelled JSONL/CSV file.
+
+    Args:
+        model: a model directory or an already loaded :class:`~stance.predictor.Predictor`.
+        data_path: the labelled file (``text`` and ``label`` columns; others ignored).
+        n_resamples: bootstrap resamples for the intervals.
+        seed: seed of the bootstrap.
+        batch_size: texts per forward pass.
+        report_dir: if given, also write ``report.md``, ``confusion_matrix.png`` and
+            ``reliability.png`` there (see :func:`stance.report.write_evaluation_report`).
+        text_column, label_column: column names in the file.
+        n_bins: calibration bins.
+        **options: passed to :func:`stance.predictor.load` (e.g. ``device="cpu"``).
+
+    Returns:
+        A JSON-ready dict: ``model``, ``kind``, ``data``, ``data_sha256``, ``labels``, ``n``,
+        ``accuracy``, ``accuracy_ci``, ``macro_f1``, ``macro_f1_ci``, ``per_label`` ({label:
+        {precision, recall, f1, support}}), ``confusion_matrix`` ({labels, matrix}, rows =
+        true), ``ece``, ``reliability``, ``majority`` (reference scores), ``misclassified``
+        (most confident first, at most 200), ``settings``, ``predict_seconds`` and, with
+        ``report_dir``, ``report`` (the files written).
+
+    Raises:
+        ModelError: the model directory is missing or broken.
+        DataError: the file is unreadable or has labels the model does not know.
+
+    Example:
+        >>> r = evaluate("models/baseline", "data/splits/test.jsonl", n_resamples=200)  # doctest: +SKIP
+        >>> r["macro_f1_ci"]                                                          # doctest: +SKIP
+    """
+    predictor = _as_predictor(model, **options)
+    labels = list(predictor.labels)
+    name = str(predictor.model_dir) if predictor.model_dir is not None else predictor.kind
+    data = load_eval_data(
+        data_path, labels, text_column, label_column, model_name=f"the model {name}"
+    )
+    preds = predict_data(predictor, data, batch_size=batch_size)
+    result: dict[str, Any] = {
+        "model": preds.model_dir,
+        "kind": preds.kind,
+        "data": str(data_path),
+        "data_sha256": file_sha256(data_path),
+        "labels": labels,
+        **score(data, preds, labels, n_resamples, seed, n_bins),
+    }
+    result["majority"] = _majority_scores(
+        data, majority_reference([preds], data, labels), labels, n_resamples, seed
+    )
+    result["misclassified"] = _misclassified(data, preds)
+    result["settings"] = _settings(n_resamples, seed, n_bins)
+    result["predict_seconds"] = round(preds.seconds, 3)
+    if report_dir is not None:
+        from stance.report import write_evaluation_report
+
+        result["report"] = {
+            k: str(v) for k, v in write_evaluation_report(result, report_dir).items()
+        }
+    return result
+
+
+def compare(
+    models: Sequence[str | Path | Predictor],
+    data_path: str | Path,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    report_dir: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    n_bins: int = DEFAULT_BINS,
+    names: Sequence[str] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Score several models on the same quotes and test every pair.
+
+    Every model is scored as in :func:`evaluate` (with the same bootstrap resamples, because
+    the seed and the quotes are the same). A majority-class reference row is added (see
+    :func:`majority_reference`). Each pair (A, B) gets a paired bootstrap of macro-F1(A) -
+    macro-F1(B) (difference, 95% interval, two-sided p-value) and McNemar's test on accuracy.
+
+    Args:
+        models: two or more model directories or loaded predictors, with the same label set.
+        data_path: the labelled file all are scored on.
+        n_resamples, seed: bootstrap settings.
+        batch_size: texts per forward pass.
+        report_dir: if given, write the comparison report there (Markdown + PNGs per model).
+        text_column, label_column: column names in the file.
+        n_bins: calibration bins.
+        names: display names of the models (default: their directory names, made unique).
+        **options: passed to :func:`stance.predictor.load`.
+
+    Returns:
+        ``{"data", "data_sha256", "n", "labels", "models": [{name, model, kind, <metrics>,
+        misclassified, predict_seconds}], "majority": {label, source, from_training_data,
+        <metrics>}, "pairs": [{"a", "b", "macro_f1": {difference, ci, p_value, ...},
+        "mcnemar": {...}}], "settings"}``.
+
+    Raises:
+        ModelError: fewer than two models, or their label sets differ.
+        DataError: the file is unreadable or has labels a model does not know.
+    """
+    if len(models) < 2:
+        raise ModelError(f"compare needs at least two models, found {len(models)}")
+    predictors = [_as_predictor(m, **options) for m in models]
+    labels = list(predictors[0].labels)
+    for p in predictors[1:]:
+        if sorted(p.labels) != sorted(labels):
+            raise ModelError(
+                f"models with different label sets cannot be compared: {predictors[0].model_dir} has "
+                f"{', '.join(labels)}; {p.model_dir} has {', '.join(p.labels)}"
+            )
+    dirs = [str(p.model_dir) if p.model_dir is not None else None for p in predictors]
+    if names is None:
+        names = _display_names(dirs, [p.kind for p in predictors])
+    elif len(names) != len(predictors) or len(set(names)) != len(names):
+        raise ValueError(f"names: expected {len(predictors)} distinct names, found {list(names)}")
+    data = load_eval_data(data_path, labels, text_column, label_column, model_name="the models")
+    preds = [
+        predict_data(p, data, name=n, batch_size=batch_size) for p, n in zip(predictors, names)
+    ]
+    rows = []
+    for p in preds:
+        rows.append({
+            "name": p.name, "model": p.model_dir, "kind": p.kind,
+            **score(data, p, labels, n_resamples, seed, n_bins),
+            "misclassified": _misclassified(data, p),
+            "predict_seconds": round(p.seconds, 3),
+        })  # fmt: skip
+    majority = _majority_scores(
+        data, majority_reference(preds, data, labels), labels, n_resamples, seed
+    )
+    pairs = []
+    for i in range(len(preds)):
+        for j in range(i + 1, len(preds)):
+            a, b = preds[i], preds[j]
+            pairs.append({
+                "a": a.name, "b": b.name,
+                "macro_f1": paired_bootstrap(data.labels, a.predicted, b.predicted, labels,
+                                             n_resamples=n_resamples, seed=seed),
+                "accuracy_a": rows[i]["accuracy"], "accuracy_b": rows[j]["accuracy"],
+                "mcnemar": mcnemar(data.labels, a.predicted, b.predicted),
+            })  # fmt: skip
+    result: dict[str, Any] = {
+        "data": str(data_path),
+        "data_sha256": file_sha256(data_path),
+        "n": len(data),
+        "labels": labels,
+        "models": rows,
+        "majority": majority,
+        "pairs": pairs,
+        "settings": _settings(n_resamples, seed, n_bins),
+    }
+    if report_dir is not None:
+        from stance.report import write_comparison_report
+
+        result["report"] = {
+            k: str(v) for k, v in write_comparison_report(result, report_dir).items()
+        }
+    return result
+
+
+# --- grouped cross-validation ---------------------------------------------------------------------
+
+
+def _read_corpus(config: TrainConfig) -> tuple[list[dict[str, Any]], LabelledData]:
+    """The corpus named by the config, checked (schema, labels, duplicates) and as LabelledData."""
+    from stance.corpus import check_files
+    from stance.data import iter_records
+
+    d = config.data
+    problems = check_files([d.corpus], labels=d.labels)
+    if problems:
+        p = problems[0]
+        more = (
+            f" (and {len(problems) - 1} more; run `stance data check {d.corpus}`)"
+            if len(problems) > 1
+            else ""
+        )
+        raise DataError(p.path, p.message + more, line=p.line)
+    lines, records = zip(*iter_records(d.corpus))
+    data = LabelledData(
+        texts=[r[d.text_column] for r in records],
+        labels=[str(r[d.label_column]).strip() for r in records],
+        records=list(records),
+        lines=list(lines),
+        path=str(d.corpus),
+    )
+    return list(records), data
+
+
+def cross_validate(
+    config: TrainConfig | str | Path,
+    folds: int | None = None,
+    quiet: bool = True,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    report_dir: str | Path | None = None,
+    n_bins: int = DEFAULT_BINS,
+) -> dict[str, Any]:
+    """Leave-one-article-out cross-validation of a config's model over its corpus' seed quotes.
+
+    Folds come from :func:`stance.corpus.article_folds`: each holds out one article's seed
+    quotes, trains on the rest (authored statements and the other articles' seeds) with a
+    fixed set of authored statements kept for validation (early stopping). Each fold's model
+    is trained through the normal trainer (``data=PreparedData(...)``) into a temporary
+    directory, scores its held-out article, and is deleted. The out-of-fold predictions of all
+    folds are pooled and scored like a test set (with bootstrap intervals); per-fold scores are
+    listed too (a single article often lacks a label, so per-fold macro-F1, averaged over all
+    labels, is noisy and pessimistic - the pooled numbers are the ones to quote).
+
+    Args:
+        config: a :class:`~stance.config.TrainConfig` or the path of a YAML config (either kind).
+        folds: run only the first ``folds`` folds (articles in name order), for quick checks.
+        quiet: if False, print one line per fold to stderr (and the trainer's own progress).
+        n_resamples, seed: bootstrap settings (training uses the config's seed).
+        batch_size: texts per forward pass when predicting.
+        report_dir: if given, write ``report.md`` and PNGs there.
+        n_bins: calibration bins.
+
+    Returns:
+        ``{"config", "kind", "corpus", "corpus_sha256", "labels", "n_folds", "n_articles",
+        <pooled metrics>, "majority", "folds": [{article, n_train, n_validation, n_test,
+        accuracy, macro_f1, label_counts, train_seconds}], "misclassified", "settings",
+        "seconds"}``.
+
+    Raises:
+        ConfigError, DataError: bad config or corpus; DataError also when the corpus has fewer
+            than two articles.
+
+    Example:
+        >>> cv = cross_validate("configs/baseline.yaml")             # doctest: +SKIP
+        >>> cv["macro_f1"], cv["macro_f1_ci"], len(cv["folds"])      # doctest: +SKIP
+    """
+    from stance.corpus import article_folds
+    from stance.training import PreparedData
+
+    if not isinstance(config, TrainConfig):
+        config = load_config(config)
+    started = time.perf_counter()
+    labels = list(config.data.labels)
+    records, data = _read_corpus(config)
+    all_folds = article_folds(records, group_column=config.data.group_column)
+    if len(all_folds) < 2:
+        raise DataError(
+            config.data.corpus,
+            f"leave-one-article-out needs at least two articles, found {len(all_folds)} "
+            f"(column {config.data.group_column!r})",
+        )
+    chosen = all_folds[:folds] if folds else all_folds
+    hashes = {str(config.data.corpus): file_sha256(config.data.corpus)}
+    pooled_idx: list[int] = []
+    pooled_pred: list[str] = []
+    pooled_conf: list[float] = []
+    pooled_majority: list[str] = []
+    fold_rows = []
+    with tempfile.TemporaryDirectory(prefix="stance-cv-") as tmp:
+        for number, (article, train_idx, val_idx, test_idx) in enumerate(chosen, start=1):
+            fold_config = copy.deepcopy(config)
+            fold_config.output_dir = str(Path(tmp) / f"fold{number:03d}")
+            prepared = PreparedData(
+                train=data.subset(train_idx),
+                validation=data.subset(val_idx) if val_idx else None,
+                test=data.subset(test_idx),
+                hashes=hashes,
+            )
+            missing = sorted(set(labels) - set(prepared.train.labels))
+            if missing:
+                raise DataError(
+                    config.data.corpus,
+                    f"fold {article!r}: no training examples of label(s) {', '.join(missing)} once the "
+                    "article is held out; every label needs examples outside each article",
+                )
+            fold_started = time.perf_counter()
+            result = _train_fold(fold_config, prepared, quiet)
+            train_seconds = time.perf_counter() - fold_started
+            predictor = _load_uncached(Path(result.model_dir))
+            preds = predict_data(predictor, prepared.test, name=article, batch_size=batch_size)
+            del predictor
+            gold = prepared.test.labels
+            fold_summary = classification_summary(gold, preds.predicted, labels, n_resamples=1)
+            fold_rows.append({
+                "article": article, "n_train": len(train_idx), "n_validation": len(val_idx),
+                "n_test": len(test_idx), "accuracy": fold_summary["accuracy"],
+                "macro_f1": fold_summary["macro_f1"],
+                "label_counts": {label: Counter(gold).get(label, 0) for label in labels},
+                "train_seconds": round(train_seconds, 3),
+            })  # fmt: skip
+            pooled_idx.extend(test_idx)
+            pooled_pred.extend(preds.predicted)
+            pooled_conf.extend(preds.confidence.tolist())
+            # The no-skill reference of this fold: its own training data's majority label.
+            pooled_majority.extend(
+                [_majority(Counter(prepared.train.labels), labels)] * len(test_idx)
+            )
+            if not quiet:
+                print(
+                    f"fold {number}/{len(chosen)} {article}: n={len(test_idx)} accuracy "
+                    f"{fold_summary['accuracy']:.3f} macro-F1 {fold_summary['macro_f1']:.3f} "
+                    f"({train_seconds:.1f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    pooled = data.subset(pooled_idx)
+    pooled_preds = ModelPredictions(
+        name=config.kind, model_dir=None, kind=config.kind, labels=tuple(labels),
+        predicted=pooled_pred, confidence=np.asarray(pooled_conf), seconds=0.0, metadata={},
+    )  # fmt: skip
+    result_dict: dict[str, Any] = {
+        "config": config.source,
+        "kind": config.kind,
+        "corpus": str(config.data.corpus),
+        "corpus_sha256": hashes[str(config.data.corpus)],
+        "labels": labels,
+        "n_folds": len(chosen),
+        "n_articles": len(all_folds),
+        **score(pooled, pooled_preds, labels, n_resamples, seed, n_bins),
+    }
+    # Majority reference: each fold predicts the majority label of its own training data.
+    majority_labels = Counter(pooled_majority)
+    majority = {
+        "label": ", ".join(sorted(majority_labels, key=labels.index)),
+        "source": "each fold predicts the most frequent label of its own training data: "
+        + ", ".join(
+            f"{label} for {count} held-out quotes" for label, count in majority_labels.items()
+        ),
+        "from_training_data": True,
+    }
+    summary = classification_summary(
+        pooled.labels, pooled_majority, labels, n_resamples=n_resamples, seed=seed
+    )
+    summary.pop("ece"), summary.pop("reliability")
+    result_dict["majority"] = {**majority, **summary}
+    result_dict["folds"] = fold_rows
+    result_dict["misclassified"] = _misclassified(pooled, pooled_preds)
+    result_dict["settings"] = {**_settings(n_resamples, seed, n_bins), "train_seed": config.seed}
+    result_dict["seconds"] = round(time.perf_counter() - started, 3)
+    if report_dir is not None:
+        from stance.report import write_cv_report
+
+        result_dict["report"] = {
+            k: str(v) for k, v in write_cv_report(result_dict, report_dir).items()
+        }
+    return result_dict
+
+
+def _train_fold(config: TrainConfig, data: Any, quiet: bool) -> Any:
+    """Train one fold through the kind's trainer (the contract of :mod:`stance.training`)."""
+    from stance.training import _TRAINERS  # kind -> "module:function"
+
+    module_name, func_name = _TRAINERS[config.kind].split(":")
+    trainer = getattr(importlib.import_module(module_name), func_name)
+    return trainer(config, quiet=quiet, data=data)

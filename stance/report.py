@@ -1,0 +1,665 @@
+"""Markdown reports and figures for evaluation, comparison, cross-validation and the main job.
+
+Reports are written from the dicts that :mod:`stance.evaluation` returns (never by
+re-running a model), so a report always shows exactly the numbers ``--json`` prints.
+Figures use matplotlib's Agg canvas directly (no pyplot, no global backend switch, works
+without a display).
+
+Files written (names relative to the report directory):
+
+- :func:`write_evaluation_report`: ``report.md``, ``confusion_matrix.png``, ``reliability.png``;
+- :func:`write_comparison_report`: ``report.md``, ``comparison.png`` and, per model,
+  ``<name>_confusion_matrix.png`` and ``<name>_reliability.png``;
+- :func:`write_cv_report`: like an evaluation report, plus the per-fold table;
+- :func:`write_experiment_report`: the main job's report (comparison + optional CV).
+
+Example:
+    >>> from stance.evaluation import evaluate                                     # doctest: +SKIP
+    >>> write_evaluation_report(evaluate("models/baseline", "test.jsonl"), "out")   # doctest: +SKIP
+    {'markdown': PosixPath('out/report.md'), ...}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stance.artifacts import atomic_file
+
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_reliability",
+    "plot_comparison",
+    "evaluation_markdown",
+    "comparison_markdown",
+    "cv_markdown",
+    "comparison_text",
+    "evaluation_text",
+    "cv_text",
+    "write_evaluation_report",
+    "write_comparison_report",
+    "write_cv_report",
+    "write_experiment_report",
+]
+
+# Misclassified quotes listed in a Markdown report (most confident first); the JSON keeps more.
+REPORT_MISCLASSIFIED = 40
+_DPI = 130
+
+
+# --- formatting helpers ----------------------------------------------------------------------
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _with_ci(value: float, ci: Sequence[float]) -> str:
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _cell(text: Any) -> str:
+    """Make any value safe inside a Markdown table cell (pipes, newlines)."""
+    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|").strip()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = {"l": "---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    with atomic_file(path) as fh:
+        fh.write(text)
+    return path
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path,
+                          title: str = "Confusion matrix") -> Path:  # fmt: skip
+    """A confusion-matrix heat map: counts and row percentages (share of each true label).
+
+    Rows are true labels, columns predicted; the colour is the row share, so a small class
+    is as visible as a large one.
+    """
+    import numpy as np
+
+    cm = np.asarray(matrix, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    k = len(labels)
+    fig = _figure(1.6 + 1.3 * k, 1.2 + 1.1 * k)
+    ax = fig.add_subplot()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), labels=list(labels))
+    ax.set_yticks(range(k), labels=list(labels))
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    ax.set_title(title)
+    for i in range(k):
+        for j in range(k):
+            colour = "white" if share[i, j] > 0.55 else "black"
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n{share[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=10,
+            )
+    fig.colorbar(image, ax=ax, label="Share of the true label's quotes", shrink=0.85)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def plot_reliability(reliability: Sequence[dict[str, Any]], ece: float | None, path: str | Path,
+                     title: str = "Reliability diagram") -> Path:  # fmt: skip
+    """Accuracy per confidence bin against the diagonal of perfect calibration, with bin counts."""
+    fig = _figure(5.6, 4.6)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for row in reliability:
+        low, high = row["bin"]
+        if not row["count"]:
+            continue
+        ax.bar(low, row["accuracy"], width=high - low, align="edge", color="#4c72b0", edgecolor="white",
+               alpha=0.85, label="accuracy in bin" if "accuracy in bin" not in _legend_labels(ax) else None)  # fmt: skip
+        ax.plot([low, high], [row["mean_confidence"]] * 2, color="#dd8452", linewidth=2,
+                label="mean confidence" if "mean confidence" not in _legend_labels(ax) else None)  # fmt: skip
+        ax.text(
+            (low + high) / 2,
+            min(row["accuracy"], 0.93) + 0.02,
+            f"n={row['count']}",
+            ha="center",
+            fontsize=8,
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Confidence (probability of the predicted label)")
+    ax.set_ylabel("Accuracy (share predicted correctly)")
+    ax.set_title(f"{title}\nECE = {_f(ece)}")
+    ax.legend(loc="upper left", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def _legend_labels(ax: Any) -> list[str]:
+    return ax.get_legend_handles_labels()[1]
+
+
+def plot_comparison(comparison: dict[str, Any], path: str | Path, title: str | None = None) -> Path:
+    """Macro-F1 and accuracy of each model (and the majority reference) with 95% intervals."""
+    rows = [(m["name"], m) for m in comparison["models"]]
+    rows.append((f"majority ({comparison['majority']['label']})", comparison["majority"]))
+    fig = _figure(8.5, 1.4 + 0.55 * len(rows))
+    axes = fig.subplots(1, 2, sharey=True)
+    names = [name for name, _ in rows]
+    for ax, key, label in ((axes[0], "macro_f1", "Macro-F1"), (axes[1], "accuracy", "Accuracy")):
+        for y, (_, row) in enumerate(rows):
+            low, high = row[f"{key}_ci"]
+            colour = "grey" if y == len(rows) - 1 else "#4c72b0"
+            ax.errorbar(
+                row[key],
+                y,
+                xerr=[[row[key] - low], [high - row[key]]],
+                fmt="o",
+                color=colour,
+                capsize=4,
+            )
+            ax.text(row[key], y + 0.18, f"{row[key]:.2f}", ha="center", fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"{label} (dot) with 95% bootstrap interval")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(rows)), labels=names)
+    axes[0].set_ylim(-0.6, len(rows) - 0.4)
+    axes[0].invert_yaxis()
+    fig.suptitle(title or f"Models on {Path(comparison['data']).name} (n = {comparison['n']})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+# --- Markdown sections ---------------------------------------------------------------------------
+
+
+def _headline(result: dict[str, Any]) -> str:
+    return _table(
+        ["n", "accuracy [95% CI]", "macro-F1 [95% CI]", "ECE"],
+        [
+            [
+                result["n"],
+                _with_ci(result["accuracy"], result["accuracy_ci"]),
+                _with_ci(result["macro_f1"], result["macro_f1_ci"]),
+                _f(result.get("ece")),
+            ]
+        ],  # fmt: skip
+        align="rrrr",
+    )
+
+
+def _per_label(result: dict[str, Any]) -> str:
+    rows = [[label, _f(s["precision"]), _f(s["recall"]), _f(s["f1"]), s["support"]]
+            for label, s in result["per_label"].items()]  # fmt: skip
+    return _table(["label", "precision", "recall", "F1", "support"], rows)
+
+
+def _confusion(result: dict[str, Any]) -> str:
+    cm = result["confusion_matrix"]
+    header = ["true \\ predicted", *cm["labels"], "total"]
+    rows = [[label, *row, sum(row)] for label, row in zip(cm["labels"], cm["matrix"])]
+    return _table(header, rows)
+
+
+def _reliability(result: dict[str, Any]) -> str:
+    rows = [[f"({low:.1f}, {high:.1f}]", r["count"], _f(r["mean_confidence"]), _f(r["accuracy"]),
+             _f(None if r["count"] == 0 else r["accuracy"] - r["mean_confidence"])]  # fmt: skip
+            for r in result["reliability"] if r["count"] for low, high in [r["bin"]]]  # fmt: skip
+    table = _table(
+        ["confidence bin", "count", "mean confidence", "accuracy", "accuracy - confidence"], rows
+    )
+    return table + "\n\nEmpty bins are left out; a negative gap means over-confidence."
+
+
+def _misclassified(result: dict[str, Any], limit: int = REPORT_MISCLASSIFIED) -> str:
+    cm = result["confusion_matrix"]["matrix"]
+    wrong = sum(map(sum, cm)) - sum(cm[i][i] for i in range(len(cm)))
+    items = result.get("misclassified") or []
+    if not wrong:
+        return "None: every quote was classified correctly."
+    shown = items[:limit]
+    intro = f"{wrong} quote(s) misclassified; " + (
+        f"the {len(shown)} most confident mistakes:"
+        if len(shown) < wrong
+        else "all of them, most confident first:"
+    )
+    rows = [
+        [r.get("line", ""), r["text"], r["true"], r["predicted"], _f(r["confidence"], 2)]
+        for r in shown
+    ]
+    return (
+        intro
+        + "\n\n"
+        + _table(["line", "text", "true", "predicted", "confidence"], rows, align="llllr")
+    )
+
+
+def _settings_line(result: dict[str, Any]) -> str:
+    s = result.get("settings") or {}
+    return (
+        f"Intervals: 95% percentile bootstrap over quotes ({s.get('n_resamples', '?')} resamples, "
+        f"seed {s.get('seed', '?')}). Macro-F1 averages the F1 of every label of the label set "
+        "(a label with no support and no predictions counts as 0). ECE: expected calibration error "
+        f"over {s.get('calibration_bins', 10)} equal-width bins of the predicted label's probability."
+    )
+
+
+def _majority_line(majority: dict[str, Any]) -> str:
+    return (
+        f"Majority-class reference: always `{majority['label']}` ({majority['source']}): "
+        f"accuracy {_with_ci(majority['accuracy'], majority['accuracy_ci'])}, "
+        f"macro-F1 {_with_ci(majority['macro_f1'], majority['macro_f1_ci'])}."
+    )
+
+
+def _model_sections(result: dict[str, Any], images: dict[str, str], level: int = 2) -> str:
+    h = "#" * level
+    parts = [
+        _headline(result),
+        f"{h} Per label\n\n{_per_label(result)}",
+        f"{h} Confusion matrix\n\nRows are true labels, columns predictions.\n\n{_confusion(result)}",
+    ]
+    if "confusion" in images:
+        parts.append(f"![Confusion matrix]({images['confusion']})")
+    if result.get("reliability"):
+        parts.append(
+            f"{h} Calibration\n\nExpected calibration error (ECE): **{_f(result['ece'])}** "
+            "(0 = confidence matches accuracy).\n\n" + _reliability(result)
+        )
+        if "reliability" in images:
+            parts.append(f"![Reliability diagram]({images['reliability']})")
+    parts.append(f"{h} Misclassified quotes\n\n{_misclassified(result)}")
+    return "\n\n".join(parts)
+
+
+def evaluation_markdown(result: dict[str, Any], images: dict[str, str] | None = None,
+                        title: str | None = None) -> str:  # fmt: skip
+    """The Markdown report of one :func:`stance.evaluation.evaluate` result.
+
+    Args:
+        result: the evaluation dict.
+        images: relative paths of ``{"confusion": ..., "reliability": ...}`` to embed.
+        title: the top heading (default: names the model and the data).
+    """
+    title = (
+        title or f"Evaluation of {result.get('model') or result.get('kind')} on {result['data']}"
+    )
+    head = [f"# {title}", ""]
+    head.append(f"- model: `{result.get('model')}` ({result.get('kind')})")
+    head.append(
+        f"- data: `{result['data']}` (sha256 `{str(result.get('data_sha256', ''))[:16]}...`), {result['n']} quotes"
+    )
+    head.append(f"- labels: {', '.join(result['labels'])}")
+    body = [
+        "\n".join(head),
+        _model_sections(result, images or {}),
+    ]
+    if result.get("majority"):
+        body.insert(1, _majority_line(result["majority"]))
+    body.append(_settings_line(result))
+    return "\n\n".join(body) + "\n"
+
+
+def _comparison_table(comparison: dict[str, Any]) -> str:
+    rows = [[m["name"], m["kind"], m["n"], _with_ci(m["accuracy"], m["accuracy_ci"]),
+             _with_ci(m["macro_f1"], m["macro_f1_ci"]), _f(m.get("ece"))]
+            for m in comparison["models"]]  # fmt: skip
+    maj = comparison["majority"]
+    rows.append([f"majority: always {maj['label']}", "reference", maj["n"],
+                 _with_ci(maj["accuracy"], maj["accuracy_ci"]), _with_ci(maj["macro_f1"], maj["macro_f1_ci"]), "n/a"])  # fmt: skip
+    return _table(
+        ["model", "kind", "n", "accuracy [95% CI]", "macro-F1 [95% CI]", "ECE"],
+        rows,
+        align="llrrrr",
+    )
+
+
+def _pairs_table(comparison: dict[str, Any]) -> str:
+    rows = []
+    for pair in comparison["pairs"]:
+        f1, mc = pair["macro_f1"], pair["mcnemar"]
+        rows.append([
+            f"{pair['a']} - {pair['b']}", f"{f1['difference']:+.3f}", f"[{f1['ci'][0]:+.3f}, {f1['ci'][1]:+.3f}]",
+            _p(f1["p_value"]), f"{pair['accuracy_a'] - pair['accuracy_b']:+.3f}",
+            f"{mc['a_right_b_wrong']} / {mc['a_wrong_b_right']}",
+            f"{_p(mc['p_value'])} ({'exact' if mc['method'] == 'exact' else 'chi-square'})",
+        ])  # fmt: skip
+    return _table(
+        ["A - B", "macro-F1 difference", "95% CI", "p (paired bootstrap)", "accuracy difference",
+         "McNemar: only A right / only B right", "McNemar p"], rows, align="lrrrrrr",
+    )  # fmt: skip
+
+
+_PAIRS_NOTE = (
+    "The paired bootstrap resamples the same quotes for both models, so the interval is for the "
+    "difference itself; p is two-sided (2 x the smaller share of resampled differences on either "
+    "side of 0, add-one corrected). McNemar's test looks only at quotes exactly one model gets "
+    "right: exact binomial below 25 such quotes, else chi-square with continuity correction. "
+    "With a few hundred quotes only large differences are detectable: an interval that spans 0 "
+    "means the data cannot tell the models apart, not that they are equal."
+)
+
+
+def comparison_markdown(comparison: dict[str, Any], images: dict[str, Any] | None = None,
+                        title: str | None = None, level: int = 1) -> str:  # fmt: skip
+    """The Markdown report of a :func:`stance.evaluation.compare` result.
+
+    Args:
+        comparison: the comparison dict.
+        images: ``{"comparison": path, "models": {name: {"confusion": path, "reliability": path}}}``.
+        title: the top heading.
+        level: heading level of the title (sections go one deeper).
+    """
+    images = images or {}
+    h, hh = "#" * level, "#" * (level + 1)
+    parts = [
+        f"{h} {title or 'Model comparison'}",
+        f"Data: `{comparison['data']}` (sha256 `{str(comparison.get('data_sha256', ''))[:16]}...`), "
+        f"{comparison['n']} quotes; labels {', '.join(comparison['labels'])}.",
+        _comparison_table(comparison),
+        f"Reference row: {comparison['majority']['source']}.",
+    ]
+    if images.get("comparison"):
+        parts.append(f"![Macro-F1 and accuracy with 95% intervals]({images['comparison']})")
+    if comparison["pairs"]:
+        parts += [f"{hh} Paired tests", _pairs_table(comparison), _PAIRS_NOTE]
+    for m in comparison["models"]:
+        model_images = (images.get("models") or {}).get(m["name"], {})
+        parts.append(f"{hh} {m['name']} ({m['kind']})\n\nModel directory: `{m['model']}`.")
+        parts.append(_model_sections(m, model_images, level=level + 2))
+    parts.append(_settings_line(comparison))
+    return "\n\n".join(parts) + "\n"
+
+
+def _folds_table(cv: dict[str, Any]) -> str:
+    labels = cv["labels"]
+    rows = [[f["article"], f["n_train"], f["n_validation"], f["n_test"],
+             " / ".join(str(f["label_counts"].get(label, 0)) for label in labels),
+             _f(f["accuracy"]), _f(f["macro_f1"]), f"{f['train_seconds']:.1f}"]
+            for f in cv["folds"]]  # fmt: skip
+    return _table(
+        ["held-out article", "train", "validation", "test", f"test {' / '.join(labels)}", "accuracy",
+         "macro-F1", "train s"], rows,
+    )  # fmt: skip
+
+
+def cv_markdown(cv: dict[str, Any], images: dict[str, str] | None = None, title: str | None = None,
+                level: int = 1) -> str:  # fmt: skip
+    """The Markdown report of a :func:`stance.evaluation.cross_validate` result."""
+    h, hh = "#" * level, "#" * (level + 1)
+    folds_note = (
+        f"all {cv['n_articles']} articles" if cv["n_folds"] == cv["n_articles"]
+        else f"the first {cv['n_folds']} of {cv['n_articles']} articles (a quick run)"
+    )  # fmt: skip
+    parts = [
+        f"{h} {title or 'Leave-one-article-out cross-validation: ' + cv['kind']}",
+        f"Config `{cv.get('config')}`, corpus `{cv['corpus']}` (sha256 `{str(cv.get('corpus_sha256', ''))[:16]}...`). "
+        f"Each fold trains on everything except one article's seed quotes and predicts that article; "
+        f"folds: {folds_note}. The out-of-fold predictions are pooled and scored below.",
+        f"{hh} Pooled out-of-fold scores\n\n" + _model_sections(cv, images or {}, level=level + 2),
+        _majority_line(cv["majority"]),
+        f"{hh} Per fold\n\nMacro-F1 per fold averages over all labels, so an article without some "
+        "label scores low however good the model is; quote the pooled numbers.\n\n"
+        + _folds_table(cv),
+        _settings_line(cv)
+        + " Quotes from one article are not independent, so with few articles the real uncertainty "
+        "is wider than these intervals.",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def comparison_text(comparison: dict[str, Any]) -> str:
+    """A plain-text table of a comparison for the terminal (models, reference, paired tests)."""
+    lines = [f"{comparison['data']}: {comparison['n']} quotes", ""]
+    width = max(len(m["name"]) for m in comparison["models"]) + 2
+    width = max(width, len(f"majority ({comparison['majority']['label']})") + 2)
+    lines.append(f"{'model':<{width}}{'accuracy [95% CI]':>28}{'macro-F1 [95% CI]':>28}{'ECE':>8}")
+    for m in comparison["models"]:
+        lines.append(f"{m['name']:<{width}}{_with_ci(m['accuracy'], m['accuracy_ci']):>28}"
+                     f"{_with_ci(m['macro_f1'], m['macro_f1_ci']):>28}{_f(m.get('ece')):>8}")  # fmt: skip
+    maj = comparison["majority"]
+    lines.append(f"{'majority (' + maj['label'] + ')':<{width}}{_with_ci(maj['accuracy'], maj['accuracy_ci']):>28}"
+                 f"{_with_ci(maj['macro_f1'], maj['macro_f1_ci']):>28}{'n/a':>8}")  # fmt: skip
+    lines.append(f"  reference: {maj['source']}")
+    for pair in comparison["pairs"]:
+        f1, mc = pair["macro_f1"], pair["mcnemar"]
+        lines.append("")
+        lines.append(
+            f"{pair['a']} - {pair['b']}: macro-F1 difference {f1['difference']:+.3f} "
+            f"[{f1['ci'][0]:+.3f}, {f1['ci'][1]:+.3f}], paired bootstrap p = {_p(f1['p_value'])}"
+        )
+        lines.append(
+            f"  McNemar ({mc['method']}): only {pair['a']} right {mc['a_right_b_wrong']}, only {pair['b']} "
+            f"right {mc['a_wrong_b_right']}, p = {_p(mc['p_value'])}"
+        )
+    return "\n".join(lines)
+
+
+def _terminal_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in cells
+    ]
+
+
+def evaluation_text(result: dict[str, Any]) -> str:
+    """A plain-text summary of an evaluation (or pooled CV) result for the terminal."""
+    lines = [
+        f"n = {result['n']}",
+        f"accuracy  {_with_ci(result['accuracy'], result['accuracy_ci'])}",
+        f"macro-F1  {_with_ci(result['macro_f1'], result['macro_f1_ci'])}   (95% bootstrap intervals)",
+    ]
+    if result.get("ece") is not None:
+        lines.append(f"ECE       {_f(result['ece'])}")
+    if result.get("majority"):
+        maj = result["majority"]
+        lines.append(
+            f"majority reference (always {maj['label']}): accuracy {maj['accuracy']:.3f}, "
+            f"macro-F1 {maj['macro_f1']:.3f}  [{maj['source']}]"
+        )
+    lines += ["", *_terminal_table(
+        ["label", "precision", "recall", "F1", "support"],
+        [[label, _f(s["precision"]), _f(s["recall"]), _f(s["f1"]), s["support"]] for label, s in result["per_label"].items()],
+    )]  # fmt: skip
+    cm = result["confusion_matrix"]
+    lines += ["", "confusion matrix (rows = true, columns = predicted)", *_terminal_table(
+        ["", *cm["labels"]], [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])]
+    )]  # fmt: skip
+    if result.get("reliability"):
+        lines += ["", "reliability", *_terminal_table(
+            ["confidence bin", "count", "mean confidence", "accuracy"],
+            [[f"({r['bin'][0]:.1f}, {r['bin'][1]:.1f}]", r["count"], _f(r["mean_confidence"]), _f(r["accuracy"])]
+             for r in result["reliability"] if r["count"]],
+        )]  # fmt: skip
+    return "\n".join(lines)
+
+
+def cv_text(cv: dict[str, Any]) -> str:
+    """A plain-text summary of a cross-validation result: pooled scores, then one line per fold."""
+    labels = cv["labels"]
+    lines = [
+        f"leave-one-article-out CV of {cv['kind']} ({cv['n_folds']} of {cv['n_articles']} folds), pooled out-of-fold:",
+        evaluation_text(cv),
+        "",
+        "per fold (macro-F1 over all labels; noisy when an article lacks a label)",
+        *_terminal_table(
+            ["article", "n", " / ".join(labels), "accuracy", "macro-F1", "train s"],
+            [[f["article"], f["n_test"], " / ".join(str(f["label_counts"][x]) for x in labels), _f(f["accuracy"]),
+              _f(f["macro_f1"]), f"{f['train_seconds']:.1f}"] for f in cv["folds"]],
+        ),
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+# --- writers ------------------------------------------------------------------------------------
+
+
+def _model_figures(result: dict[str, Any], out: Path, prefix: str, title: str) -> dict[str, Path]:
+    files = {
+        "confusion": plot_confusion_matrix(
+            result["confusion_matrix"]["matrix"], result["confusion_matrix"]["labels"],
+            out / f"{prefix}confusion_matrix.png", title=f"Confusion matrix: {title}",
+        ),
+    }  # fmt: skip
+    if result.get("reliability"):
+        files["reliability"] = plot_reliability(
+            result["reliability"],
+            result.get("ece"),
+            out / f"{prefix}reliability.png",
+            title=f"Reliability: {title}",
+        )
+    return files
+
+
+def write_evaluation_report(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.md``, ``confusion_matrix.png`` and ``reliability.png`` into ``out_dir``.
+
+    Returns:
+        ``{"markdown": path, "confusion": path, "reliability": path}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = Path(result["model"]).name if result.get("model") else result.get("kind", "model")
+    title = f"{name} on {Path(result['data']).name} (n = {result['n']})"
+    figures = _model_figures(result, out, "", title)
+    md = evaluation_markdown(result, images={k: p.name for k, p in figures.items()})
+    return {"markdown": _write_text(out / "report.md", md), **figures}
+
+
+def _comparison_figures(
+    comparison: dict[str, Any], out: Path
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    files: dict[str, Path] = {"comparison": plot_comparison(comparison, out / "comparison.png")}
+    images: dict[str, Any] = {"comparison": "comparison.png", "models": {}}
+    for m in comparison["models"]:
+        title = f"{m['name']} on {Path(comparison['data']).name} (n = {m['n']})"
+        figures = _model_figures(m, out, f"{_slug(m['name'])}_", title)
+        images["models"][m["name"]] = {k: p.name for k, p in figures.items()}
+        files.update({f"{m['name']}_{k}": p for k, p in figures.items()})
+    return files, images
+
+
+def write_comparison_report(comparison: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.md``, ``comparison.png`` and each model's two PNGs into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files, images = _comparison_figures(comparison, out)
+    md = comparison_markdown(comparison, images)
+    return {"markdown": _write_text(out / "report.md", md), **files}
+
+
+def write_cv_report(cv: dict[str, Any], out_dir: str | Path, prefix: str = "") -> dict[str, Path]:
+    """Write ``report.md`` (or ``<prefix>cv.md``), a confusion matrix and a reliability PNG."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{cv['kind']}, leave-one-article-out (n = {cv['n']})"
+    figures = _model_figures(cv, out, f"{prefix}cv_", title)
+    md = cv_markdown(cv, images={k: p.name for k, p in figures.items()})
+    name = f"{prefix}cv.md" if prefix else "report.md"
+    return {"markdown": _write_text(out / name, md), **figures}
+
+
+def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write the main job's report: run details, the comparison on the test split, optional CV.
+
+    Args:
+        experiment: the dict :func:`stance.experiment.run_experiment` builds (``comparison``,
+            ``training``, ``timings``, ``created_utc``, ``versions`` and optionally ``cv``).
+        out_dir: the report directory.
+
+    Returns:
+        The files written, by name (``markdown`` is ``report.md``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = experiment["comparison"]
+    files, images = _comparison_figures(comparison, out)
+    timings = experiment.get("timings", {})
+    training_rows = [
+        [t["name"], t["kind"], t["config"], t["model_dir"], f"{t['train_seconds']:.1f}",
+         _f((t.get("validation") or {}).get("macro_f1"))]
+        for t in experiment.get("training", [])
+    ]  # fmt: skip
+    parts = [
+        "# Stance models: held-out evaluation",
+        f"Generated {experiment.get('created_utc', '')} by `stance experiment` (stance "
+        f"{experiment.get('stance_version', '?')}). Both models were trained on the training split "
+        "of their configs and scored on the held-out test split: whole seed articles no model saw "
+        "in training.",
+        "## Summary\n\n" + _comparison_table(comparison),
+        f"Reference row: {comparison['majority']['source']}.",
+        "![Macro-F1 and accuracy with 95% intervals](comparison.png)",
+    ]
+    if comparison["pairs"]:
+        parts += ["## Paired tests", _pairs_table(comparison), _PAIRS_NOTE]
+    parts += [
+        "## Training\n\n"
+        + _table(
+            ["model", "kind", "config", "saved to", "train s", "validation macro-F1"],
+            training_rows,
+            align="lllllr",
+        ),  # fmt: skip
+        "Timings (seconds): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + ".",
+    ]
+    for m in comparison["models"]:
+        parts.append(
+            f"## {m['name']} ({m['kind']}) on the test split\n\nModel directory: `{m['model']}`."
+        )
+        parts.append(_model_sections(m, images["models"][m["name"]], level=3))
+    for cv in experiment.get("cv") or []:
+        prefix = f"{_slug(cv['name'])}_"
+        cv_files = _model_figures(
+            cv, out, f"{prefix}cv_", f"{cv['name']}, leave-one-article-out (n = {cv['n']})"
+        )
+        files.update({f"{cv['name']}_cv_{k}": p for k, p in cv_files.items()})
+        parts.append(cv_markdown(cv, images={k: p.name for k, p in cv_files.items()},
+                                 title=f"Cross-validation: {cv['name']}", level=2))  # fmt: skip
+    parts.append("## Method\n\n" + _settings_line(comparison))
+    versions = experiment.get("versions") or {}
+    if versions:
+        parts.append(
+            "Library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + "."
+        )
+    md = "\n\n".join(parts) + "\n"
+    return {"markdown": _write_text(out / "report.md", md), **files}

@@ -1,0 +1,253 @@
+"""stance.metrics against scikit-learn and against answers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+from stance.constants import LABELS
+from stance.metrics import (
+    accuracy,
+    bootstrap_ci,
+    classification_report_dict,
+    classification_summary,
+    confusion_matrix,
+    encode_labels,
+    expected_calibration_error,
+    macro_f1,
+    mcnemar,
+    paired_bootstrap,
+    per_label_scores,
+    reliability_table,
+)
+
+L = list(LABELS)
+
+
+def _random_labels(seed: int, n: int, present: list[str] | None = None):
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice(present or L, size=n).tolist()
+    y_pred = rng.choice(L, size=n).tolist()
+    return y_true, y_pred
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("n", [1, 2, 5, 37, 400])
+def test_point_metrics_match_sklearn(seed, n):
+    # Some runs lack a label entirely (n = 1, 2) or in the gold labels (present=2 labels).
+    present = L[:2] if seed % 2 else None
+    y_true, y_pred = _random_labels(seed, n, present)
+    assert accuracy(y_true, y_pred) == pytest.approx(accuracy_score(y_true, y_pred))
+    assert macro_f1(y_true, y_pred, L) == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", labels=L, zero_division=0)
+    )
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=L, zero_division=0)
+    ours = per_label_scores(y_true, y_pred, L)
+    assert list(ours) == L
+    for i, label in enumerate(L):
+        assert ours[label]["precision"] == pytest.approx(p[i])
+        assert ours[label]["recall"] == pytest.approx(r[i])
+        assert ours[label]["f1"] == pytest.approx(f[i])
+        assert ours[label]["support"] == s[i]
+    assert (
+        confusion_matrix(y_true, y_pred, L).tolist()
+        == sk_confusion_matrix(y_true, y_pred, labels=L).tolist()
+    )
+
+
+def test_report_dict_is_consistent():
+    y_true, y_pred = _random_labels(3, 50)
+    report = classification_report_dict(y_true, y_pred, L)
+    assert report["n"] == 50
+    assert report["confusion_matrix"]["labels"] == L
+    assert sum(map(sum, report["confusion_matrix"]["matrix"])) == 50
+    assert report["macro_f1"] == pytest.approx(
+        np.mean([v["f1"] for v in report["per_label"].values()])
+    )
+
+
+def test_macro_f1_counts_a_label_absent_everywhere_as_zero():
+    # 'conditional' never occurs and is never predicted: F1 0, so macro-F1 is 2/3, not 1.
+    y = ["support", "oppose"] * 3
+    assert macro_f1(y, y, L) == pytest.approx(2 / 3)
+    assert macro_f1(y, y, L) == pytest.approx(
+        f1_score(y, y, average="macro", labels=L, zero_division=0)
+    )
+
+
+def test_unknown_labels_are_rejected_with_the_allowed_ones():
+    with pytest.raises(ValueError, match="neutral.*allowed labels: support, oppose, conditional"):
+        encode_labels(["support", "neutral"], L)
+    with pytest.raises(ValueError, match="empty"):
+        macro_f1([], [], L)
+    with pytest.raises(ValueError, match="length"):
+        macro_f1(["support"], ["support", "oppose"], L)
+
+
+# --- bootstrap ----------------------------------------------------------------------------
+
+
+def test_perfect_classifier_has_ci_one_one():
+    y = ["support", "oppose", "conditional"] * 10
+    ci = bootstrap_ci(y, y, L, n_resamples=500, seed=1)
+    assert ci == {"macro_f1": [1.0, 1.0], "accuracy": [1.0, 1.0]}
+
+
+def test_constant_classifier_on_balanced_data_is_one_sixth():
+    y = ["support", "oppose", "conditional"] * 20
+    pred = ["support"] * len(y)
+    # support: precision 1/3, recall 1 -> F1 0.5; the others 0 -> (0.5 + 0 + 0) / 3.
+    assert macro_f1(y, pred, L) == 1 / 6
+    ci = bootstrap_ci(y, pred, L, n_resamples=500, seed=0)
+    assert ci["macro_f1"][0] <= 1 / 6 <= ci["macro_f1"][1]
+    assert ci["accuracy"][0] <= 1 / 3 <= ci["accuracy"][1]
+
+
+def test_bootstrap_matches_a_plain_loop_over_the_same_resamples():
+    y_true, y_pred = _random_labels(5, 40)
+    n_resamples, seed = 300, 11
+    # The vectorised code draws all indices at once from default_rng(seed) (one chunk here).
+    idx = np.random.default_rng(seed).integers(0, 40, size=(n_resamples, 40))
+    t, p = np.array(y_true), np.array(y_pred)
+    f1s = [f1_score(t[i], p[i], average="macro", labels=L, zero_division=0) for i in idx]
+    accs = [accuracy_score(t[i], p[i]) for i in idx]
+    ci = bootstrap_ci(y_true, y_pred, L, n_resamples=n_resamples, seed=seed)
+    assert ci["macro_f1"] == pytest.approx(np.quantile(f1s, [0.025, 0.975]).tolist())
+    assert ci["accuracy"] == pytest.approx(np.quantile(accs, [0.025, 0.975]).tolist())
+
+
+def test_bootstrap_is_seeded_and_configurable():
+    y_true, y_pred = _random_labels(2, 60)
+    a = bootstrap_ci(y_true, y_pred, L, n_resamples=200, seed=3)
+    assert a == bootstrap_ci(y_true, y_pred, L, n_resamples=200, seed=3)
+    assert a != bootstrap_ci(y_true, y_pred, L, n_resamples=200, seed=4)
+    point = macro_f1(y_true, y_pred, L)
+    assert a["macro_f1"][0] <= point <= a["macro_f1"][1]
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_ci(y_true, y_pred, L, n_resamples=0)
+
+
+def test_bootstrap_chunks_large_inputs(monkeypatch):
+    # Force many small chunks: the result must be the same as long as the draws are.
+    import stance.metrics as m
+
+    y_true, y_pred = _random_labels(8, 30)
+    whole = bootstrap_ci(y_true, y_pred, L, n_resamples=100, seed=2)
+    monkeypatch.setattr(m, "_CHUNK_CELLS", 30 * 7)  # 7 resamples per chunk
+    chunked = bootstrap_ci(y_true, y_pred, L, n_resamples=100, seed=2)
+    assert chunked == whole
+
+
+def test_paired_bootstrap_identical_models():
+    y_true, y_pred = _random_labels(4, 80)
+    result = paired_bootstrap(y_true, y_pred, list(y_pred), L, n_resamples=300, seed=0)
+    assert result["difference"] == 0
+    assert result["ci"] == [0.0, 0.0]
+    assert result["p_value"] == 1.0
+
+
+def test_paired_bootstrap_detects_a_clearly_better_model():
+    y_true, noise = _random_labels(6, 150)
+    result = paired_bootstrap(y_true, y_true, noise, L, n_resamples=500, seed=0)
+    assert result["difference"] == pytest.approx(1 - macro_f1(y_true, noise, L))
+    assert result["ci"][0] > 0
+    assert result["p_value"] == pytest.approx(2 / 501)  # the add-one floor: no resample <= 0
+    reverse = paired_bootstrap(y_true, noise, y_true, L, n_resamples=500, seed=0)
+    assert reverse["difference"] == pytest.approx(-result["difference"])
+    assert reverse["p_value"] == result["p_value"]
+
+
+# --- McNemar ------------------------------------------------------------------------------
+
+
+def _mcnemar_case(b: int, c: int, both_right: int = 3, both_wrong: int = 2):
+    """Predictions with b quotes only A gets right and c only B gets right."""
+    y = ["support"] * (b + c + both_right + both_wrong)
+    a = ["support"] * b + ["oppose"] * c + ["support"] * both_right + ["oppose"] * both_wrong
+    bb = ["oppose"] * b + ["support"] * c + ["support"] * both_right + ["oppose"] * both_wrong
+    return y, a, bb
+
+
+def test_mcnemar_exact_known_case():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    result = mcnemar(*_mcnemar_case(10, 2))
+    # 2 * P(X <= 2), X ~ Bin(12, 1/2) = 2 * (1 + 12 + 66) / 4096
+    assert result["method"] == "exact"
+    assert (result["a_right_b_wrong"], result["a_wrong_b_right"]) == (10, 2)
+    assert result["p_value"] == pytest.approx(158 / 4096)
+    assert result["p_value"] == pytest.approx(scipy_stats.binomtest(2, 12, 0.5).pvalue)
+
+
+def test_mcnemar_chi_square_known_case():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    result = mcnemar(*_mcnemar_case(30, 10))
+    assert result["method"] == "chi2"
+    assert result["statistic"] == pytest.approx((20 - 1) ** 2 / 40)  # 9.025
+    assert result["p_value"] == pytest.approx(scipy_stats.chi2.sf(9.025, 1))
+    assert result["p_value"] == pytest.approx(0.002663, abs=1e-6)
+
+
+def test_mcnemar_without_discordant_pairs_is_p_one():
+    y = ["support", "oppose"] * 5
+    assert mcnemar(y, y, y)["p_value"] == 1.0
+    assert mcnemar(*_mcnemar_case(3, 3))["p_value"] == 1.0
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+
+def test_ece_known_case():
+    # 10 quotes at 0.95 with 8 right, 10 at 0.55 with 5 right:
+    # 0.5 * |0.8 - 0.95| + 0.5 * |0.5 - 0.55| = 0.075 + 0.025 = 0.1
+    conf = [0.95] * 10 + [0.55] * 10
+    correct = [True] * 8 + [False] * 2 + [True] * 5 + [False] * 5
+    assert expected_calibration_error(conf, correct) == pytest.approx(0.1)
+    table = reliability_table(conf, correct)
+    assert len(table) == 10
+    assert table[9] == {
+        "bin": [0.9, 1.0],
+        "count": 10,
+        "mean_confidence": pytest.approx(0.95),
+        "accuracy": 0.8,
+    }
+    assert table[5] == {
+        "bin": [0.5, 0.6],
+        "count": 10,
+        "mean_confidence": pytest.approx(0.55),
+        "accuracy": 0.5,
+    }
+    assert table[0] == {"bin": [0.0, 0.1], "count": 0, "mean_confidence": None, "accuracy": None}
+
+
+def test_reliability_bin_edges():
+    # Bins are (low, high]: 0.3 belongs to (0.2, 0.3]; 0 to the first bin, 1 to the last.
+    table = reliability_table([0.0, 0.3, 0.30001, 1.0], [True] * 4)
+    counts = [row["count"] for row in table]
+    assert counts == [1, 0, 1, 1, 0, 0, 0, 0, 0, 1]
+
+
+def test_perfectly_calibrated_bins_give_zero_ece():
+    conf = [0.75] * 4 + [1.0] * 3
+    correct = [True, True, True, False, True, True, True]
+    assert expected_calibration_error(conf, correct) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="probabilities"):
+        expected_calibration_error([1.2], [True])
+
+
+def test_summary_has_every_key_and_is_json_ready():
+    import json
+
+    y_true, y_pred = _random_labels(9, 30)
+    conf = np.random.default_rng(0).uniform(0.34, 1.0, size=30)
+    summary = classification_summary(y_true, y_pred, L, confidences=conf, n_resamples=100)
+    for key in ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "per_label",
+                "confusion_matrix", "ece", "reliability"):  # fmt: skip
+        assert key in summary
+    json.dumps(summary, allow_nan=False)
+    correct = np.array(y_true) == np.array(y_pred)
+    assert summary["ece"] == pytest.approx(expected_calibration_error(conf, correct))
+    assert math.isclose(summary["accuracy"], correct.mean())
