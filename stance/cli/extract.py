@@ -1,5 +1,227 @@
-"""CLI commands: extract (registered on the shared app)."""
+"""CLI: ``stance extract`` and ``stance score`` (registered on the shared app)."""
 
 from __future__ import annotations
 
-from stance.cli._app import app  # noqa: F401
+import json
+from pathlib import Path
+
+import typer
+
+from stance.cli._app import app
+from stance.constants import ARTICLES_DIR
+from stance.errors import DataError
+
+SEED_UNITS_PATH = Path("data/seed_units.jsonl")
+
+
+def _article_files(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for its *.txt files (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.txt") if p.is_file())
+            if not found:
+                raise DataError(path, "directory holds no .txt articles")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _write_jsonl(records: list[dict], output: Path | None) -> None:
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if output is None:
+        typer.echo(lines, nl=False)
+        return
+    from stance.artifacts import atomic_file
+
+    with atomic_file(output) as fh:
+        fh.write(lines)
+
+
+@app.command()
+def extract(
+    articles: list[Path] = typer.Argument(
+        None, help="Plain-text articles (UTF-8), or folders of .txt articles."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the JSONL here instead of printing it."
+    ),
+    evaluate: bool = typer.Option(
+        False, "--evaluate", help="Score the extractor against gold units instead (see --gold)."
+    ),
+    gold: Path = typer.Option(
+        SEED_UNITS_PATH,
+        "--gold",
+        help="Gold units (JSONL with text, source, start, end, speaker, kind) for --evaluate.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="With --evaluate: print the full result as JSON."
+    ),
+) -> None:
+    """Extract quotes, reported speech and readers' comments from articles as JSONL.
+
+    One record per unit: text, speaker (fullest name in the article, or null), source (file
+    name), start/end (character offsets: article[start:end] == text) and kind (direct,
+    reported or comment). With --evaluate, compare against gold units instead: the article
+    folder is ARTICLES (default data/articles).
+    """
+    from stance.extract import extract_file
+
+    if evaluate:
+        _evaluate(articles, gold, as_json)
+        return
+    if not articles:
+        raise typer.BadParameter(
+            "give one or more .txt articles (or a folder)", param_hint="ARTICLE"
+        )
+    records: list[dict] = []
+    files = _article_files(articles)
+    for path in files:
+        quotes = extract_file(path)
+        if not quotes:
+            typer.echo(f"note: no quotes found in {path}", err=True)
+        records.extend(q.to_dict() for q in quotes)
+    _write_jsonl(records, output)
+    if output is not None:
+        typer.echo(f"wrote {len(records)} units from {len(files)} article(s) to {output}", err=True)
+
+
+def _evaluate(articles: list[Path] | None, gold: Path, as_json: bool) -> None:
+    from stance.extract import evaluate_extraction
+
+    if not articles:
+        folder = Path(ARTICLES_DIR)
+    elif len(articles) == 1 and articles[0].is_dir():
+        folder = articles[0]
+    else:
+        raise DataError(
+            articles[0], "--evaluate takes one folder of articles (default data/articles)"
+        )
+    result = evaluate_extraction(folder, gold)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    def ci(metric: str) -> str:
+        lo_hi = result["intervals"][metric]
+        return "" if lo_hi is None else f"  [95% CI {pct(lo_hi[0])}-{pct(lo_hi[1])}]"
+
+    t = result["targets"]
+    typer.echo(
+        f"gold: {gold} ({result['gold_units']} units in {result['articles']} articles; "
+        f"{result['gold_in_scope']} in scope, {', '.join(result['out_of_scope_kinds'])} excluded)"
+    )
+    typer.echo(
+        f"extracted: {result['extracted']} units "
+        + ", ".join(f"{k} {n}" for k, n in result["extracted_by_kind"].items())
+    )
+    typer.echo(
+        f"recovery (in scope)  {pct(result['recovery']):>7}  {result['recovered']}/{result['gold_in_scope']}"
+        f"   target >= {pct(t['recovery'])}{ci('recovery')}"
+    )
+    typer.echo(f"recovery (all kinds) {pct(result['recovery_all']):>7}")
+    typer.echo(
+        f"precision            {pct(result['precision']):>7}  {result['correct']}/{result['extracted']}"
+        f"   target >= {pct(t['precision'])}{ci('precision')}"
+    )
+    typer.echo(
+        f"speaker accuracy     {pct(result['speaker_accuracy']):>7}  "
+        f"{result['speaker_correct']}/{result['recovered']}   target >= {pct(t['speaker_accuracy'])}"
+        f"{ci('speaker_accuracy')}"
+    )
+    typer.echo("\nrecovery by kind:")
+    for kind, row in result["recovery_by_kind"].items():
+        typer.echo(f"  {kind:<9} {row['recovered']:>3}/{row['gold']:<3} {pct(row['rate']):>7}")
+    if result["missed"]:
+        typer.echo("\nmissed gold units:")
+        for m in result["missed"]:
+            typer.echo(f"  {m['id'] or '?'} [{m['kind']}] {_short(m['text'], 70)}")
+    if result["unmatched"]:
+        typer.echo("\nextracted units matching no gold unit:")
+        for u in result["unmatched"]:
+            typer.echo(f"  {u['source']}:{u['start']} [{u['kind']}] {_short(u['text'], 70)}")
+    if result["speaker_errors"]:
+        typer.echo("\nspeaker errors:")
+        for s in result["speaker_errors"]:
+            typer.echo(f"  {s['id'] or '?'} gold {s['gold']!r}, extracted {s['extracted']!r}")
+    typer.echo("\n" + ("meets all targets" if result["meets_targets"] else "BELOW TARGET"))
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+def score(
+    articles: list[Path] = typer.Argument(
+        ..., help="Plain-text articles (UTF-8), or folders of .txt articles."
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model directory (default: $STANCE_MODEL, else models/transformer).",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON record per quote (JSONL) instead of tables."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Also write the JSONL records to this file."
+    ),
+    width: int = typer.Option(
+        60, "--width", min=10, help="Characters of each quote shown in the table."
+    ),
+) -> None:
+    """Extract the quotes of each article and predict their stance.
+
+    Prints a table per article (speaker, label, confidence, quote) and a summary per speaker
+    over all articles: number of quotes, count of each label, the majority label, and the net
+    stance = mean of P(support) - P(oppose) over the speaker's quotes (+1 all support, -1 all
+    oppose, near 0 mixed or conditional). Records (--json, --output) hold the extraction fields
+    plus label, confidence and per-label scores.
+    """
+    from stance.score import score_articles, speaker_key, summarise_speakers
+
+    files = _article_files(articles)
+    scored = score_articles(files, model=model)
+    records = [s.to_dict() for items in scored.values() for s in items]
+    for name, items in scored.items():
+        if not items:
+            typer.echo(f"note: no quotes found in {name}", err=True)
+    if output is not None:
+        _write_jsonl(records, output)
+        typer.echo(f"wrote {len(records)} scored units to {output}", err=True)
+    if as_json:
+        _write_jsonl(records, None)
+        return
+    speaker_w = 28
+    for n_art, (name, items) in enumerate(scored.items()):
+        if n_art:
+            typer.echo("")
+        typer.echo(f"== {name}: {len(items)} unit(s)")
+        if not items:
+            continue
+        typer.echo(f"{'speaker':<{speaker_w}} {'kind':<8} {'label':<12} {'conf':>5}  quote")
+        for s in items:
+            typer.echo(
+                f"{_short(speaker_key(s.quote), speaker_w):<{speaker_w}} {s.quote.kind:<8} "
+                f"{s.label:<12} {s.confidence:>5.2f}  {_short(s.quote.text, width)}"
+            )
+    summary = summarise_speakers(scored)
+    if not summary:
+        return
+    labels = list(summary[0].labels)
+    typer.echo("\n== speakers (all articles); net = mean P(support) - P(oppose)")
+    head = f"{'speaker':<{speaker_w}} {'quotes':>6} " + " ".join(f"{lab:>11}" for lab in labels)
+    typer.echo(f"{head} {'majority':<12} {'net':>6}")
+    for row in summary:
+        net = "n/a" if row.net is None else f"{round(row.net, 2) + 0.0:+.2f}"  # no "-0.00"
+        counts = " ".join(f"{row.labels.get(lab, 0):>11}" for lab in labels)
+        typer.echo(
+            f"{_short(row.speaker, speaker_w):<{speaker_w}} {row.n:>6} {counts} {row.majority:<12} {net:>6}"
+        )

@@ -1,0 +1,670 @@
+"""Quote extraction (stance.extract), scoring (stance.score) and their CLI commands.
+
+One small synthetic article per pattern; the seed articles are only used by the target test
+at the end (skipped when data/seed_units.jsonl is absent).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from stance.cli import app
+from stance.errors import DataError
+from stance.extract import (
+    EXTRACTION_TARGETS,
+    Quote,
+    evaluate_extraction,
+    extract_file,
+    extract_quotes,
+    speakers_match,
+)
+from stance.score import COMMENTS_GROUP, ScoredQuote, summarise_speakers
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_GOLD = REPO / "data" / "seed_units.jsonl"
+SEED_ARTICLES = REPO / "data" / "articles"
+runner = CliRunner()
+
+
+def units(text: str) -> list[tuple[str, str | None, str]]:
+    """(kind, speaker, text) of each unit, after checking every offset."""
+    out = []
+    for q in extract_quotes(text, source="t.txt"):
+        assert text[q.start : q.end] == q.text
+        assert q.source == "t.txt"
+        out.append((q.kind, q.speaker, q.text))
+    return out
+
+
+# --- quote marks and attribution ------------------------------------------------------------
+
+
+def test_curly_double_quote_attributed_after():
+    art = "Practices are struggling.\n\n“We cannot carry on like this without more money,” said Dr Jane Smith, a GP in Leeds.\n"
+    assert units(art) == [
+        ("direct", "Dr Jane Smith", "We cannot carry on like this without more money")
+    ]
+
+
+def test_straight_double_quote_attributed_before():
+    art = 'The chair spoke at the conference.\n\nDr Jane Smith said: "Federations have given us real control over our future."\n'
+    assert units(art) == [
+        ("direct", "Dr Jane Smith", "Federations have given us real control over our future.")
+    ]
+
+
+def test_curly_single_quotes_and_he_added():
+    art = (
+        "Dr Raj Patel, chair of the LMC, spoke yesterday.\n\n"
+        "‘The vanguards are a distraction from the real work,’ Dr Patel said.\n\n"
+        "‘They will not last,’ he added.\n"
+    )
+    assert units(art) == [
+        ("direct", "Dr Raj Patel", "The vanguards are a distraction from the real work"),
+        ("direct", "Dr Raj Patel", "They will not last"),
+    ]
+
+
+def test_straight_single_quote_and_told():
+    art = "Professor Ann Lee told the meeting: 'Integration is the only way forward for our patients.'\n"
+    assert units(art) == [
+        ("direct", "Professor Ann Lee", "Integration is the only way forward for our patients.")
+    ]
+
+
+def test_attribution_after_with_appositive():
+    art = "“This is the wrong plan at the wrong time for general practice,” Dr Helen Stokes, chair of the Kent LMC, said.\n"
+    assert units(art) == [
+        (
+            "direct",
+            "Dr Helen Stokes",
+            "This is the wrong plan at the wrong time for general practice",
+        )
+    ]
+
+
+def test_quote_split_across_sentences():
+    art = "‘PCNs have been a lifeline for small practices,’ said Dr Sam Okafor. ‘Without them we would have closed.’\n"
+    assert units(art) == [
+        ("direct", "Dr Sam Okafor", "PCNs have been a lifeline for small practices"),
+        ("direct", "Dr Sam Okafor", "Without them we would have closed."),
+    ]
+
+
+def test_quote_continued_in_next_paragraph():
+    art = (
+        "Mr Tom Hale said: ‘The plan is sound and we should back it fully.\n\n"
+        "‘But it needs money to work, and the money is not there yet.’\n\n"
+        "The board meets next week.\n"
+    )
+    [(kind, speaker, text)] = units(art)
+    assert (kind, speaker) == ("direct", "Mr Tom Hale")
+    assert text.startswith("The plan is sound") and text.endswith("not there yet.")
+    assert "\n\n‘But" in text  # one unit over both paragraphs, offsets still exact
+
+
+def test_unattributed_quote_paragraph_continues_last_speaker():
+    art = (
+        "Dr Clare Gerada suggested that many GPs join federations without understanding them.\n\n"
+        "“We are encouraged to federate because of economies of scale, but there are none.”\n"
+    )
+    assert [u[:2] for u in units(art)] == [
+        ("reported", "Dr Clare Gerada"),
+        ("direct", "Dr Clare Gerada"),
+    ]
+
+
+def test_according_to_reported_and_direct():
+    reported = "According to Dr Mary Jones, the new contract ‘will gut general practice’ and must be withdrawn.\n"
+    assert units(reported) == [("reported", "Dr Mary Jones", reported.strip())]
+    direct = "According to the BMA, “this reorganisation is an expensive distraction from patient care”.\n"
+    assert units(direct) == [
+        ("direct", "BMA", "this reorganisation is an expensive distraction from patient care")
+    ]
+
+
+def test_it_said_continues_the_organisation():
+    art = (
+        "The King’s Fund published its review on Monday.\n\n"
+        "It said: ‘Integrated care systems are the right answer, but only if they are properly funded.’\n"
+    )
+    [(kind, speaker, _)] = units(art)
+    assert (kind, speaker) == ("direct", "King’s Fund")
+
+
+def test_reported_speech_verbs():
+    art = (
+        "Dr Ian Fox argued that super-partnerships would save small practices from closure.\n\n"
+        "He pointed out that the model had worked in Birmingham for years.\n\n"
+        "Dr Fox suggested the scheme be extended to every region.\n\n"
+        "The scheme was launched in 2015 and covers 40 practices.\n"
+    )
+    got = units(art)
+    assert [(k, s) for k, s, _ in got] == [("reported", "Dr Ian Fox")] * 3
+    assert got[1][2] == "He pointed out that the model had worked in Birmingham for years."
+
+
+def test_pronoun_follow_on_and_fullest_name():
+    art = (
+        "Dr Tom Coffey spoke at the event.\n\n"
+        "Coffey said the vanguards would not survive the next reorganisation of the NHS.\n\n"
+        "He added that federations were a better answer for small practices.\n"
+    )
+    assert [(k, s) for k, s, _ in units(art)] == [
+        ("reported", "Dr Tom Coffey"),
+        ("reported", "Dr Tom Coffey"),
+    ]
+
+
+def test_pronoun_matches_person_or_organisation():
+    art = (
+        "Dr Alice Brown, a GP partner in Kent, said the plans were rushed and badly explained.\n\n"
+        "The NHS Confederation argued that integration would take a decade to deliver.\n\n"
+        "She said the patients had not been asked what they wanted from the changes.\n\n"
+        "It said the money for the transformation had not yet been found.\n"
+    )
+    assert [s for _, s, _ in units(art)] == [
+        "Dr Alice Brown",
+        "NHS Confederation",
+        "Dr Alice Brown",
+        "NHS Confederation",
+    ]
+
+
+def test_apostrophes_are_not_quote_marks():
+    art = (
+        "Dr Carl Reed said the GPs’ workload was rising and that practices don't have the staff. "
+        "‘It’s the patients’ care that suffers, and that's what worries me,’ he said.\n"
+    )
+    got = units(art)
+    assert got[0][0] == "reported" and got[0][2].endswith("don't have the staff.")
+    assert got[1] == (
+        "direct",
+        "Dr Carl Reed",
+        "It’s the patients’ care that suffers, and that's what worries me",
+    )
+
+
+def test_short_scare_quote_is_not_a_direct_quote():
+    art = "NHS England to make care models 'less attractive'\n\nThe plan was described as 'ambitious' by many.\n"
+    assert [k for k, _, _ in units(art)] == []
+
+
+def test_anonymous_lede_takes_the_next_named_speaker():
+    art = (
+        "A senior NHS England official has criticised the new care models programme.\n\n"
+        "Dr Tom Coffey, the clinical director, said vanguards made him lose the will to go on.\n"
+    )
+    assert [s for _, s, _ in units(art)] == ["Dr Tom Coffey", "Dr Tom Coffey"]
+
+
+# --- readers' comments and page furniture ---------------------------------------------------
+
+
+COMMENTS_ARTICLE = (
+    "Dr Ann Lee said: 'We back the plan and will join the first wave.'\n\n"
+    "Readers' comments (2)\n\n"
+    "• This is just another reorganisation that will waste money and time.\n\n"
+    "Unsuitable or offensive? Report this comment\n\n"
+    "• Federations work well in our area\nand patients like them.\n\n"
+    "Unsuitable or offensive? Report this comment\n\n"
+    "Have your say\n"
+)
+
+
+def test_readers_comments_are_units_without_speaker():
+    got = units(COMMENTS_ARTICLE)
+    assert got[0][:2] == ("direct", "Dr Ann Lee")
+    assert got[1:] == [
+        ("comment", None, "This is just another reorganisation that will waste money and time."),
+        ("comment", None, "Federations work well in our area\nand patients like them."),
+    ]
+    assert not any("Report this comment" in t for _, _, t in got)
+
+
+@pytest.mark.parametrize(
+    "marker", ["Post a Comment", "Have your say", "Comments (4)", "Leave a comment"]
+)
+def test_comment_markers(marker):
+    art = f"Some news text here.\n\n{marker}\n\nThis federation has been a disaster for our practice and patients.\n"
+    assert units(art) == [
+        ("comment", None, "This federation has been a disaster for our practice and patients.")
+    ]
+
+
+def test_page_furniture_is_skipped():
+    art = (
+        "Cookie policy notice\nBy continuing to use this site you agree to our cookies policy.\n"
+        "Sign in | Register | Jobs\nHome | News | Opinion\n\n"
+        "Dr Ann Lee said: 'We will back the plan if the funding follows.'\n\n"
+        "Photo: iStock\n\nAdvertisement: 'Best locum rates in the country, call now' said our agent.\n\n"
+        "Have you registered with us yet?\nRegister now to enjoy more articles and free email bulletins\n\n"
+        "Latest jobs\nSalaried GP wanted: 'a great team' says the practice manager Mrs Jo Bloggs.\n"
+        "Gossip\n>> Guess who said 'never again' at the party? Dr X told us all about it.\n"
+    )
+    assert units(art) == [("direct", "Dr Ann Lee", "We will back the plan if the funding follows.")]
+
+
+def test_sidebar_after_comment_marker_is_not_a_comment():
+    art = (
+        "Dr Ann Lee said: 'We back the plan and will join the first wave.'\n\n"
+        "Have your say - leave a comment on our forum\n Or contact the editor -\nUse this e-address\n"
+        "editor@example.com\n---------------\n"
+        "Getting the basics right is a prerequisite for creating the space for innovation.\n"
+    )
+    assert [k for k, _, _ in units(art)] == ["direct"]
+
+
+# --- whole articles (written for these tests; not the seed articles) -----------------------
+
+NEWS_ARTICLE = """Skip to main content
+News | Clinical | Jobs | Events
+
+GP leaders warn PCN expansion 'will not fix' workforce crisis
+
+By Jane Reporter
+12 March 2019
+
+GP leaders have warned that the expansion of primary care networks will not solve the workforce crisis facing general practice.
+
+The BMA's GP committee chair, Dr Richard Vautrey, said the networks offered 'a real opportunity' but cautioned that practices needed more staff before taking on extra work.
+
+Speaking at the LMC conference in York, Dr Vautrey said: "We support the principle of practices working together. But networks cannot be a way of loading more work onto GPs who are already at breaking point.
+
+"If the funding does not follow, this will fail."
+
+NHS England's director of primary care, Dr Nikki Kanani, disagreed. "Networks are the best thing to happen to general practice in years," she told delegates. "We are already seeing practices share staff and improve access."
+
+Dr Kanani added that more than 1,200 networks had now been formed across England.
+
+Meanwhile, a GP partner in Devon, who asked not to be named, told Pulse the local network had been "a bureaucratic nightmare from day one".
+
+She said: "Nobody asked us whether we wanted this."
+
+The Royal College of GPs said it would publish its own assessment of networks later this year.
+
+Image: Shutterstock
+
+Related articles
+GPs vote to reject network contract
+Networks 'risk destabilising' practices
+
+Comments (2)
+
+Anonymous | GP Partner | 12 Mar 2019 9:14am
+Networks are just another layer of management. We need more GPs, not more meetings.
+
+Anonymous | Salaried GP | 12 Mar 2019 10:02am
+Our network has been brilliant - shared pharmacists have made a huge difference to our workload.
+
+Report
+"""
+
+COLUMN_STYLE_ARTICLE = """Hospitals to run GP surgeries under new plans, says minister
+
+Hospital trusts will be allowed to take over struggling GP practices, the health minister has announced.
+
+Stephen Hammond said the change would "give patients the continuity they deserve" and end the uncertainty facing practices that hand back their contracts.
+
+"We cannot allow patients to be left without a doctor," he says. "Trusts have the staff and the systems to step in."
+
+But the Royal College of GPs has reacted angrily. Its chair, Prof Helen Stokes-Lampard, says the move "threatens the very model of general practice that patients value".
+
+"Family doctors are not a department of the local hospital," she adds.
+
+Read more: What does the plan mean for your practice?
+
+Photo: Prof Helen Stokes-Lampard said the plans were "a threat"
+
+Labour's shadow health secretary, Jonathan Ashworth, says ministers are "tinkering at the edges" while 'GPs' surgeries close at a record rate'.
+"""
+
+
+def test_whole_news_article():
+    got = units(NEWS_ARTICLE)
+    assert [(k, s) for k, s, _ in got] == [
+        ("reported", "GP leaders"),
+        ("reported", "Dr Richard Vautrey"),
+        ("direct", "Dr Richard Vautrey"),  # two paragraphs, the second reopened with a mark
+        ("direct", "Dr Nikki Kanani"),  # "..., Dr Nikki Kanani, disagreed." then "she told"
+        ("direct", "Dr Nikki Kanani"),
+        ("reported", "Dr Nikki Kanani"),
+        ("reported", "a GP partner in Devon"),
+        ("direct", "a GP partner in Devon"),
+        ("reported", "Royal College of GPs"),
+        ("comment", None),
+        ("comment", None),
+    ]
+    assert got[2][2].endswith("this will fail.")
+    assert not any("Shutterstock" in t or "Related" in t or "Anonymous" in t for _, _, t in got)
+
+
+def test_whole_article_present_tense_and_lede():
+    got = units(COLUMN_STYLE_ARTICLE)
+    assert [(k, s) for k, s, _ in got] == [
+        ("reported", "Stephen Hammond"),  # "..., the health minister has announced." (lede)
+        ("reported", "Stephen Hammond"),
+        ("direct", "Stephen Hammond"),
+        ("direct", "Stephen Hammond"),
+        ("reported", "Prof Helen Stokes-Lampard"),
+        ("direct", "Prof Helen Stokes-Lampard"),
+        ("reported", "Jonathan Ashworth"),
+    ]
+    assert not any(t.startswith(("Photo", "Read more", "Hospitals to run")) for _, _, t in got)
+
+
+# --- robustness ----------------------------------------------------------------------------
+
+
+def test_no_quotes_and_empty_text():
+    assert extract_quotes("The board met on Tuesday. It discussed the budget.\n") == []
+    assert extract_quotes("") == []
+    assert extract_quotes("   \n\n  ") == []
+    with pytest.raises(TypeError, match="str"):
+        extract_quotes(b"bytes")  # type: ignore[arg-type]
+
+
+def test_quote_to_dict_round_trip():
+    q = extract_quotes("Dr Ann Lee said: 'We back the plan.'\n", source="a.txt")[0]
+    d = q.to_dict()
+    assert d == {
+        "text": "We back the plan.",
+        "speaker": "Dr Ann Lee",
+        "source": "a.txt",
+        "start": 18,
+        "end": 35,
+        "kind": "direct",
+    }
+    assert Quote(**d) == q
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="ab .,:;\n'\"‘’“”DrSaid said he He", max_size=300))
+def test_offsets_always_match_on_arbitrary_text(text):
+    for q in extract_quotes(text):
+        assert text[q.start : q.end] == q.text
+        assert q.kind in ("direct", "reported", "comment")
+        assert q.text.strip() == q.text and q.text
+
+
+def test_very_long_file_completes(tmp_path):
+    # ~2 MB: many sentences in one paragraph, many quotes, an unclosed quote and lone marks.
+    chunk = (
+        "Dr Ann Lee said the plan, which the GPs' union backed, is 'a mess' and won't work. "
+        "‘It is a total mess,’ she added. He said ‘we don't "
+    )
+    text = chunk * (2_000_000 // len(chunk)) + "\n" + '"' * 1000 + "\n"
+    path = tmp_path / "long.txt"
+    path.write_text(text, encoding="utf-8")
+    quotes = extract_file(path)
+    assert len(quotes) > 10_000
+    assert all(text[q.start : q.end] == q.text for q in quotes[:50])
+
+
+def test_bad_files(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert extract_file(empty) == []
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    with pytest.raises(DataError, match=r"bin\.txt.*binary"):
+        extract_file(binary)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Dr Ann Lee said: 'caf\u00e9 culture.'".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.txt.*not valid UTF-8"):
+        extract_file(latin)
+    with pytest.raises(DataError, match=r"missing\.txt.*not found"):
+        extract_file(tmp_path / "missing.txt")
+    with pytest.raises(DataError, match="directory"):
+        extract_file(tmp_path)
+
+
+def test_crlf_offsets_count_the_carriage_returns(tmp_path):
+    path = tmp_path / "crlf.txt"
+    path.write_bytes(
+        "Intro line.\r\n\r\nDr Ann Lee said: \u2018We back the plan.\u2019\r\n".encode()
+    )
+    [q] = extract_file(path)
+    assert path.read_bytes().decode("utf-8")[q.start : q.end] == "We back the plan."
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+def test_speakers_match():
+    assert speakers_match("Dr Tom Coffey", "Coffey")
+    assert speakers_match("NHS Confed", "NHS Confederation")
+    assert speakers_match("a very senior GP", "unnamed very senior GP")
+    assert speakers_match(None, None)
+    assert not speakers_match("Dr Tom Coffey", None)
+    assert not speakers_match("Dr Tom Coffey", "Dr Clare Gerada")
+
+
+def _tiny_gold(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "arts"
+    folder.mkdir()
+    art = COMMENTS_ARTICLE + "\n"
+    (folder / "a.txt").write_text(art, encoding="utf-8")
+
+    def unit(text, speaker, kind):
+        start = art.index(text)
+        return {
+            "id": f"g{start}",
+            "text": text,
+            "source": "a.txt",
+            "start": start,
+            "end": start + len(text),
+            "speaker": speaker,
+            "kind": kind,
+        }
+
+    gold = [
+        unit("We back the plan and will join the first wave.", "Ann Lee", "direct"),
+        unit(
+            "This is just another reorganisation that will waste money and time.", None, "comment"
+        ),
+        unit("Federations work well in our area", None, "comment"),
+        unit("Dr Ann Lee said:", "Someone Else", "opinion"),
+    ]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in gold), encoding="utf-8")
+    return folder, path
+
+
+def test_evaluate_extraction_counts(tmp_path):
+    folder, gold = _tiny_gold(tmp_path)
+    r = evaluate_extraction(folder, gold)
+    assert r["gold_in_scope"] == 3 and r["recovered"] == 3 and r["recovery"] == 1.0
+    assert r["recovery_all"] == 0.75  # the opinion unit is out of scope
+    assert r["precision"] == 1.0 and r["extracted"] == 3
+    assert r["speaker_accuracy"] == 1.0  # "Dr Ann Lee" == "Ann Lee"; None == None for comments
+    assert r["meets_targets"]
+
+
+def test_evaluate_extraction_bad_gold(tmp_path):
+    folder, gold = _tiny_gold(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps(
+            {
+                "text": "x",
+                "source": "nope.txt",
+                "start": 0,
+                "end": 1,
+                "speaker": None,
+                "kind": "direct",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError, match="nope.txt"):
+        evaluate_extraction(folder, bad)
+    bad.write_text(json.dumps({"text": "x", "source": "a.txt"}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="missing field"):
+        evaluate_extraction(folder, bad)
+    bad.write_text(
+        json.dumps({"text": "not in the article", "source": "a.txt", "speaker": None}) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: unit text not found in a\.txt"):
+        evaluate_extraction(folder, bad)
+
+
+def test_evaluate_extraction_on_a_corpus_file(tmp_path):
+    # a corpus file: no kind, offsets optional, authored records skipped
+    folder, gold = _tiny_gold(tmp_path)
+    records = [json.loads(line) for line in gold.read_text(encoding="utf-8").splitlines()][:3]
+    for r in records:
+        del r["kind"]
+    del records[0]["start"], records[0]["end"]
+    records.append({"text": "Written by hand.", "source": "authored", "speaker": None})
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    r = evaluate_extraction(folder, corpus)
+    assert (r["gold_units"], r["recovered"], r["gold_offsets_repaired"]) == (3, 3, 1)
+
+
+@pytest.mark.skipif(not SEED_GOLD.exists(), reason="data/seed_units.jsonl not written yet")
+def test_seed_articles_meet_targets():
+    r = evaluate_extraction(SEED_ARTICLES, SEED_GOLD)
+    for metric, target in EXTRACTION_TARGETS.items():
+        assert r[metric] >= target, (
+            metric,
+            r[metric],
+            r["missed"],
+            r["unmatched"],
+            r["speaker_errors"],
+        )
+
+
+# --- CLI: extract -------------------------------------------------------------------------
+
+
+def test_cli_extract_stdout_and_output(tmp_path):
+    art = tmp_path / "a.txt"
+    art.write_text(COMMENTS_ARTICLE, encoding="utf-8")
+    result = runner.invoke(app, ["extract", str(art)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["kind"] for r in records] == ["direct", "comment", "comment"]
+    assert all(r["source"] == "a.txt" for r in records)
+    text = art.read_text(encoding="utf-8")
+    assert all(text[r["start"] : r["end"]] == r["text"] for r in records)
+
+    out = tmp_path / "out" / "q.jsonl"
+    result = runner.invoke(app, ["extract", str(art), str(art), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 6
+
+
+def test_cli_extract_no_quotes_and_errors(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("Nothing quoted here at all.\n", encoding="utf-8")
+    result = runner.invoke(app, ["extract", str(plain)])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "no quotes found in" in result.stderr and "plain.txt" in result.stderr
+
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\x00\x01\x02")
+    result = runner.invoke(app, ["extract", str(binary)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "bin.txt" in result.stderr
+
+    result = runner.invoke(app, ["extract"])
+    assert result.exit_code == 2  # usage error: no article
+
+
+def test_cli_extract_folder_and_evaluate(tmp_path):
+    folder, gold = _tiny_gold(tmp_path)
+    result = runner.invoke(app, ["extract", str(folder)])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
+    result = runner.invoke(app, ["extract", "--evaluate", str(folder), "--gold", str(gold)])
+    assert result.exit_code == 0, result.output
+    assert "recovery (in scope)" in result.stdout and "meets all targets" in result.stdout
+    result = runner.invoke(
+        app, ["extract", "--evaluate", str(folder), "--gold", str(gold), "--json"]
+    )
+    assert json.loads(result.stdout)["recovery"] == 1.0
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def _scored(speaker, label, scores, kind="direct"):
+    q = Quote("text", speaker, "a.txt", 0, 4, kind)
+    return ScoredQuote(q, label, scores[label], scores)
+
+
+def test_summarise_speakers_net_and_majority():
+    s = {"support": 0.7, "oppose": 0.2, "conditional": 0.1}
+    o = {"support": 0.1, "oppose": 0.8, "conditional": 0.1}
+    c = {"support": 0.3, "oppose": 0.1, "conditional": 0.6}
+    rows = summarise_speakers(
+        [
+            _scored("Dr A", "support", s),
+            _scored("Dr A", "oppose", o),
+            _scored("Dr A", "support", s),
+            _scored(None, "conditional", c, kind="comment"),
+        ]
+    )
+    a, comments = rows
+    assert (a.speaker, a.n, a.majority) == ("Dr A", 3, "support")
+    assert a.labels == {"support": 2, "oppose": 1, "conditional": 0}
+    assert a.net == pytest.approx(((0.7 - 0.2) * 2 + (0.1 - 0.8)) / 3)
+    assert comments.speaker == COMMENTS_GROUP and comments.net == pytest.approx(0.2)
+    assert summarise_speakers([]) == []
+
+
+def test_cli_score_table_and_json(tmp_path, baseline_model):
+    art = tmp_path / "a.txt"
+    art.write_text(COMMENTS_ARTICLE, encoding="utf-8")
+    empty = tmp_path / "none.txt"
+    empty.write_text("No quotes in this one.\n", encoding="utf-8")
+    result = runner.invoke(app, ["score", str(art), str(empty), "--model", str(baseline_model)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Dr Ann Lee" in out and COMMENTS_GROUP in out
+    assert "== speakers" in out and "net" in out
+    assert "no quotes found in" in result.stderr
+
+    dest = tmp_path / "scored.jsonl"
+    result = runner.invoke(
+        app, ["score", str(art), "--model", str(baseline_model), "--json", "--output", str(dest)]
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records == [json.loads(line) for line in dest.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 3
+    for r in records:
+        assert {
+            "text",
+            "speaker",
+            "source",
+            "start",
+            "end",
+            "kind",
+            "label",
+            "confidence",
+            "scores",
+        } <= set(r)
+        assert r["label"] in r["scores"] and r["confidence"] == pytest.approx(
+            r["scores"][r["label"]]
+        )
+        assert sum(r["scores"].values()) == pytest.approx(1.0)
+
+
+def test_cli_score_bad_model(tmp_path):
+    art = tmp_path / "a.txt"
+    art.write_text(COMMENTS_ARTICLE, encoding="utf-8")
+    result = runner.invoke(app, ["score", str(art), "--model", str(tmp_path / "no_model")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
