@@ -22,7 +22,8 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except StanceError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise click.exceptions.Exit(1) from None
+            # typer.Exit: typer 0.29 vendors its own click, whose Exit is the one it catches.
+            raise typer.Exit(1) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         # Keep the order in which commands were registered (the README's order), not A-Z.
