@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from importlib import metadata as importlib_metadata
@@ -79,14 +80,43 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+# renameat2(2) constants (linux/fcntl.h, linux/fs.h).
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
+
+    Returns False, having changed nothing, where that is unavailable (another OS, an old
+    kernel or C library, a filesystem without support); the caller then falls back to renames.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    c_int, c_path = ctypes.c_int, ctypes.c_char_p
+    renameat2.argtypes = [c_int, c_path, c_int, c_path, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Write a directory atomically: yield a temporary directory, then swap it into ``target``.
 
     The temporary directory sits beside ``target`` (same filesystem, so renames are atomic)
-    and is named ``.<name>.tmp-*``. On success an existing ``target`` is first renamed to
-    ``.<name>.old-*``, the new directory renamed into place, and the old one deleted. If the
-    body raises, or the process dies, ``target`` is untouched and only a hidden temporary
+    and is named ``.<name>.tmp-*``. On success it is swapped with an existing ``target`` in
+    one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``), so ``target`` always holds a
+    whole model, old or new, and the old one (now in the temporary directory) is deleted.
+    Where the OS or filesystem cannot exchange, ``target`` is renamed to ``.<name>.old-*``
+    and the new directory renamed into place: a crash between those two renames leaves no
+    ``target``, with the previous model intact in ``.<name>.old-*``. If the body raises, or
+    the process dies before the swap, ``target`` is untouched and only a hidden temporary
     directory is left behind (cleaned up here on an exception).
 
     Example:
@@ -105,11 +135,14 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
                 with path.open("rb") as fh:
                     os.fsync(fh.fileno())
         old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            old.rmdir()
-            os.replace(target, old)
-        os.replace(tmp, target)
+        if target.exists() and _exchange(tmp, target):
+            old = tmp  # one atomic step: the new model is in place, tmp holds the previous one
+        else:
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                old.rmdir()
+                os.replace(target, old)
+            os.replace(tmp, target)
         _fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
