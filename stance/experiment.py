@@ -31,7 +31,7 @@ from typing import Any
 from stance.artifacts import atomic_directory, atomic_file, library_versions
 from stance.config import TrainConfig, load_config
 from stance.constants import REPORTS_DIR
-from stance.errors import ConfigError
+from stance.errors import ConfigError, DataError
 from stance.metrics import DEFAULT_RESAMPLES
 
 __all__ = [
@@ -104,7 +104,8 @@ def run_experiment(
     Raises:
         ConfigError: a config is of the wrong kind, has no test split, or the two configs name
             different test files (a paired comparison needs the same quotes).
-        DataError, ModelError: from training and evaluation (the message names the file).
+        DataError: a split file is missing, or from training and evaluation (names the file).
+        ModelError: from loading the trained models.
     """
     from stance import __version__
     from stance.evaluation import compare, cross_validate
@@ -129,6 +130,15 @@ def run_experiment(
             "a paired comparison needs both models scored on the same quotes"
         )
     test_path = str(tests["baseline"])
+    for cfg in configs.values():
+        for split in (cfg.data.train, cfg.data.validation, cfg.data.test):
+            if split and not Path(split).exists():
+                # Fail before minutes of training, with the way out.
+                raise DataError(
+                    split,
+                    f"file not found (named by {cfg.source}); create the splits with "
+                    "`stance data split` or point the config's data section at existing files",
+                )
 
     timings: dict[str, float] = {}
     training = []

@@ -153,13 +153,10 @@ def plot_reliability(reliability: Sequence[dict[str, Any]], ece: float | None, p
                alpha=0.85, label="accuracy in bin" if "accuracy in bin" not in _legend_labels(ax) else None)  # fmt: skip
         ax.plot([low, high], [row["mean_confidence"]] * 2, color="#dd8452", linewidth=2,
                 label="mean confidence" if "mean confidence" not in _legend_labels(ax) else None)  # fmt: skip
-        ax.text(
-            (low + high) / 2,
-            min(row["accuracy"], 0.93) + 0.02,
-            f"n={row['count']}",
-            ha="center",
-            fontsize=8,
-        )
+        # Bin counts sit at the foot of each bar (white on the bar, black where it is too short).
+        tall = row["accuracy"] > 0.06
+        ax.text((low + high) / 2, 0.012, f"n={row['count']}", ha="center", va="bottom", fontsize=7,
+                color="white" if tall else "black")  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("Confidence (probability of the predicted label)")

@@ -125,6 +125,16 @@ def test_cli_evaluate_unknown_labels_error(baseline_model, tmp_path):
     assert "Traceback" not in out.output
 
 
+def test_cli_errors_exit_cleanly(tmp_path, tiny_splits):
+    # A user error must end the process with exit code 1 (SystemExit), not escape as an
+    # exception: outside CliRunner an escaping exception prints a traceback after the message.
+    out = runner.invoke(
+        app, ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(tiny_splits["test"])]
+    )
+    assert out.exit_code == 1
+    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
+
+
 def test_cli_evaluate_missing_model(tmp_path, tiny_splits):
     out = runner.invoke(
         app, ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(tiny_splits["test"])]
