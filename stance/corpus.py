@@ -108,7 +108,7 @@ def _scan(path: Path) -> Iterable[tuple[int | None, dict[str, Any] | None, str |
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield number, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+                yield number, None, f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
                 continue
             if not isinstance(record, dict):
                 yield number, None, f"expected a JSON object, found {type(record).__name__}"

@@ -134,7 +134,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", line=number) from None
+                raise DataError(path, f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})", line=number) from None
             if not isinstance(record, dict):
                 raise DataError(path, f"expected a JSON object per line, found {type(record).__name__}", line=number)
             seen_any = True
