@@ -1,5 +1,206 @@
-"""CLI commands: predict (registered on the shared app)."""
+"""CLI: ``stance predict`` (statements on the command line, or a whole JSONL/CSV file).
+
+Examples::
+
+    stance predict "PCNs have given us a voice." "Scrap the lot." --model models/baseline
+    stance predict "PCNs have given us a voice." --json
+    stance predict --input quotes.csv --output quotes.pred.csv --text-column quote
+"""
 
 from __future__ import annotations
 
-from stance.cli._app import app  # noqa: F401
+import contextlib
+import json
+import sys
+import unicodedata
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from stance.cli._app import app
+from stance.constants import DEFAULT_BATCH_SIZE
+
+# The table shows at most this many characters of each statement (the JSON output has all).
+TABLE_TEXT_WIDTH = 70
+_BACKEND_CHOICES = (
+    "torch",
+    "onnx",
+    "onnx-int8",
+)  # = stance.predictor.BACKENDS (not imported: startup time)
+
+
+@contextlib.contextmanager
+def _truncation_warnings_as_lines() -> Iterator[None]:
+    """Show a TruncationWarning as one ``warning: ...`` line on stderr, not Python's
+    ``file:line: TruncationWarning: ...`` form that names a line of the package's source."""
+    from stance.predictor import TruncationWarning
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TruncationWarning):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _one_line(text: str, width: int = TABLE_TEXT_WIDTH) -> str:
+    """A statement shown on one table row: control characters and line breaks as spaces, cut."""
+    flat = "".join(" " if unicodedata.category(c)[0] in ("C", "Z") else c for c in text)
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class _Progress:
+    """A tqdm bar on stderr, created on the first update (when the row count is known); it
+    appears only for runs longer than a second."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="row", file=sys.stderr, delay=1.0, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@app.command()
+def predict(
+    texts: list[str] | None = typer.Argument(
+        None, help="Statements to classify (quote each one).", show_default=False
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model directory (default: $STANCE_MODEL, else models/transformer).",
+    ),
+    input_path: Path | None = typer.Option(
+        None, "--input", "-i", help="JSONL or CSV file to classify (one statement per row)."
+    ),
+    output_path: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Where to write the rows with predictions (same format as --input).",
+    ),
+    text_column: str = typer.Option(
+        "text", "--text-column", help="Column of --input holding the statements."
+    ),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Statements per forward pass."
+    ),
+    skip_invalid: bool = typer.Option(
+        False,
+        "--skip-invalid",
+        help="Write rows without a usable text with an empty label instead of failing.",
+    ),
+    label_column: str = typer.Option(
+        "label", "--label-column", help="Name of the predicted-label column added to --output."
+    ),
+    prob_prefix: str = typer.Option(
+        "p_",
+        "--prob-prefix",
+        help="Prefix of the probability columns added to --output (p_support, ...).",
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print JSON lines (text, label, confidence, scores) instead of a table.",
+    ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help=f"Transformer runtime: {', '.join(_BACKEND_CHOICES)} (default torch; onnx is faster on CPU).",
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:1, ... (default: a GPU if there is one)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Classify statements as support, oppose or conditional.
+
+    Give statements as arguments to print a table (or JSON lines with --json), or
+    --input FILE --output FILE to classify a JSONL/CSV file: every input column is kept, in
+    the same row order, with the predicted label and one probability column per label
+    appended. The output is written to a temporary file and renamed at the end, so an
+    interrupted run never leaves a half-written output.
+    """
+    from stance.predictor import load, predict_file
+
+    if backend is not None and backend not in _BACKEND_CHOICES:
+        _fail(f"--backend must be one of {', '.join(_BACKEND_CHOICES)}, found {backend!r}")
+    options = {"backend": backend, "device": device}
+    if input_path is not None or output_path is not None:
+        if texts:
+            _fail("give statements as arguments or --input FILE, not both")
+        if input_path is None or output_path is None:
+            _fail("--input and --output go together: stance predict --input FILE --output FILE")
+        if as_json:
+            _fail("--json is for statements given as arguments; --output has the format of --input")
+        progress = _Progress(enabled=not quiet)
+        try:
+            with _truncation_warnings_as_lines():
+                summary = predict_file(
+                    input_path, output_path, model, text_column=text_column, batch_size=batch_size,
+                    skip_invalid=skip_invalid, label_column=label_column, prob_prefix=prob_prefix,
+                    progress=progress, **options,
+                )  # fmt: skip
+        finally:
+            progress.close()
+        for line, reason in summary.skipped_examples:
+            typer.echo(f"warning: {input_path}:{line}: skipped: {reason}", err=True)
+        if summary.skipped > len(summary.skipped_examples):
+            typer.echo(
+                f"warning: ... and {summary.skipped - len(summary.skipped_examples)} more skipped row(s)",
+                err=True,
+            )
+        counts = ", ".join(f"{label} {n}" for label, n in summary.label_counts.items())
+        skipped = f", {summary.skipped} skipped" if summary.skipped else ""
+        typer.echo(f"wrote {summary.rows} rows to {summary.output} ({counts}{skipped})")
+        return
+
+    if not texts:
+        _fail(
+            'nothing to classify: give statements (stance predict "text" ...) or --input FILE --output FILE'
+        )
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            _fail(f"statement {i}: empty or whitespace only")
+    predictor = load(model, **options)
+    with _truncation_warnings_as_lines():
+        predictions = predictor.predict(texts, batch_size=batch_size)
+    if as_json:
+        for text, p in zip(texts, predictions):
+            record = {"text": text, **p.to_dict()}
+            try:
+                typer.echo(json.dumps(record, ensure_ascii=False))
+            except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
+                typer.echo(json.dumps(record))
+        return
+    width = max(len("label"), *(len(label) for label in predictor.labels))
+    typer.echo(f"{'label':<{width}}  confidence  text")
+    for text, p in zip(texts, predictions):
+        typer.echo(f"{p.label:<{width}}  {p.confidence:>10.3f}  {_one_line(text)}")

@@ -1,0 +1,522 @@
+"""An optional, faster runtime for transformer models: ONNX export + onnxruntime.
+
+``stance.load(model_dir, backend="onnx")`` (CLI: ``--backend onnx``) runs a fine-tuned
+transformer with onnxruntime instead of PyTorch. The first use exports the model to ONNX
+(``torch.onnx.export`` with the TorchScript exporter, ``dynamo=False``: the dynamo exporter
+needs ``onnxscript``) and caches the file; later loads never import torch or transformers,
+which makes them faster to start and far lighter in memory. ``backend="onnx-int8"``
+additionally quantises the weights to int8 (``onnxruntime.quantization.quantize_dynamic``):
+faster again, at the price of small probability differences; use it only where its
+predictions agree with the PyTorch model on held-out data (``bench/bench_predict.py``
+reports the agreement).
+
+Cache: ``<model_dir>/onnx/model.onnx`` (or ``model.int8.onnx``) with a manifest
+``model.onnx.json`` recording the file's SHA-256 and the checksums of the weights, config and
+tokenizer it was exported from. An export is written atomically (temporary file, then rename).
+A cached file is used only if the manifest matches the model directory's ``metadata.json`` and
+the file's own checksum; otherwise (retrained model, edited or truncated file) it is exported
+again. When the model directory is read-only the cache goes to ``$STANCE_CACHE_DIR`` (default
+``~/.cache/stance``) under ``onnx/<checksum>/``.
+
+Safety: an ONNX file is a protobuf graph; onnxruntime runs it without executing code from the
+file (no pickle), and no custom-operator libraries are registered. The file is checked against
+its recorded SHA-256 before it is loaded.
+
+Fidelity: each fp32 export is checked against the PyTorch model on a few probe texts before it
+is cached (max probability difference recorded in the manifest; a difference above
+:data:`MAX_EXPORT_DIFF` refuses the export), and the fast tokenizer used here (``tokenizers``,
+reading ``tokenizer.json``) is checked to give the same token ids as the transformers
+tokenizer the model was trained with.
+
+Example:
+    >>> clf = stance.load("models/transformer", backend="onnx")       # doctest: +SKIP
+    >>> clf.predict("The PCN has given us a voice.").label             # doctest: +SKIP
+    'support'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stance.artifacts import atomic_file, file_sha256, verify_checksums
+from stance.constants import DEFAULT_BATCH_SIZE
+from stance.errors import ModelError
+from stance.predictor import Predictor, TokenBatcher, available_cpus, softmax
+
+__all__ = [
+    "ONNX_DIR",
+    "OPSET",
+    "MAX_EXPORT_DIFF",
+    "OnnxPredictor",
+    "export_onnx",
+    "onnx_cache_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+ONNX_DIR = "onnx"
+OPSET = 17
+# An fp32 export whose probabilities differ from PyTorch's by more than this is refused.
+MAX_EXPORT_DIFF = 1e-3
+MANIFEST_FORMAT = 1
+_TOKENIZER_FILE = "tokenizer.json"
+_CONFIG_FILE = "config.json"
+_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+# Probe texts for the export checks: short, long (cut at max_length), odd characters.
+_PROBES = (
+    "We back the new care models.",
+    "Scrap it.",
+    "Only if the money follows the patient, and the practices keep their lists - otherwise no.",
+    "The integrated care board will decide whether the neighbourhood teams survive. " * 12,
+    "Très bien 😀 — 混合 scripts ש and ﬁ ligatures\ttabs\nnewlines",
+    "\u200b",
+)
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib_metadata.version(name)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def _file_name(quantize: bool) -> str:
+    return "model.int8.onnx" if quantize else "model.onnx"
+
+
+def _source_checksums(metadata: dict[str, Any]) -> dict[str, str]:
+    """The recorded checksums an export depends on (weights, config, tokenizer files)."""
+    return dict(sorted((metadata.get("checksums") or {}).items()))
+
+
+def onnx_cache_dir(model_dir: str | Path, metadata: dict[str, Any]) -> Path:
+    """Where the ONNX files of ``model_dir`` live: ``model_dir/onnx`` if it can be written,
+    else ``$STANCE_CACHE_DIR/onnx/<checksum>`` (default ``~/.cache/stance``)."""
+    model_dir = Path(model_dir)
+    inside = model_dir / ONNX_DIR
+    if (inside.is_dir() and os.access(inside, os.W_OK)) or os.access(model_dir, os.W_OK):
+        return inside
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(_source_checksums(metadata)).encode()).hexdigest()[:16]
+    root = os.environ.get("STANCE_CACHE_DIR") or Path.home() / ".cache" / "stance"
+    return Path(root) / ONNX_DIR / key
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _cached_file(cache: Path, metadata: dict[str, Any], quantize: bool) -> Path | None:
+    """The cached ONNX file if it is current and intact, else None (and say why in the log)."""
+    path = cache / _file_name(quantize)
+    manifest = _read_manifest(path.with_name(path.name + ".json"))
+    if not path.is_file() or manifest is None:
+        return None
+    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("source") != _source_checksums(
+        metadata
+    ):
+        logger.info("%s: exported from another version of the model; exporting again", path)
+        return None
+    if file_sha256(path) != manifest.get("sha256"):
+        logger.warning("%s: checksum mismatch (modified or truncated); exporting again", path)
+        return None
+    return path
+
+
+def export_onnx(
+    model_dir: str | Path,
+    metadata: dict[str, Any] | None = None,
+    *,
+    quantize: bool = False,
+    cache_dir: str | Path | None = None,
+    force: bool = False,
+) -> Path:
+    """Export a transformer model directory to ONNX (once) and return the cached file.
+
+    Args:
+        model_dir: a transformer model directory written by ``stance train``.
+        metadata: its parsed ``metadata.json`` (read if not given).
+        quantize: also quantise the weights to int8 (the fp32 export is made first).
+        cache_dir: where to cache (default: :func:`onnx_cache_dir`).
+        force: export even if a current cached file exists.
+
+    Returns:
+        The path of the ``.onnx`` file.
+
+    Raises:
+        ModelError: the directory is incomplete or corrupt, the export fails, or the exported
+            model disagrees with PyTorch (the message says which).
+
+    Example:
+        >>> export_onnx("models/transformer")          # doctest: +SKIP
+        PosixPath('models/transformer/onnx/model.onnx')
+    """
+    from stance.artifacts import read_metadata
+
+    model_dir = Path(model_dir)
+    if metadata is None:
+        metadata = read_metadata(model_dir)
+    cache = Path(cache_dir) if cache_dir is not None else onnx_cache_dir(model_dir, metadata)
+    if not force:
+        found = _cached_file(cache, metadata, quantize)
+        if found is not None:
+            return found
+    if quantize:
+        fp32 = export_onnx(model_dir, metadata, cache_dir=cache, force=False)
+        return _quantize(fp32, cache / _file_name(True), metadata)
+    return _export_fp32(model_dir, metadata, cache / _file_name(False))
+
+
+def _write_manifest(path: Path, metadata: dict[str, Any], **fields: Any) -> None:
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "file": path.name,
+        "sha256": file_sha256(path),
+        "source": _source_checksums(metadata),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "versions": {n: _version(n) for n in ("torch", "transformers", "onnxruntime", "onnx")},
+        **fields,
+    }
+    with atomic_file(path.with_name(path.name + ".json")) as fh:
+        fh.write(json.dumps(manifest, indent=2) + "\n")
+
+
+def _export_fp32(model_dir: Path, metadata: dict[str, Any], target: Path) -> Path:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    verify_checksums(model_dir, metadata)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_dir, local_files_only=True, trust_remote_code=False
+        )
+        # Eager attention traces into plain ONNX ops; the numbers are the same as sdpa's.
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir,
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+            attn_implementation="eager",
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{model_dir}: cannot load the transformer model for ONNX export ({first})"
+        ) from None
+    model.eval()
+    inputs = [n for n in _INPUT_NAMES if n in tokenizer.model_input_names or n == "input_ids"]
+
+    class _Logits(torch.nn.Module):
+        # The exporter wants positional tensors in and one tensor out.
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(inputs, tensors))).logits
+
+    wrapper = _Logits(model).eval()
+    example = tokenizer(["a short example", "and a second, longer example text"], padding=True)
+    args = tuple(torch.tensor(example[name], dtype=torch.long) for name in inputs)
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    axes["logits"] = {0: "batch"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        import warnings
+
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            # The TorchScript exporter's deprecation and tracer notes are expected here.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper,
+                args,
+                str(tmp / "model.onnx"),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(inputs),
+                output_names=["logits"],
+                dynamic_axes=axes,
+                do_constant_folding=True,
+                external_data=False,
+            )
+        model.eval()  # exporting may flip the wrapper (and so the model) back to train mode
+        diff, agree = _compare_with_torch(tmp / "model.onnx", model_dir, model, tokenizer, metadata)
+        if diff > MAX_EXPORT_DIFF:
+            raise ModelError(
+                f"{model_dir}: the ONNX export disagrees with PyTorch (max probability difference "
+                f"{diff:.2g} > {MAX_EXPORT_DIFF:g}); use backend='torch'"
+            )
+        with atomic_file(target, "wb") as fh, (tmp / "model.onnx").open("rb") as src:
+            while chunk := src.read(1 << 20):
+                fh.write(chunk)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    _write_manifest(
+        target, metadata, quantized=False, opset=OPSET, inputs=list(inputs),
+        check={"probe_texts": len(_PROBES), "max_prob_diff": diff, "label_agreement": agree},
+    )  # fmt: skip
+    return target
+
+
+def _torch_probs(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) -> np.ndarray:
+    import torch
+
+    batch = tokenizer(
+        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        logits = model(**batch).logits.float()
+    return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+
+
+def _compare_with_torch(
+    path: Path, model_dir: Path, model: Any, tokenizer: Any, metadata: dict[str, Any]
+) -> tuple[float, float]:
+    """(max probability difference, label agreement) of ONNX vs PyTorch on the probe texts.
+
+    Also checks that our tokenization (``tokenizers`` on tokenizer.json) gives the ids the
+    transformers tokenizer gives.
+    """
+    runner = OnnxPredictor.from_files(path, model_dir, metadata, device="cpu")
+    max_length = runner.max_length
+    expected = tokenizer(list(_PROBES), truncation=True, max_length=max_length)["input_ids"]
+    ours = [e.ids for e in runner.batcher.encode(list(_PROBES))[0]]
+    if ours != [list(ids) for ids in expected]:
+        raise ModelError(
+            f"{path.parent}: the fast tokenizer (tokenizer.json) does not reproduce the model's "
+            "tokenizer; the ONNX backend cannot be used for this model - use backend='torch'"
+        )
+    a = _torch_probs(model, tokenizer, _PROBES, max_length)
+    b = runner.predict_proba_counted(list(_PROBES))[0]
+    # Columns: both in the model's own id order here (runner maps to metadata order).
+    b = b[:, np.argsort(runner._columns)]
+    return float(np.abs(a - b).max()), float(np.mean(a.argmax(1) == b.argmax(1)))
+
+
+def _quantize(fp32: Path, target: Path, metadata: dict[str, Any]) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = Path(tempfile.mkdtemp(prefix=".quantize-", dir=target.parent))
+    try:
+        quantize_dynamic(str(fp32), str(tmp / target.name), weight_type=QuantType.QInt8)
+        with atomic_file(target, "wb") as fh, (tmp / target.name).open("rb") as src:
+            while chunk := src.read(1 << 20):
+                fh.write(chunk)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    _write_manifest(target, metadata, quantized=True, opset=OPSET, quantized_from=fp32.name)
+    return target
+
+
+class OnnxPredictor(Predictor):
+    """A transformer model run by onnxruntime (see the module docstring).
+
+    Usually obtained through ``stance.load(model_dir, backend="onnx")`` or
+    ``backend="onnx-int8"``. Tokenization uses the ``tokenizers`` library on the model's
+    ``tokenizer.json``; neither torch nor transformers is imported once the export is cached.
+
+    Attributes:
+        session: the ``onnxruntime.InferenceSession``.
+        onnx_path: the ONNX file it runs.
+        quantized: whether the weights are int8.
+        max_length: inputs are cut at this many tokens (the training value).
+    """
+
+    kind = "transformer"
+
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: Any,
+        labels: Sequence[str],
+        label2id: dict[str, int],
+        max_length: int,
+        pad_id: int,
+        onnx_path: Path,
+        quantized: bool = False,
+        model_dir: str | Path | None = None,
+        metadata: dict | None = None,
+    ):
+        super().__init__(labels, model_dir, metadata)
+        self.session = session
+        self.max_length = int(max_length)
+        self.onnx_path = Path(onnx_path)
+        self.quantized = quantized
+        inputs = [i.name for i in session.get_inputs()]
+        self.batcher = TokenBatcher(tokenizer, self.max_length, pad_id, inputs)
+        if sorted(label2id) != sorted(self.labels):
+            raise ModelError(
+                f"{Path(model_dir or '.') / _CONFIG_FILE}: the model's labels ({', '.join(sorted(label2id))}) "
+                f"differ from metadata.json's ({', '.join(self.labels)}); retrain the model"
+            )
+        self._columns = np.array([label2id[label] for label in self.labels])
+
+    @classmethod
+    def from_dir(
+        cls,
+        model_dir: Path,
+        metadata: dict[str, Any],
+        device: str | None = None,
+        quantize: bool = False,
+        cache_dir: str | Path | None = None,
+        **options: Any,
+    ) -> OnnxPredictor:
+        """Load ``model_dir`` for onnxruntime, exporting it first if no current export is cached.
+
+        Args:
+            model_dir: a transformer model directory.
+            metadata: its parsed ``metadata.json``.
+            device: ``"cpu"``, ``"cuda"`` (needs onnxruntime-gpu), or None/``"auto"`` (a GPU
+                if onnxruntime has one, else the CPU).
+            quantize: run the int8-quantised export.
+            cache_dir: where exports are cached (default: :func:`onnx_cache_dir`).
+
+        Raises:
+            ModelError: a missing or corrupt file (named), onnxruntime not installed, or an
+                unavailable device.
+            TypeError: an unknown option.
+        """
+        if options:
+            raise TypeError(
+                f"unknown option(s) {', '.join(sorted(options))} for the onnx backend "
+                "(allowed: device, backend, cache_dir)"
+            )
+        model_dir = Path(model_dir)
+        for name in (_CONFIG_FILE, _TOKENIZER_FILE):
+            if not (model_dir / name).is_file():
+                raise ModelError(
+                    f"{model_dir / name}: missing; the onnx backend needs {_CONFIG_FILE} and "
+                    f"{_TOKENIZER_FILE} (a fast tokenizer) - restore the model, or use backend='torch'"
+                )
+        verify_checksums(model_dir, metadata)
+        cache = Path(cache_dir) if cache_dir is not None else onnx_cache_dir(model_dir, metadata)
+        path = _cached_file(cache, metadata, quantize) or export_onnx(
+            model_dir, metadata, quantize=quantize, cache_dir=cache
+        )
+        return cls.from_files(path, model_dir, metadata, device=device, quantized=quantize)
+
+    @classmethod
+    def from_files(
+        cls,
+        onnx_path: Path,
+        model_dir: Path,
+        metadata: dict[str, Any],
+        device: str | None = None,
+        quantized: bool = False,
+    ) -> OnnxPredictor:
+        """Build the predictor from an ONNX file and the model directory's tokenizer/config
+        (no checks of the cache; :meth:`from_dir` does those)."""
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError(
+                "the onnx backend needs onnxruntime: `pip install stance[onnx]` "
+                "(or `pip install onnxruntime`), or use backend='torch'"
+            ) from None
+        from tokenizers import Tokenizer
+
+        config = json.loads((model_dir / _CONFIG_FILE).read_text(encoding="utf-8"))
+        label2id = {str(k): int(v) for k, v in (config.get("label2id") or {}).items()}
+        tokenizer = Tokenizer.from_file(str(model_dir / _TOKENIZER_FILE))
+        tok_config_path = model_dir / "tokenizer_config.json"
+        tok_config = (
+            json.loads(tok_config_path.read_text(encoding="utf-8"))
+            if tok_config_path.is_file()
+            else {}
+        )
+        max_length = metadata.get("max_length") or min(
+            int(tok_config.get("model_max_length") or 512),
+            int(config.get("max_position_embeddings") or 512),
+        )
+        pad_token = tok_config.get("pad_token")
+        pad_id = tokenizer.token_to_id(pad_token) if isinstance(pad_token, str) else None
+        if pad_id is None:
+            pad_id = int(config.get("pad_token_id") or 0)
+
+        providers = ort.get_available_providers()
+        if device in (None, "auto"):
+            device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
+        if device == "cpu":
+            chosen = ["CPUExecutionProvider"]
+        elif str(device).startswith("cuda") and "CUDAExecutionProvider" in providers:
+            chosen = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            raise ModelError(
+                f"device {device!r} is not available to onnxruntime (providers: {', '.join(providers)}); "
+                "use device='cpu' or backend='torch'"
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One thread per usable core for the matrix work, none competing across operators.
+        options.intra_op_num_threads = available_cpus()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only; ORT's info notes are not for users
+        try:
+            session = ort.InferenceSession(str(onnx_path), options, providers=chosen)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{onnx_path}: onnxruntime cannot load it ({exc})") from None
+        return cls(
+            session,
+            tokenizer,
+            metadata["labels"],
+            label2id,
+            int(max_length),
+            pad_id,
+            onnx_path,
+            quantized=quantized,
+            model_dir=model_dir,
+            metadata=metadata,
+        )
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
+        """Softmax probabilities, shape ``(len(texts), len(self.labels))``, in input order.
+
+        Same batching as the PyTorch backend (:class:`~stance.predictor.TokenBatcher`):
+        length-sorted batches with dynamic padding; one
+        :class:`~stance.predictor.TruncationWarning` per call if texts were cut.
+        """
+        probs, cut = self.predict_proba_counted(texts, batch_size)
+        self._warn_truncated(cut, len(texts))
+        return probs
+
+    def predict_proba_counted(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> tuple[np.ndarray, int]:
+        """``(probabilities, number of texts cut at max_length)``, without warning."""
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        if not len(texts):
+            return out, 0
+        encodings, cut = self.batcher.encode(texts)
+        for idx, feed in self.batcher.batches(encodings, batch_size):
+            logits = self.session.run(["logits"], feed)[0]
+            out[idx] = softmax(logits)[:, self._columns]
+        return out, cut
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxPredictor(model_dir={str(self.model_dir)!r}, onnx={self.onnx_path.name!r}, "
+            f"labels={self.labels})"
+        )
