@@ -54,7 +54,8 @@ from stance.backbone import Backbone, resolve_backbone
 from stance.config import TrainConfig, TransformerSettings
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, ModelError
-from stance.predictor import Predictor
+from stance.predictor import Predictor, TokenBatcher, available_cpus, softmax
+from stance.predictor import TruncationWarning as _TruncationWarning
 from stance.training import PreparedData, TrainResult, prepare_data
 
 if TYPE_CHECKING:
@@ -89,8 +90,9 @@ _VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
 _VALID_DDP_BACKENDS = ("gloo", "nccl", "mpi", "ccl", "hccl", "xccl", "cncl", "mccl")
 
 
-class TruncationWarning(UserWarning):
-    """Some texts were longer than the model's ``max_length`` and were cut."""
+# Defined with the shared prediction code (one warning category for every backend); re-exported
+# here for ``from stance.transformer import TruncationWarning``.
+TruncationWarning = _TruncationWarning
 
 
 # --- small, pure helpers -----------------------------------------------------------------------
@@ -800,6 +802,7 @@ class TransformerPredictor(Predictor):
         model_dir = Path(model_dir)
         _check_files(model_dir, metadata)
         verify_checksums(model_dir, metadata)
+        _limit_torch_threads()
         model, tokenizer = _load_model_dir(model_dir, device)
         max_length = metadata.get("max_length") or _model_max_length(tokenizer, model.config)
         return cls(
@@ -816,34 +819,73 @@ class TransformerPredictor(Predictor):
         :class:`TruncationWarning` per call says how many were cut), and put back in order.
         Results do not depend on ``batch_size`` beyond float rounding.
         """
+        probs, cut = self.predict_proba_counted(texts, batch_size)
+        self._warn_truncated(cut, len(texts))
+        return probs
+
+    def predict_proba_counted(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> tuple[np.ndarray, int]:
+        """``(probabilities, number of texts cut at max_length)``, without warning.
+
+        A fast tokenizer goes through :class:`~stance.predictor.TokenBatcher` (tokenized once,
+        the same batches as the ONNX backend); a slow one through the tokenizer's own call.
+        """
         import torch
 
         texts = list(texts)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
-            return out
-        lengths = _token_lengths(self.tokenizer, texts, limit=self.max_length + 1)
-        cut = sum(n > self.max_length for n in lengths)
-        if cut:
-            warnings.warn(
-                f"{cut} of {len(texts)} text(s) were longer than the model's max_length "
-                f"({self.max_length} tokens) and were truncated",
-                TruncationWarning,
-                stacklevel=2,
-            )
-        order = np.argsort(lengths, kind="stable")
-        step = max(int(batch_size), 1)
+            return out, 0
+        batcher = self._batcher()
         with torch.inference_mode():
+            if batcher is not None:
+                encodings, cut = batcher.encode(texts)
+                for idx, feed in batcher.batches(encodings, batch_size):
+                    batch = {k: torch.from_numpy(v).to(self.device) for k, v in feed.items()}
+                    logits = self.model(**batch).logits.float().cpu().numpy()
+                    out[idx] = softmax(logits)[:, self._columns]
+                return out, cut
+            lengths = _token_lengths(self.tokenizer, texts, limit=self.max_length + 1)
+            cut = sum(n > self.max_length for n in lengths)
+            order = np.argsort(lengths, kind="stable")
+            step = max(int(batch_size), 1)
             for start in range(0, len(texts), step):
                 idx = order[start : start + step]
                 batch = self.tokenizer(
                     [texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length,
                     return_tensors="pt",
                 ).to(self.device)  # fmt: skip
-                logits = self.model(**batch).logits.float()
-                probs = torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
-                out[idx] = probs[:, self._columns]
-        return out
+                logits = self.model(**batch).logits.float().cpu().numpy()
+                out[idx] = softmax(logits)[:, self._columns]
+        return out, cut
+
+    def _batcher(self) -> TokenBatcher | None:
+        """The shared fast batcher, built on first use (None for a slow tokenizer)."""
+        if getattr(self, "_token_batcher", False) is False:
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            pad_id = self.tokenizer.pad_token_id
+            names = [
+                n for n in ("input_ids", "attention_mask", "token_type_ids")
+                if n in self.tokenizer.model_input_names or n == "input_ids"
+            ]  # fmt: skip
+            self._token_batcher = (
+                TokenBatcher(backend, self.max_length, pad_id, names)
+                if backend is not None and pad_id is not None
+                else None
+            )
+        return self._token_batcher
+
+
+def _limit_torch_threads() -> None:
+    """Never run more torch threads than the cores this process may use: torch sizes its pool
+    from the host's cores, and in a container limited to a few of them oversubscription makes
+    inference several times slower."""
+    import torch
+
+    usable = available_cpus()
+    if torch.get_num_threads() > usable:
+        torch.set_num_threads(usable)
 
 
 def _check_files(model_dir: Path, metadata: dict[str, Any]) -> None:
