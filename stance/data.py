@@ -162,6 +162,7 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         header = [h.strip() for h in header]
         if len(set(header)) != len(header):
             raise DataError(path, f"duplicate column names in header {header}", line=1)
+        seen_any = False
         for row in reader:
             if not row or not any(cell.strip() for cell in row):
                 continue
@@ -170,7 +171,11 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     path, f"expected {len(header)} fields (columns {', '.join(header)}), found {len(row)}",
                     line=reader.line_num,
                 )
+            seen_any = True
             yield reader.line_num, dict(zip(header, row))
+        # Like an empty JSONL file: no records is an error, not an empty dataset to score.
+        if not seen_any:
+            raise DataError(path, "file is empty: a header row but no records; expected at least one row")
     except csv.Error as exc:
         raise DataError(path, f"malformed CSV ({exc})", line=reader.line_num) from None
 
