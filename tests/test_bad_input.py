@@ -74,6 +74,12 @@ def _csv_missing_column(path: Path) -> tuple[Path, int | None]:
     return path, 2
 
 
+def _csv_header_only(path: Path) -> tuple[Path, int | None]:
+    path = path.with_suffix(".csv")
+    path.write_text("text,label\n\n", encoding="utf-8")
+    return path, None
+
+
 def _wrong_suffix(path: Path) -> tuple[Path, int | None]:
     path = path.with_suffix(".txt")
     path.write_text(json.dumps(GOOD_ROW) + "\n", encoding="utf-8")
@@ -96,6 +102,7 @@ DATA_FAULTS: dict[str, Callable[[Path], tuple[Path, int | None]]] = {
     "binary": _binary,
     "truncated-json": _truncated_json,
     "csv-missing-column": _csv_missing_column,
+    "csv-header-only": _csv_header_only,
     "wrong-suffix": _wrong_suffix,
     "missing": _missing,
     "directory": _directory,
