@@ -6,7 +6,8 @@ expected; for configs also invalid YAML, a wrong type and an unknown key). Every
 exit non-zero, print no traceback, and name the file (and the line, where there is one).
 
 Property-based tests then throw arbitrary text at `stance data check`: it must always answer
-either "ok" or ``file:line: ...`` problems, never crash.
+either "ok" or ``file:line: ...`` problems, never crash. (Arbitrary input to ``stance.predict``
+is covered by tests/test_predict_properties.py.)
 """
 
 from __future__ import annotations
@@ -393,48 +394,3 @@ def test_data_check_never_crashes_on_arbitrary_bytes(tmp_path, data):
         assert result.exit_code in (0, 1)
         if result.exit_code == 1:
             assert str(path) in result.output
-
-
-# --- property-based: arbitrary strings and lists through stance.predict ------------------------------
-
-
-@pytest.fixture(scope="module")
-def baseline_model_loaded(baseline_model):
-    import stance
-
-    return stance.load(baseline_model)
-
-
-# Any code point, lone surrogates included (they reach predict() from JSON "\ud800" escapes).
-_ANY_TEXT = st.text(alphabet=st.characters(codec=None, categories=None), max_size=60)
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    value=st.one_of(
-        _ANY_TEXT,
-        st.lists(st.one_of(_ANY_TEXT, st.integers(), st.none(), st.binary(max_size=5)), max_size=6),
-    )
-)
-def test_predict_never_crashes_on_arbitrary_input(baseline_model_loaded, value):
-    """A string or list of anything: predictions for valid input, else a TypeError/ValueError
-    naming the first bad item; never any other exception."""
-    import stance
-
-    items = [value] if isinstance(value, str) else value
-    first_bad = next(
-        (i for i, v in enumerate(items) if not isinstance(v, str) or not v.strip()), None
-    )
-    if first_bad is not None:
-        expected = TypeError if not isinstance(items[first_bad], str) else ValueError
-        with pytest.raises(expected) as info:
-            stance.predict(value, model=baseline_model_loaded)
-        if not isinstance(value, str):
-            assert f"item {first_bad}" in str(info.value)
-        return
-    result = stance.predict(value, model=baseline_model_loaded)
-    predictions = [result] if isinstance(value, str) else result
-    assert len(predictions) == len(items)
-    for p in predictions:
-        assert p.label in stance.LABELS and p.label == max(p.scores, key=p.scores.get)
-        assert abs(sum(p.scores.values()) - 1) < 1e-6 and 0 <= p.confidence <= 1
