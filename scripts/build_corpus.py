@@ -116,14 +116,19 @@ used by `stance cv`.
 
 ## Agreement
 
-**Seed quotes**: labelled twice, independently (two annotators who saw only the guidelines and the
-units), then reconciled (`annotation/seed_reconciled.jsonl`, each disagreement with the rule that
+**Seed quotes**: labelled twice, independently (two separate annotation sessions, both AI
+assistants working from the guidelines and the articles alone, neither seeing the other's
+labels), then reconciled (`annotation/seed_reconciled.jsonl`, each disagreement with the rule that
 settled it). n = {seed["n"]}, observed agreement {seed["observed_agreement"]:.3f}, Cohen's kappa
 **{seed["cohen_kappa"]:.3f}**; {len(seed["disagreements"])} disagreements. {without}
+Agreement between two sessions of the same kind of annotator reading the same detailed
+guidelines is an upper bound on what independent human annotators would reach; the hardest
+units (listed in the annotators' notes in `annotation/seed_pass*.jsonl`) are where humans would
+most likely differ.
 
 {chr(10).join(cm_rows)}
 
-**Authored statements**: a second, independent pass over a random sample of
+**Authored statements**: a second, independent pass (another AI annotation session) over a random sample of
 {auth["n"]} (`annotation/authored_sample_ids.txt`, seed 20261122), blind to the writers' labels.
 Observed agreement {auth["observed_agreement"]:.3f}, Cohen's kappa **{auth["cohen_kappa"]:.3f}**.
 The {len(auth["disagreements"])} statements the passes read differently were dropped

@@ -148,7 +148,6 @@ def test_split_cli_writes_files(tmp_path):
     assert json.loads(result.output)["n"] == len(_corpus())
 
 
-@pytest.mark.skipif(not (REPO / "data" / "corpus.jsonl").exists(), reason="bundled corpus not built yet")
 def test_bundled_corpus_passes_check():
     assert [str(p) for p in check_files([REPO / "data" / "corpus.jsonl"])] == []
     assert [str(p) for p in check_files([REPO / "data" / "splits"])] == []
