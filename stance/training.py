@@ -21,8 +21,9 @@ from typing import Any
 
 from stance.artifacts import file_sha256
 from stance.config import TrainConfig, load_config
+from stance.constants import METADATA_FILE
 from stance.data import LabelledData, load_labelled
-from stance.errors import DataError
+from stance.errors import ConfigError, DataError
 
 __all__ = ["TrainResult", "PreparedData", "train", "prepare_data", "normalise_text", "LeakageWarning"]
 
@@ -107,6 +108,27 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
 
 
+def _check_output_dir(path: Path) -> None:
+    """Refuse an output path holding anything but a stance model, before any training.
+
+    Saving swaps the new model directory in whole and deletes what was there, so a mistyped
+    ``--output-dir`` (``.``, ``data``, a folder of notes) would silently destroy its contents.
+    """
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ConfigError(
+            f"{path}: output directory is a file; choose another output directory "
+            "(--output-dir) or remove the file"
+        )
+    if any(path.iterdir()) and not (path / METADATA_FILE).is_file():
+        raise ConfigError(
+            f"{path}: output directory holds other files and is not a stance model (no "
+            f"{METADATA_FILE}); saving a model there would delete them. Choose another output "
+            "directory (--output-dir) or empty this one"
+        )
+
+
 def train(
     config: TrainConfig | str | Path,
     output_dir: str | Path | None = None,
@@ -125,12 +147,14 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ConfigError, DataError: bad config or data (the message names the file).
+        ConfigError, DataError: bad config or data (the message names the file), or an output
+            directory that holds something other than a stance model (it is never replaced).
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config, overrides)
     if output_dir is not None:
         config.output_dir = str(output_dir)
+    _check_output_dir(Path(config.output_dir))
     module_name, func_name = _TRAINERS[config.kind].split(":")
     trainer = getattr(importlib.import_module(module_name), func_name)
     return trainer(config, quiet=quiet)
