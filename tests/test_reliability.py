@@ -124,6 +124,33 @@ def test_sigkill_during_model_save_keeps_previous_model(baseline_model, baseline
     assert len(others) == 1 and others[0].startswith(".model.tmp-"), others
 
 
+@pytest.mark.parametrize("what", ["folder-of-notes", "file"])
+def test_train_never_replaces_something_that_is_not_a_model(baseline_config, tmp_path, what):
+    """Saving swaps a whole directory in and deletes what was there: a mistyped --output-dir
+    must be refused before training, leaving the user's files alone."""
+    target = tmp_path / "thesis"
+    if what == "file":
+        target.write_text("draft", encoding="utf-8")
+    else:
+        target.mkdir()
+        (target / "chapter1.md").write_text("draft", encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = runner.invoke(app, ["train", "--config", str(baseline_config), "-o", str(target)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: {target}: output directory " in result.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, nothing lost
+    # An empty directory, or an existing model, is fine to (re)place.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):
+        assert (
+            runner.invoke(
+                app, ["train", "--config", str(baseline_config), "-o", str(empty), "-q"]
+            ).exit_code
+            == 0
+        )
+
+
 _OLD = {"weights.bin": b"old weights"}
 _NEW = {"weights.bin": b"new weights", "metadata.json": b"{}"}
 
