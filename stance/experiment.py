@@ -71,6 +71,28 @@ def _report_subdir(root: Path, stamp: str) -> Path:
     return target
 
 
+def _check_docs_dir(path: Path) -> None:
+    """Refuse a --docs-dir that exists and does not look like an earlier report copy.
+
+    An earlier copy holds report.md or experiment.json, or only figures (.png); anything else
+    (a folder of notes, a mistyped path) would be deleted by the copy, so it is an error.
+    """
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ConfigError(f"{path}: --docs-dir is a file; choose another directory or pass --no-docs")
+    entries = list(path.iterdir())
+    earlier_report = any(p.name in (REPORT_JSON, "report.md") for p in entries) or all(
+        p.is_file() and p.suffix == ".png" for p in entries
+    )
+    if not earlier_report:
+        raise ConfigError(
+            f"{path}: --docs-dir holds other files and is not an earlier report (no report.md or "
+            f"{REPORT_JSON}); the report copy would replace them. Choose another directory, empty "
+            "it, or pass --no-docs"
+        )
+
+
 def run_experiment(
     baseline_config: TrainConfig | str | Path = DEFAULT_BASELINE_CONFIG,
     transformer_config: TrainConfig | str | Path = DEFAULT_TRANSFORMER_CONFIG,
@@ -110,7 +132,7 @@ def run_experiment(
     from stance import __version__
     from stance.evaluation import compare, cross_validate
     from stance.report import write_experiment_report
-    from stance.training import train
+    from stance.training import _check_output_dir, train
 
     started = time.perf_counter()
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
@@ -139,6 +161,12 @@ def run_experiment(
                     f"file not found (named by {cfg.source}); create the splits with "
                     "`stance data split` or point the config's data section at existing files",
                 )
+    # Both model directories and the docs copy replace what is at their path: refuse, before
+    # any training, a path holding something else (a mistyped --docs-dir would be deleted).
+    for cfg in configs.values():
+        _check_output_dir(Path(cfg.output_dir))
+    if docs_dir is not None:
+        _check_docs_dir(Path(docs_dir))
 
     timings: dict[str, float] = {}
     training = []
