@@ -151,6 +151,26 @@ def test_train_never_replaces_something_that_is_not_a_model(baseline_config, tmp
         )
 
 
+def test_experiment_never_replaces_a_docs_dir_that_is_not_a_report(
+    baseline_config, transformer_config, tmp_path
+):
+    """`stance experiment` copies its report over --docs-dir, replacing it whole: a folder of
+    other files is refused before any training."""
+    docs = tmp_path / "my-docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text("mine", encoding="utf-8")
+    argv = [
+        "experiment", "--baseline-config", str(baseline_config),
+        "--transformer-config", str(transformer_config), "--docs-dir", str(docs),
+        "--report-dir", str(tmp_path / "reports"), "--quiet",
+    ]  # fmt: skip
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: {docs}: --docs-dir holds other files" in result.output
+    assert [p.name for p in docs.iterdir()] == ["notes.md"]
+    assert not (tmp_path / "reports").exists()  # failed before training and reporting
+
+
 _OLD = {"weights.bin": b"old weights"}
 _NEW = {"weights.bin": b"new weights", "metadata.json": b"{}"}
 
