@@ -36,12 +36,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ ONNX_DIR = "onnx"
 OPSET = 17
 # An fp32 export whose probabilities differ from PyTorch's by more than this is refused.
 MAX_EXPORT_DIFF = 1e-3
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 _TOKENIZER_FILE = "tokenizer.json"
 _CONFIG_FILE = "config.json"
 _INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -311,12 +312,28 @@ def _compare_with_torch(
     return float(np.abs(a - b).max()), float(np.mean(a.argmax(1) == b.argmax(1)))
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _quantize(fp32: Path, target: Path, metadata: dict[str, Any]) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = Path(tempfile.mkdtemp(prefix=".quantize-", dir=target.parent))
     try:
-        quantize_dynamic(str(fp32), str(tmp / target.name), weight_type=QuantType.QInt8)
+        # Per-channel weight scales: on our models they keep int8 labels far closer to fp32's
+        # than one scale per tensor (e.g. 97.5% vs 90.4% agreement on a weak model).
+        with _quiet_root_logger():  # quantize_dynamic logs advice to the root logger
+            quantize_dynamic(
+                str(fp32), str(tmp / target.name), weight_type=QuantType.QInt8, per_channel=True
+            )
         with atomic_file(target, "wb") as fh, (tmp / target.name).open("rb") as src:
             while chunk := src.read(1 << 20):
                 fh.write(chunk)
@@ -324,7 +341,10 @@ def _quantize(fp32: Path, target: Path, metadata: dict[str, Any]) -> Path:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    _write_manifest(target, metadata, quantized=True, opset=OPSET, quantized_from=fp32.name)
+    _write_manifest(
+        target, metadata, quantized=True, opset=OPSET, quantized_from=fp32.name,
+        quantization={"method": "dynamic", "weight_type": "QInt8", "per_channel": True},
+    )  # fmt: skip
     return target
 
 

@@ -32,6 +32,8 @@ from stance.predictor import (
 )
 
 runner = CliRunner()
+# Long probe texts warn on purpose; the tests that check the warning record it themselves.
+pytestmark = pytest.mark.filterwarnings("ignore::stance.predictor.TruncationWarning")
 
 TEXTS = [
     "Federations have given our practices a real voice.",
