@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from stance.constants import METADATA_FILE, MODEL_KINDS
-from stance.errors import ModelError
+from stance.errors import DataError, ModelError
 
 __all__ = [
     "atomic_directory",
     "atomic_file",
+    "ensure_directory",
     "file_sha256",
     "library_versions",
     "write_metadata",
@@ -80,6 +81,40 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+@contextlib.contextmanager
+def _writable(target: Path) -> Iterator[None]:
+    """Turn the usual failures to create an output's folder or temporary file into one clear
+    DataError naming ``target`` (instead of a FileExistsError/PermissionError traceback)."""
+    try:
+        yield
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(
+            target, f"cannot write here: {target.parent} (or a folder above it) is a file, not a directory"
+        ) from None
+    except PermissionError:
+        raise DataError(target, f"cannot write here: no permission to write in {target.parent}") from None
+
+
+def ensure_directory(path: str | Path) -> Path:
+    """Create the output directory ``path`` (and its parents) if needed, and return it.
+
+    Raises:
+        DataError: ``path`` or a folder above it is a file, or permission is denied (one line
+            naming ``path``, instead of an OS traceback).
+
+    Example:
+        >>> ensure_directory("reports/run-1")   # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(path, "cannot create this directory: it, or a folder above it, is a file") from None
+    except PermissionError:
+        raise DataError(path, "cannot create this directory: permission denied") from None
+    return path
+
+
 # renameat2(2) constants (linux/fcntl.h, linux/fs.h).
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -124,8 +159,9 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
         ...     (tmp / "metadata.json").write_text("{}")
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    with _writable(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     # mkdtemp makes the directory private (0700); a model is an ordinary, shareable directory.
     tmp.chmod(0o777 & ~_umask())
     try:
@@ -160,8 +196,11 @@ def atomic_file(target: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
     ``target``).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    if target.is_dir():
+        raise DataError(target, "is a directory; expected the path of an output file")
+    with _writable(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     tmp = Path(tmp_name)
     tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would make outputs unreadable to others
     try:
