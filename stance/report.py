@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stance.artifacts import atomic_file
+from stance.artifacts import atomic_file, ensure_directory
 
 __all__ = [
     "plot_confusion_matrix",
@@ -556,7 +556,7 @@ def write_evaluation_report(result: dict[str, Any], out_dir: str | Path) -> dict
         ``{"markdown": path, "confusion": path, "reliability": path}``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_directory(out)  # a file in the way: one clear error, not a traceback
     name = Path(result["model"]).name if result.get("model") else result.get("kind", "model")
     title = f"{name} on {Path(result['data']).name} (n = {result['n']})"
     figures = _model_figures(result, out, "", title)
@@ -580,7 +580,7 @@ def _comparison_figures(
 def write_comparison_report(comparison: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.md``, ``comparison.png`` and each model's two PNGs into ``out_dir``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_directory(out)  # a file in the way: one clear error, not a traceback
     files, images = _comparison_figures(comparison, out)
     md = comparison_markdown(comparison, images)
     return {"markdown": _write_text(out / "report.md", md), **files}
@@ -589,7 +589,7 @@ def write_comparison_report(comparison: dict[str, Any], out_dir: str | Path) -> 
 def write_cv_report(cv: dict[str, Any], out_dir: str | Path, prefix: str = "") -> dict[str, Path]:
     """Write ``report.md`` (or ``<prefix>cv.md``), a confusion matrix and a reliability PNG."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_directory(out)  # a file in the way: one clear error, not a traceback
     title = f"{cv['kind']}, leave-one-article-out (n = {cv['n']})"
     figures = _model_figures(cv, out, f"{prefix}cv_", title)
     md = cv_markdown(cv, images={k: p.name for k, p in figures.items()})
@@ -609,7 +609,7 @@ def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> 
         The files written, by name (``markdown`` is ``report.md``).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_directory(out)  # a file in the way: one clear error, not a traceback
     comparison = experiment["comparison"]
     files, images = _comparison_figures(comparison, out)
     timings = experiment.get("timings", {})
