@@ -114,6 +114,10 @@ def _check_output_dir(path: Path) -> None:
     Saving swaps the new model directory in whole and deletes what was there, so a mistyped
     ``--output-dir`` (``.``, ``data``, a folder of notes) would silently destroy its contents.
     """
+    # The nearest existing folder above it must be a folder (else saving fails after training).
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{path}: cannot save a model here: {existing} is a file, not a directory")
     if not path.exists():
         return
     if not path.is_dir():
