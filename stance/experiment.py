@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stance.artifacts import atomic_directory, atomic_file, library_versions
+from stance.artifacts import atomic_directory, atomic_file, ensure_directory, library_versions
 from stance.config import TrainConfig, load_config
 from stance.constants import REPORTS_DIR
 from stance.errors import ConfigError, DataError
@@ -167,6 +167,8 @@ def run_experiment(
         _check_output_dir(Path(cfg.output_dir))
     if docs_dir is not None:
         _check_docs_dir(Path(docs_dir))
+    if report_dir is not None:
+        ensure_directory(report_dir)  # a file in the way fails now, not after training
 
     timings: dict[str, float] = {}
     training = []
