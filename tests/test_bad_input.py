@@ -306,6 +306,81 @@ def test_bad_model_dir(command, fault, tmp_path, tiny_splits):
     _assert_clean_error(result, model, None)
 
 
+# --- output paths: a directory where a file goes, a file where a folder goes ---------------------
+
+OUTPUT_COMMANDS = {
+    "predict": lambda fx, out: [
+        "predict", "--model", str(fx["baseline_model"]), "--input", str(fx["quotes"]),
+        "--output", str(out),
+    ],
+    "extract": lambda fx, out: ["extract", str(fx["articles"] / "a.txt"), "--output", str(out)],
+    "score": lambda fx, out: [
+        "score", str(fx["articles"] / "a.txt"), "--model", str(fx["baseline_model"]), "--output", str(out),
+    ],
+    "evaluate": lambda fx, out: [
+        "evaluate", "--model", str(fx["baseline_model"]), "--data", str(fx["tiny_splits"]["test"]),
+        "--report", str(out), "--resamples", "10",
+    ],
+    "compare": lambda fx, out: [
+        "compare", str(fx["baseline_model"]), str(fx["baseline_model"]),
+        "--data", str(fx["tiny_splits"]["test"]), "--report", str(out), "--resamples", "10",
+    ],
+    "cv": lambda fx, out: [
+        "cv", "--config", str(fx["baseline_config"]), "--folds", "1", "--resamples", "10", "-q",
+        "--report", str(out),
+    ],
+    "train": lambda fx, out: ["train", "--config", str(fx["baseline_config"]), "--output-dir", str(out)],
+    "experiment": lambda fx, out: [
+        "experiment", "--baseline-config", str(fx["baseline_config"]),
+        "--transformer-config", str(fx["transformer_config"]), "--report-dir", str(out),
+        "--no-docs", "--quiet",
+    ],
+}  # fmt: skip
+# Commands whose output is a file; the others write a directory.
+FILE_OUTPUTS = {"predict", "extract", "score"}
+
+
+@pytest.mark.parametrize("fault", ["under-a-file", "wrong-kind"])
+@pytest.mark.parametrize("command", list(OUTPUT_COMMANDS))
+def test_bad_output_path(command, fault, fixtures, tmp_path):
+    """Output under a path that is a file, or a directory given for an output file (a file
+    given for an output directory): one error line naming the output, nothing overwritten."""
+    if command not in _commands():
+        pytest.skip(f"`stance {command}` is not registered (yet)")
+    fixtures["quotes"] = tmp_path / "quotes.jsonl"
+    fixtures["quotes"].write_text(
+        json.dumps({"text": "We back the plan."}) + "\n", encoding="utf-8"
+    )
+    blocker = tmp_path / "blocker.jsonl"
+    blocker.write_text("mine\n", encoding="utf-8")
+    if fault == "under-a-file":
+        out = blocker / ("out.jsonl" if command in FILE_OUTPUTS else "out")
+    elif command in FILE_OUTPUTS:
+        out = tmp_path / "out.jsonl"  # a directory with an output file's name
+        out.mkdir()
+    else:
+        out = blocker
+    result = runner.invoke(app, OUTPUT_COMMANDS[command](fixtures, out))
+    _assert_clean_error(result, out, None)
+    assert blocker.read_text(encoding="utf-8") == "mine\n"
+
+
+def test_output_without_permission_is_one_line(tmp_path, monkeypatch):
+    """Permission denied while creating the output (simulated: the tests may run as root,
+    who may write anywhere) is one error line naming the output."""
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    article = tmp_path / "a.txt"
+    article.write_text("Dr Ann Lee said: 'We back the plan.'\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setattr("stance.artifacts.tempfile.mkstemp", denied)
+    result = runner.invoke(app, ["extract", str(article), "--output", str(out)])
+    _assert_clean_error(result, out, None)
+    assert "no permission to write in" in result.output and not out.exists()
+
+
 # --- articles: extract and score ------------------------------------------------------------------
 
 ARTICLE_FAULTS = {
