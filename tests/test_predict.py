@@ -544,10 +544,12 @@ def test_file_truncation_warns_once(transformer_model, tmp_path):
         )
     mine = [w for w in caught if issubclass(w.category, TruncationWarning)]
     assert summary.truncated == 3 and len(mine) == 1 and "3 of 6 text(s)" in str(mine[0].message)
-    result = runner.invoke(
-        app, ["predict", "--model", str(transformer_model), "--input", str(source), "--output",
-              str(tmp_path / "out2.jsonl"), "--device", "cpu"],
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TruncationWarning)  # undo this module's "ignore"
+        result = runner.invoke(
+            app, ["predict", "--model", str(transformer_model), "--input", str(source), "--output",
+                  str(tmp_path / "out2.jsonl"), "--device", "cpu"],
+        )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.output.count("warning: 3 of 6 text(s) were longer") == 1
 
