@@ -19,8 +19,8 @@ What it measures, all in one run on the same model and the same 1,000 quotes:
   labels and the largest probability difference. int8 is acceptable only at >= 99% agreement.
 
 Inputs: the model is ``--model``, else ``models/transformer`` when it is trained, else one is
-trained for the benchmark into ``.bench/model`` from ``configs/transformer.yaml`` (needs the data
-splits). The quotes are the texts of ``data/corpus.jsonl`` (cycled up to ``--n``) when it exists,
+trained for the benchmark into ``models/bench-transformer`` from ``configs/transformer.yaml``
+(needs the data splits). The quotes are the texts of ``data/corpus.jsonl`` (cycled up to ``--n``) when it exists,
 else a synthetic set of quote-like sentences.
 
 Output: a Markdown table on stdout (paste it into docs/benchmarks.md) and, with ``--out``, the
@@ -126,16 +126,19 @@ def resolve_model(arg: str | None) -> tuple[Path, str]:
     default = ROOT / "models" / "transformer"
     if (default / "metadata.json").is_file():
         return default, "models/transformer (the trained MiniLM)"
-    target = ROOT / ".bench" / "model"
+    target = ROOT / "models" / "bench-transformer"  # models/* is git-ignored
     if not (target / "metadata.json").is_file():
         from stance.training import train
 
         print(
-            "no trained models/transformer: training one for the benchmark into .bench/model ...",
+            "no trained models/transformer: training one for the benchmark into models/bench-transformer ...",
             file=sys.stderr,
         )
         train(ROOT / "configs" / "transformer.yaml", output_dir=target, quiet=False)
-    return target, ".bench/model (trained for the benchmark from configs/transformer.yaml)"
+    return (
+        target,
+        "models/bench-transformer (trained for the benchmark from configs/transformer.yaml)",
+    )
 
 
 # --- measurements ------------------------------------------------------------------------------------
