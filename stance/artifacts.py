@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from importlib import metadata as importlib_metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from stance.constants import METADATA_FILE, MODEL_KINDS
@@ -277,7 +277,35 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
         raise ModelError(
             f"{path}: expected 'kind' (one of {', '.join(MODEL_KINDS)}) and 'labels'; the file is incomplete"
         )
+    # metadata.json is not checksummed: check the shapes that loading relies on, so a damaged
+    # or hand-edited file is a clear error rather than a TypeError deep inside a loader.
+    labels, checksums = meta["labels"], meta.get("checksums", {})
+    if not (
+        isinstance(labels, list)
+        and all(isinstance(label, str) and label for label in labels)
+        and len(set(labels)) == len(labels)
+    ):
+        raise ModelError(
+            f"{path}: 'labels' must be a list of distinct label names, found {labels!r:.80}; "
+            "the file is damaged - retrain or restore the model"
+        )
+    if not (
+        isinstance(checksums, dict)
+        and all(_inside(name) and isinstance(digest, str) for name, digest in checksums.items())
+    ):
+        raise ModelError(
+            f"{path}: 'checksums' must map file names inside the model directory to SHA-256 "
+            f"digests, found {checksums!r:.80}; the file is damaged - retrain or restore the model"
+        )
     return meta
+
+
+def _inside(name: object) -> bool:
+    """A relative path that stays inside the model directory (no '..', not absolute)."""
+    if not isinstance(name, str) or not name:
+        return False
+    path = PurePosixPath(name.replace("\\", "/"))  # a Windows-style name is checked too
+    return not path.is_absolute() and ".." not in path.parts
 
 
 def verify_checksums(model_dir: str | Path, meta: dict[str, Any]) -> None:
