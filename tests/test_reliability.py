@@ -367,6 +367,55 @@ def test_model_from_incompatible_version_is_refused(kind, request, tiny_splits, 
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("labels", 5, "'labels' must be a list of distinct label names"),
+        (
+            "labels",
+            ["support", "support", "oppose"],
+            "'labels' must be a list of distinct label names",
+        ),
+        (
+            "checksums",
+            ["model.skops"],
+            "'checksums' must map file names inside the model directory",
+        ),
+        ("checksums", {"../../outside.bin": "0" * 64}, "'checksums' must map file names inside"),
+        ("checksums", {"/etc/hostname": "0" * 64}, "'checksums' must map file names inside"),
+    ],
+    ids=[
+        "labels-not-a-list",
+        "labels-repeated",
+        "checksums-not-a-map",
+        "path-escapes",
+        "absolute-path",
+    ],
+)
+def test_damaged_metadata_is_refused_naming_it(
+    baseline_model, tiny_splits, tmp_path, key, value, expected
+):
+    """metadata.json is not checksummed: a hand-edited or damaged one is a clear error, never
+    a TypeError inside a loader, and never makes the loader read files outside the model."""
+    model = tmp_path / "model"
+    shutil.copytree(baseline_model, model)
+    meta_path = model / "metadata.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta[key] = value
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    for argv in (
+        ["evaluate", "--model", str(model), "--data", str(tiny_splits["test"])],
+        ["info", "--model", str(model)],
+        ["explain", "--model", str(model)],
+    ):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 1 and result.exception is not None, result.output
+        assert "Traceback" not in result.output and not isinstance(
+            result.exception, (TypeError, AttributeError)
+        )
+        assert f"error: {meta_path}: {expected}" in result.output, result.output
+
+
 @pytest.fixture(scope="module")
 def two_label_model(tiny_records, baseline_config, tmp_path_factory) -> Path:
     """A baseline that knows only support and oppose (no conditional)."""
