@@ -683,6 +683,7 @@ def test_onnx_backend_agrees_with_torch(tiny_transformer_copy):
     assert [p.label for p in torch_clf.predict(texts)] == [p.label for p in onnx_clf.predict(texts)]
     manifest = json.loads((tiny_transformer_copy / "onnx" / "model.onnx.json").read_text())
     assert manifest["check"]["max_prob_diff"] < 1e-4
+    assert manifest["fused"] is True  # onnxruntime's BERT fusions applied (and checked)
     assert manifest["sha256"] == stance.artifacts.file_sha256(
         tiny_transformer_copy / "onnx" / "model.onnx"
     )
@@ -710,6 +711,22 @@ def test_onnx_export_is_cached_and_reexported_when_stale(tiny_transformer_copy, 
     assert exports == [1]
     _check_prediction(clf.predict(TEXTS[0]))
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_onnx_export_without_fusion(tiny_transformer_copy, tmp_path, monkeypatch):
+    import stance.onnx as onnx_mod
+
+    monkeypatch.setattr(onnx_mod, "_fuse", lambda path, config: None)
+    path = onnx_mod.export_onnx(tiny_transformer_copy, cache_dir=tmp_path / "cache")
+    manifest = json.loads(path.with_name("model.onnx.json").read_text())
+    assert manifest["fused"] is False and manifest["check"]["max_prob_diff"] < 1e-4
+    clf = load(tiny_transformer_copy, backend="onnx", cache_dir=tmp_path / "cache")
+    assert clf.onnx_path == path
+    np.testing.assert_allclose(
+        clf.predict_proba(TEXTS),
+        load(tiny_transformer_copy, device="cpu").predict_proba(TEXTS),
+        atol=1e-5,
+    )
 
 
 def test_onnx_int8_backend_runs(tiny_transformer_copy):
