@@ -69,7 +69,7 @@ ONNX_DIR = "onnx"
 OPSET = 17
 # An fp32 export whose probabilities differ from PyTorch's by more than this is refused.
 MAX_EXPORT_DIFF = 1e-3
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3  # bumped whenever the export changes: older caches are re-exported
 _TOKENIZER_FILE = "tokenizer.json"
 _CONFIG_FILE = "config.json"
 _INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
