@@ -618,9 +618,14 @@ def _check_clash(
         )
 
 
+# Characters that str.splitlines() and many tools treat as line breaks; JSON allows them raw
+# inside strings, so escape them to keep one record per physical line for every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _write_json_line(fh: Any, record: dict[str, Any]) -> None:
     try:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.write(json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
     except UnicodeEncodeError:  # a lone surrogate (from a "\\ud800" escape) cannot be UTF-8
         fh.write(json.dumps(record, ensure_ascii=True) + "\n")
 
