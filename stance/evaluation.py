@@ -152,7 +152,7 @@ def predict_data(predictor: Predictor, data: LabelledData, name: str | None = No
     probs = np.asarray(predictor.predict_proba(list(data.texts), batch_size=batch_size))
     seconds = time.perf_counter() - started
     best = probs.argmax(axis=1)
-    model_dir = str(predictor.model_dir) if predictor.model_dir is not None else None
+    model_dir = _shown_path(predictor.model_dir) if predictor.model_dir is not None else None
     return ModelPredictions(
         name=name or (Path(model_dir).name if model_dir else predictor.kind),
         model_dir=model_dir,
@@ -163,6 +163,15 @@ def predict_data(predictor: Predictor, data: LabelledData, name: str | None = No
         seconds=seconds,
         metadata=dict(predictor.metadata or {}),
     )
+
+
+def _shown_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies inside it (reports get committed)."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _display_names(dirs: Sequence[str | None], kinds: Sequence[str]) -> list[str]:

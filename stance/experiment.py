@@ -80,7 +80,9 @@ def _check_docs_dir(path: Path) -> None:
     if not path.exists():
         return
     if not path.is_dir():
-        raise ConfigError(f"{path}: --docs-dir is a file; choose another directory or pass --no-docs")
+        raise ConfigError(
+            f"{path}: --docs-dir is a file; choose another directory or pass --no-docs"
+        )
     entries = list(path.iterdir())
     earlier_report = any(p.name in (REPORT_JSON, "report.md") for p in entries) or all(
         p.is_file() and p.suffix == ".png" for p in entries
@@ -135,6 +137,7 @@ def run_experiment(
     from stance.training import _check_output_dir, train
 
     started = time.perf_counter()
+    machine = _machine()
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
     configs = {
         "baseline": _load(baseline_config, "baseline"),
@@ -215,6 +218,7 @@ def run_experiment(
         "cv": cv_results,
         "timings": timings,
         "versions": library_versions(),
+        "machine": machine,
         "report_dir": None,
         "docs_dir": None,
     }
@@ -225,6 +229,7 @@ def run_experiment(
         if docs_dir is not None:
             experiment["docs_dir"] = str(docs_dir)
         # The Markdown shows the total up to here; experiment.json adds the report stage.
+        machine["load_average_at_end"] = _machine()["load_average_1_5_15min"]
         timings["total"] = round(time.perf_counter() - started, 3)
         write_experiment_report(experiment, out)
         timings["report"] = round(time.perf_counter() - t0, 3)
@@ -245,3 +250,16 @@ def run_experiment(
         )
     timings["total"] = round(time.perf_counter() - started, 3)
     return experiment
+
+
+def _machine() -> dict[str, Any]:
+    """CPU count and load when the run starts: timings mean little without them."""
+    import os
+    import platform
+
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):  # not on every platform
+        load = None
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpus": usable, "load_average_1_5_15min": load, "platform": platform.platform()}

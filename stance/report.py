@@ -597,6 +597,20 @@ def write_cv_report(cv: dict[str, Any], out_dir: str | Path, prefix: str = "") -
     return {"markdown": _write_text(out / name, md), **figures}
 
 
+def _machine_note(machine: dict[str, Any] | None) -> str:
+    if not machine:
+        return ""
+    note = f" Machine: {machine.get('cpus')} usable CPU core(s)"
+    start, end = machine.get("load_average_1_5_15min"), machine.get("load_average_at_end")
+    # Facts only: a load average near the core count before the run means other processes
+    # competed for the CPU; the value at the end includes this run's own load.
+    if start:
+        note += f"; load average {start[0]:.2f} (1 min) at the start"
+    if end:
+        note += f" and {end[2]:.2f} (15 min, this run included) at the end"
+    return note + "."
+
+
 def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write the main job's report: run details, the comparison on the test split, optional CV.
 
@@ -637,7 +651,10 @@ def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> 
             training_rows,
             align="lllllr",
         ),  # fmt: skip
-        "Timings (seconds): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + ".",
+        "Timings (seconds): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+        + "."
+        + _machine_note(experiment.get("machine")),
     ]
     for m in comparison["models"]:
         parts.append(
