@@ -420,15 +420,7 @@ def train_baseline(
     }
     union = pipeline.named_steps["features"]
     n_features = {name: len(vec.vocabulary_) for name, vec in union.transformer_list}
-    data_counts = {
-        split: {label: Counter(part.labels).get(label, 0) for label in labels}
-        for split, part in (
-            ("train", data.train),
-            ("validation", data.validation),
-            ("test", data.test),
-        )
-        if part is not None
-    }
+    data_counts = data.label_counts(labels)
     output_dir = Path(config.output_dir)
     with atomic_directory(output_dir) as tmp:
         # Deflate: the coefficient matrix and term arrays compress well (~10x).

@@ -65,6 +65,15 @@ class PreparedData:
     test: LabelledData | None
     hashes: dict[str, str]
 
+    def label_counts(self, labels: list[str] | tuple[str, ...]) -> dict[str, dict[str, int]]:
+        """``{split: {label: count}}`` for the splits present (recorded in model metadata)."""
+        splits = (("train", self.train), ("validation", self.validation), ("test", self.test))
+        return {
+            name: {label: part.labels.count(label) for label in labels}
+            for name, part in splits
+            if part is not None
+        }
+
 
 def normalise_text(text: str) -> str:
     """Lower-case and collapse whitespace: the form used to detect leaked duplicates."""

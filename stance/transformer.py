@@ -592,15 +592,7 @@ def _fit_and_save(
             model_dir=output_dir, kind="transformer", metrics=metrics, train_seconds=train_seconds
         )
 
-    data_counts = {
-        split: {label: Counter(part.labels).get(label, 0) for label in labels}
-        for split, part in (
-            ("train", data.train),
-            ("validation", data.validation),
-            ("test", data.test),
-        )
-        if part is not None
-    }
+    data_counts = data.label_counts(labels)
     with atomic_directory(output_dir) as tmp:
         model.save_pretrained(tmp)
         # The saved tokenizer truncates where training did, so plain pipeline() calls with

@@ -7,6 +7,10 @@ and exit code 1, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
+
 import click
 import typer
 from typer.core import TyperGroup
@@ -51,3 +55,26 @@ data_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
+
+
+@contextlib.contextmanager
+def warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
+    """Show warnings of ``categories`` as one ``warning: ...`` line on stderr.
+
+    Python's default form names and quotes a line of the package's source, which reads like a
+    bug report; these warnings are about the user's data (leaked test texts, truncated quotes).
+    Other warnings keep the default form.
+    """
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, categories):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous

@@ -9,18 +9,16 @@ Examples::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import unicodedata
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
-from stance.cli._app import app
+from stance.cli._app import app, warnings_as_lines
 from stance.constants import DEFAULT_BATCH_SIZE
+from stance.predictor import TruncationWarning
 
 # The table shows at most this many characters of each statement (the JSON output has all).
 TABLE_TEXT_WIDTH = 70
@@ -29,27 +27,6 @@ _BACKEND_CHOICES = (
     "onnx",
     "onnx-int8",
 )  # = stance.predictor.BACKENDS (not imported: startup time)
-
-
-@contextlib.contextmanager
-def _truncation_warnings_as_lines() -> Iterator[None]:
-    """Show a TruncationWarning as one ``warning: ...`` line on stderr, not Python's
-    ``file:line: TruncationWarning: ...`` form that names a line of the package's source."""
-    from stance.predictor import TruncationWarning
-
-    previous = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, TruncationWarning):
-            typer.echo(f"warning: {message}", err=True)
-        else:
-            previous(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = previous
 
 
 def _fail(message: str) -> None:
@@ -162,7 +139,7 @@ def predict(
             _fail("--json is for statements given as arguments; --output has the format of --input")
         progress = _Progress(enabled=not quiet)
         try:
-            with _truncation_warnings_as_lines():
+            with warnings_as_lines(TruncationWarning):
                 summary = predict_file(
                     input_path, output_path, model, text_column=text_column, batch_size=batch_size,
                     skip_invalid=skip_invalid, label_column=label_column, prob_prefix=prob_prefix,
@@ -190,7 +167,7 @@ def predict(
         if not text.strip():
             _fail(f"statement {i}: empty or whitespace only")
     predictor = load(model, **options)
-    with _truncation_warnings_as_lines():
+    with warnings_as_lines(TruncationWarning):
         predictions = predictor.predict(texts, batch_size=batch_size)
     if as_json:
         for text, p in zip(texts, predictions):

@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
-from stance.cli._app import app
-
-
-@contextlib.contextmanager
-def _leakage_warnings_as_lines() -> Iterator[None]:
-    """Show a LeakageWarning at once as one ``warning: file:line: ...`` line on stderr.
-
-    Python's default form names a line of the package's source and quotes it, which reads
-    like a bug report and is easy to overlook; leaked test data is the user's to fix. Other
-    warnings keep the default form.
-    """
-    from stance.training import LeakageWarning
-
-    previous = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, LeakageWarning):
-            typer.echo(f"warning: {message}", err=True)
-        else:
-            previous(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = previous
+from stance.cli._app import app, warnings_as_lines
 
 
 @app.command()
@@ -52,7 +24,9 @@ def train(
     from stance.training import train as run_training
 
     overrides = {"seed": seed} if seed is not None else None
-    with _leakage_warnings_as_lines():
+    from stance.training import LeakageWarning
+
+    with warnings_as_lines(LeakageWarning):
         result = run_training(config, output_dir=output_dir, quiet=quiet, overrides=overrides)
     val = result.metrics.get("validation") or {}
     summary = f"saved {result.kind} model to {result.model_dir} in {result.train_seconds:.1f}s"
