@@ -52,7 +52,13 @@ import numpy as np
 from stance.artifacts import atomic_file, file_sha256, verify_checksums
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ModelError
-from stance.predictor import Predictor, TokenBatcher, available_cpus, softmax
+from stance.predictor import (
+    TokenBatcher,
+    TokenPredictor,
+    available_cpus,
+    label_columns,
+    softmax,
+)
 
 __all__ = [
     "ONNX_DIR",
@@ -73,6 +79,10 @@ MANIFEST_FORMAT = 3  # bumped whenever the export changes: older caches are re-e
 _TOKENIZER_FILE = "tokenizer.json"
 _CONFIG_FILE = "config.json"
 _INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+# On the CPU, fp32 sessions run fastest on small batches (measured on 2 cores, fused MiniLM:
+# ~165 quotes/s at 8-16 texts per call, 131 at 64, 117 at 128; docs/benchmarks.md), so larger
+# requested batches are run this many texts at a time. Results do not depend on it.
+CPU_SESSION_BATCH = 16
 
 # Probe texts for the export checks: short, long (cut at max_length), odd characters.
 _PROBES = (
@@ -397,7 +407,7 @@ def _quantize(fp32: Path, target: Path, metadata: dict[str, Any]) -> Path:
     return target
 
 
-class OnnxPredictor(Predictor):
+class OnnxPredictor(TokenPredictor):
     """A transformer model run by onnxruntime (see the module docstring).
 
     Usually obtained through ``stance.load(model_dir, backend="onnx")`` or
@@ -409,6 +419,8 @@ class OnnxPredictor(Predictor):
         onnx_path: the ONNX file it runs.
         quantized: whether the weights are int8.
         max_length: inputs are cut at this many tokens (the training value).
+        session_batch: the most texts per session call (:data:`CPU_SESSION_BATCH` on the CPU,
+            no limit on a GPU); a larger ``batch_size`` is run in pieces of this size.
     """
 
     kind = "transformer"
@@ -431,14 +443,11 @@ class OnnxPredictor(Predictor):
         self.max_length = int(max_length)
         self.onnx_path = Path(onnx_path)
         self.quantized = quantized
+        on_cpu = session.get_providers()[:1] == ["CPUExecutionProvider"]
+        self.session_batch = CPU_SESSION_BATCH if on_cpu else None
         inputs = [i.name for i in session.get_inputs()]
         self.batcher = TokenBatcher(tokenizer, self.max_length, pad_id, inputs)
-        if sorted(label2id) != sorted(self.labels):
-            raise ModelError(
-                f"{Path(model_dir or '.') / _CONFIG_FILE}: the model's labels ({', '.join(sorted(label2id))}) "
-                f"differ from metadata.json's ({', '.join(self.labels)}); retrain the model"
-            )
-        self._columns = np.array([label2id[label] for label in self.labels])
+        self._columns = label_columns(label2id, self.labels, Path(model_dir or ".") / _CONFIG_FILE)
 
     @classmethod
     def from_dir(
@@ -558,19 +567,6 @@ class OnnxPredictor(Predictor):
             metadata=metadata,
         )
 
-    def predict_proba(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
-    ) -> np.ndarray:
-        """Softmax probabilities, shape ``(len(texts), len(self.labels))``, in input order.
-
-        Same batching as the PyTorch backend (:class:`~stance.predictor.TokenBatcher`):
-        length-sorted batches with dynamic padding; one
-        :class:`~stance.predictor.TruncationWarning` per call if texts were cut.
-        """
-        probs, cut = self.predict_proba_counted(texts, batch_size)
-        self._warn_truncated(cut, len(texts))
-        return probs
-
     def predict_proba_counted(
         self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
     ) -> tuple[np.ndarray, int]:
@@ -578,6 +574,8 @@ class OnnxPredictor(Predictor):
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not len(texts):
             return out, 0
+        if self.session_batch is not None:
+            batch_size = min(int(batch_size), self.session_batch)
         encodings, cut = self.batcher.encode(texts)
         for idx, feed in self.batcher.batches(encodings, batch_size):
             logits = self.session.run(["logits"], feed)[0]

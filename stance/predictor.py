@@ -57,6 +57,8 @@ __all__ = [
     "tokenizable",
     "length_sorted_batches",
     "TokenBatcher",
+    "TokenPredictor",
+    "label_columns",
     "softmax",
 ]
 
@@ -257,6 +259,51 @@ class Predictor(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_dir={str(self.model_dir)!r}, labels={self.labels})"
+
+
+class TokenPredictor(Predictor):
+    """Base for models that read tokens and cut inputs at ``max_length`` (both transformer
+    backends): subclasses implement :meth:`predict_proba_counted`; :meth:`predict_proba` warns
+    once per call with the number of texts cut."""
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
+        """Softmax probabilities, shape ``(len(texts), len(self.labels))``, in input order.
+
+        Texts are sorted by length and batched with dynamic padding, cut at ``max_length``
+        tokens (one :class:`TruncationWarning` per call says how many were cut), and put back
+        in order. Results do not depend on ``batch_size`` beyond float rounding.
+        """
+        probs, cut = self.predict_proba_counted(texts, batch_size)
+        self._warn_truncated(cut, len(texts))
+        return probs
+
+    @abstractmethod
+    def predict_proba_counted(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> tuple[np.ndarray, int]:
+        """``(probabilities, number of texts cut at max_length)``, without warning."""
+
+
+def label_columns(label2id: dict[str, int], labels: Sequence[str], where: str | Path) -> np.ndarray:
+    """Column indices that reorder a model's outputs into ``labels`` order.
+
+    Column ``i`` of the result is the model output ``label2id[labels[i]]``.
+
+    Raises:
+        ModelError: the model's labels (from ``where``, its config file) are not the labels in
+            ``metadata.json``.
+    """
+    if sorted(label2id) != sorted(labels):
+        raise ModelError(
+            f"{where}: the model's labels ({', '.join(sorted(label2id))}) differ from "
+            f"metadata.json's ({', '.join(labels)}); the model directory is inconsistent - "
+            "retrain it"
+        )
+    import numpy as np
+
+    return np.array([label2id[label] for label in labels])
 
 
 def _check_batch_size(batch_size: Any) -> None:

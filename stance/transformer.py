@@ -54,7 +54,13 @@ from stance.backbone import Backbone, resolve_backbone
 from stance.config import TrainConfig, TransformerSettings
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, ModelError
-from stance.predictor import Predictor, TokenBatcher, available_cpus, softmax
+from stance.predictor import (
+    TokenBatcher,
+    TokenPredictor,
+    available_cpus,
+    label_columns,
+    softmax,
+)
 from stance.predictor import TruncationWarning as _TruncationWarning
 from stance.training import PreparedData, TrainResult, prepare_data
 
@@ -730,7 +736,7 @@ def _history_markdown(history: list[dict[str, Any]], best_epoch: int | None) -> 
 # --- prediction ------------------------------------------------------------------------------
 
 
-class TransformerPredictor(Predictor):
+class TransformerPredictor(TokenPredictor):
     """A loaded fine-tuned transformer: probabilities in the column order of ``metadata["labels"]``.
 
     Usually obtained through ``stance.load("models/transformer")``. Loading
@@ -762,13 +768,7 @@ class TransformerPredictor(Predictor):
         self.device = next(model.parameters()).device
         label2id = {str(k): int(v) for k, v in (model.config.label2id or {}).items()}
         where = Path(model_dir) / CONFIG_FILE if model_dir is not None else "model config"
-        if sorted(label2id) != sorted(self.labels):
-            raise ModelError(
-                f"{where}: the model's labels ({', '.join(sorted(label2id))}) differ from metadata.json's "
-                f"({', '.join(self.labels)}); the model directory is inconsistent - retrain it"
-            )
-        # Column i of our output is the model's output label2id[labels[i]].
-        self._columns = np.array([label2id[label] for label in self.labels])
+        self._columns = label_columns(label2id, self.labels, where)
 
     @classmethod
     def from_dir(
@@ -800,20 +800,6 @@ class TransformerPredictor(Predictor):
         return cls(
             model, tokenizer, metadata["labels"], max_length, model_dir=model_dir, metadata=metadata
         )
-
-    def predict_proba(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
-    ) -> np.ndarray:
-        """Softmax probabilities, shape ``(len(texts), len(self.labels))``, in input order.
-
-        Texts are sorted by length and batched with dynamic padding (little padding per batch),
-        run under ``torch.inference_mode()``, cut at ``max_length`` tokens (one
-        :class:`TruncationWarning` per call says how many were cut), and put back in order.
-        Results do not depend on ``batch_size`` beyond float rounding.
-        """
-        probs, cut = self.predict_proba_counted(texts, batch_size)
-        self._warn_truncated(cut, len(texts))
-        return probs
 
     def predict_proba_counted(
         self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE

@@ -689,6 +689,24 @@ def test_onnx_backend_agrees_with_torch(tiny_transformer_copy):
     )
 
 
+def test_onnx_cpu_session_runs_large_batches_in_pieces(tiny_transformer_copy, monkeypatch):
+    import stance.onnx
+
+    clf = load(tiny_transformer_copy, backend="onnx", device="cpu")
+    assert clf.session_batch == stance.onnx.CPU_SESSION_BATCH
+    monkeypatch.setattr(clf, "session_batch", 2)
+    sizes = []
+    run = clf.session.run
+    monkeypatch.setattr(
+        clf.session, "run", lambda out, feed: sizes.append(len(feed["input_ids"])) or run(out, feed)
+    )
+    texts = TEXTS + ODD
+    probs = clf.predict_proba(texts, batch_size=64)
+    assert max(sizes) == 2 and sum(sizes) == len(texts)
+    monkeypatch.setattr(clf, "session_batch", None)
+    np.testing.assert_allclose(probs, clf.predict_proba(texts, batch_size=64), atol=1e-6)
+
+
 def test_onnx_export_is_cached_and_reexported_when_stale(tiny_transformer_copy, monkeypatch):
     import stance.onnx as onnx_mod
 
