@@ -60,3 +60,5 @@ DEFAULT_BACKBONE = "bundled:all-MiniLM-L6-v2"
 
 DEFAULT_SEED = 42
 DEFAULT_BATCH_SIZE = 64
+# Bootstrap resamples behind every 95% interval the evaluation reports.
+DEFAULT_RESAMPLES = 1000

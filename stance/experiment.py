@@ -30,9 +30,8 @@ from typing import Any
 
 from stance.artifacts import atomic_directory, atomic_file, ensure_directory, library_versions
 from stance.config import TrainConfig, load_config
-from stance.constants import REPORTS_DIR
+from stance.constants import DEFAULT_RESAMPLES, REPORTS_DIR
 from stance.errors import ConfigError, DataError
-from stance.metrics import DEFAULT_RESAMPLES
 
 __all__ = [
     "DEFAULT_BASELINE_CONFIG",

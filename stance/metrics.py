@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from stance.constants import DEFAULT_RESAMPLES
+
 __all__ = [
     "DEFAULT_RESAMPLES",
     "DEFAULT_BINS",
@@ -52,7 +54,6 @@ __all__ = [
     "classification_summary",
 ]
 
-DEFAULT_RESAMPLES = 1000
 DEFAULT_BINS = 10
 CONFIDENCE_LEVEL = 0.95
 # McNemar: below this many discordant pairs the chi-square approximation is poor, so the
@@ -186,7 +187,11 @@ def per_label_scores(
     Returns:
         ``{label: {"precision", "recall", "f1", "support"}}`` in ``labels`` order.
     """
-    precision, recall, f1, support = _prf_from_confusion(confusion_matrix(y_true, y_pred, labels))
+    return _per_label_from_confusion(confusion_matrix(y_true, y_pred, labels), labels)
+
+
+def _per_label_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:
+    precision, recall, f1, support = _prf_from_confusion(cm)
     return {
         label: {
             "precision": float(precision[i]),
@@ -213,20 +218,11 @@ def classification_report_dict(
 ) -> dict[str, Any]:
     """n, accuracy, macro-F1, per-label scores and the confusion matrix in one JSON-ready dict."""
     cm = confusion_matrix(y_true, y_pred, labels)
-    precision, recall, f1, support = _prf_from_confusion(cm)
     return {
         "n": int(cm.sum()),
         "accuracy": float(_accuracy_from_confusion(cm)),
-        "macro_f1": float(f1.mean()),
-        "per_label": {
-            label: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, label in enumerate(labels)
-        },
+        "macro_f1": float(_macro_f1_from_confusion(cm)),
+        "per_label": _per_label_from_confusion(cm, labels),
         "confusion_matrix": {"labels": list(labels), "matrix": cm.tolist()},
     }
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
+from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_RESAMPLES
 from stance.errors import StanceError
 
 
@@ -78,3 +80,30 @@ def warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
         yield
     finally:
         warnings.showwarning = previous
+
+
+# --- options shared by several commands (one wording, one default) --------------------------------
+
+
+def json_option(help: str = "Print one JSON object (and nothing else) on stdout.") -> Any:
+    return typer.Option(False, "--json", help=help)
+
+
+def report_option(help: str = "Write report.md and figures into this directory.") -> Any:
+    return typer.Option(None, "--report", help=help)
+
+
+def resamples_option(help: str = "Bootstrap resamples for the 95% intervals.") -> Any:
+    return typer.Option(DEFAULT_RESAMPLES, "--resamples", min=1, help=help)
+
+
+def bootstrap_seed_option(help: str = "Seed of the bootstrap.") -> Any:
+    return typer.Option(0, "--seed", help=help)
+
+
+def batch_size_option(help: str = "Texts per forward pass.") -> Any:
+    return typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help=help)
+
+
+def quiet_option(help: str) -> Any:
+    return typer.Option(False, "--quiet", "-q", help=help)

@@ -13,8 +13,12 @@ from stance.constants import CORPUS_FIELDS, CORPUS_PATH, SPLITS_DIR
 
 @data_app.command("check")
 def check(
-    paths: list[Path] = typer.Argument(None, help="Corpus files or directories (default: data/corpus.jsonl and data/splits/)."),
-    minimal: bool = typer.Option(False, "--minimal", help="Only require 'text' and 'label' (plain labelled files)."),
+    paths: list[Path] = typer.Argument(
+        None, help="Corpus files or directories (default: data/corpus.jsonl and data/splits/)."
+    ),
+    minimal: bool = typer.Option(
+        False, "--minimal", help="Only require 'text' and 'label' (plain labelled files)."
+    ),
 ) -> None:
     """Validate corpus files; print file:line: message for each problem and exit 1 if any.
 
@@ -49,24 +53,39 @@ def stats(
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(f"{result['n']} statements in {path} ({result['hard']} marked hard)")
-    for title, key in (("label", "labels"), ("source", "sources"), ("role", "roles"), ("reform", "reforms")):
+    for title, key in (
+        ("label", "labels"),
+        ("source", "sources"),
+        ("role", "roles"),
+        ("reform", "reforms"),
+    ):
         typer.echo(f"\n{title:<32} count")
         for name, count in result[key].items():
             typer.echo(f"{name:<32} {count:>5}")
-    typer.echo("\nlength in words: " + ", ".join(f"{k} {v}" for k, v in result["length_words"].items()))
+    typer.echo(
+        "\nlength in words: " + ", ".join(f"{k} {v}" for k, v in result["length_words"].items())
+    )
 
 
 @data_app.command("split")
 def split(
     corpus: Path = typer.Argument(Path(CORPUS_PATH), help="Corpus file."),
-    out: Path = typer.Option(Path(SPLITS_DIR), "--out", help="Directory for train/validation/test.jsonl."),
-    test_source: list[str] = typer.Option(None, "--test-source", help="Article file name held out for test (repeatable; default: the project's choice)."),
+    out: Path = typer.Option(
+        Path(SPLITS_DIR), "--out", help="Directory for train/validation/test.jsonl."
+    ),
+    test_source: list[str] = typer.Option(
+        None,
+        "--test-source",
+        help="Article file name held out for test (repeatable; default: the project's choice).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the validation sample."),
 ) -> None:
     """Write the deterministic grouped splits: test = whole seed articles; authored only in train/validation."""
     from stance.corpus import TEST_SOURCES, load_corpus, split_corpus, write_jsonl
 
-    splits = split_corpus(load_corpus(corpus), test_sources=tuple(test_source or TEST_SOURCES), seed=seed)
+    splits = split_corpus(
+        load_corpus(corpus), test_sources=tuple(test_source or TEST_SOURCES), seed=seed
+    )
     for name, rows in splits.items():
         write_jsonl(out / f"{name}.jsonl", rows)
         typer.echo(f"{out / f'{name}.jsonl'}: {len(rows)} statements")

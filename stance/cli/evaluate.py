@@ -15,9 +15,15 @@ from typing import Any
 
 import typer
 
-from stance.cli._app import app
-from stance.constants import DEFAULT_BATCH_SIZE
-from stance.metrics import DEFAULT_RESAMPLES
+from stance.cli._app import (
+    app,
+    batch_size_option,
+    bootstrap_seed_option,
+    json_option,
+    quiet_option,
+    report_option,
+    resamples_option,
+)
 
 
 def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -28,12 +34,13 @@ def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return work()
 
 
-def _echo_json(result: dict[str, Any]) -> None:
-    # allow_nan=False: the output is strict JSON that any parser reads.
-    typer.echo(json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False))
-
-
-def _echo_report(result: dict[str, Any]) -> None:
+def _echo(result: dict[str, Any], as_json: bool, text: str) -> None:
+    """Print ``result`` as strict JSON, or ``text`` and where the report went."""
+    if as_json:
+        # allow_nan=False: the output is strict JSON that any parser reads.
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False))
+        return
+    typer.echo(text)
     if result.get("report"):
         typer.echo(f"\nreport: {result['report']['markdown']}")
 
@@ -49,21 +56,13 @@ def evaluate(
         "-d",
         help="Labelled JSONL or CSV file with 'text' and 'label' columns (others ignored).",
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object (and nothing else) on stdout."
+    as_json: bool = json_option(),
+    report: Path | None = report_option(
+        "Write report.md, confusion_matrix.png and reliability.png into this directory."
     ),
-    report: Path | None = typer.Option(
-        None,
-        "--report",
-        help="Write report.md, confusion_matrix.png and reliability.png into this directory.",
-    ),
-    resamples: int = typer.Option(
-        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples for the 95% intervals."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
-    batch_size: int = typer.Option(
-        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."
-    ),
+    resamples: int = resamples_option(),
+    seed: int = bootstrap_seed_option(),
+    batch_size: int = batch_size_option(),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the statement."),
     label_column: str = typer.Option(
         "label", "--label-column", help="Column holding the gold label."
@@ -79,12 +78,11 @@ def evaluate(
         model, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
         text_column=text_column, label_column=label_column,
     ))  # fmt: skip
-    if as_json:
-        _echo_json(result)
-        return
-    typer.echo(f"{result['model']} ({result['kind']}) on {data}")
-    typer.echo(evaluation_text(result))
-    _echo_report(result)
+    _echo(
+        result,
+        as_json,
+        f"{result['model']} ({result['kind']}) on {data}\n{evaluation_text(result)}",
+    )
 
 
 @app.command()
@@ -93,19 +91,11 @@ def compare(
     data: Path = typer.Option(
         ..., "--data", "-d", help="Labelled JSONL or CSV file all models are scored on."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object (and nothing else) on stdout."
-    ),
-    report: Path | None = typer.Option(
-        None, "--report", help="Write report.md and figures into this directory."
-    ),
-    resamples: int = typer.Option(
-        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
-    batch_size: int = typer.Option(
-        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."
-    ),
+    as_json: bool = json_option(),
+    report: Path | None = report_option(),
+    resamples: int = resamples_option(),
+    seed: int = bootstrap_seed_option(),
+    batch_size: int = batch_size_option(),
 ) -> None:
     """Compare models on the same quotes: scores with intervals side by side, a majority-class
     reference, and for each pair the paired bootstrap of the macro-F1 difference and McNemar's test.
@@ -116,11 +106,7 @@ def compare(
     result = _run(as_json, lambda: run_compare(
         models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report
     ))  # fmt: skip
-    if as_json:
-        _echo_json(result)
-        return
-    typer.echo(comparison_text(result))
-    _echo_report(result)
+    _echo(result, as_json, comparison_text(result))
 
 
 @app.command()
@@ -131,25 +117,17 @@ def cv(
         "-c",
         help="Training config (baseline or transformer); its data.corpus is cross-validated.",
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object (and nothing else) on stdout."
-    ),
-    report: Path | None = typer.Option(
-        None, "--report", help="Write report.md and figures into this directory."
-    ),
+    as_json: bool = json_option(),
+    report: Path | None = report_option(),
     folds: int | None = typer.Option(
         None,
         "--folds",
         min=1,
         help="Run only the first N folds (articles in name order), for a quick check.",
     ),
-    resamples: int = typer.Option(
-        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples."
-    ),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the bootstrap (training uses the config's seed)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-fold progress on stderr."),
+    resamples: int = resamples_option(),
+    seed: int = bootstrap_seed_option("Seed of the bootstrap (training uses the config's seed)."),
+    quiet: bool = quiet_option("No per-fold progress on stderr."),
 ) -> None:
     """Leave-one-article-out cross-validation over the corpus' seed quotes: one model per
     article trained on everything else; the pooled out-of-fold scores with intervals, and per fold.
@@ -160,8 +138,4 @@ def cv(
     result = _run(as_json, lambda: cross_validate(
         config, folds=folds, quiet=quiet, n_resamples=resamples, seed=seed, report_dir=report
     ))  # fmt: skip
-    if as_json:
-        _echo_json(result)
-        return
-    typer.echo(cv_text(result))
-    _echo_report(result)
+    _echo(result, as_json, cv_text(result))

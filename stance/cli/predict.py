@@ -16,8 +16,7 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app, warnings_as_lines
-from stance.constants import DEFAULT_BATCH_SIZE
+from stance.cli._app import app, batch_size_option, json_option, quiet_option, warnings_as_lines
 from stance.predictor import TruncationWarning
 
 # The table shows at most this many characters of each statement (the JSON output has all).
@@ -86,9 +85,7 @@ def predict(
     text_column: str = typer.Option(
         "text", "--text-column", help="Column of --input holding the statements."
     ),
-    batch_size: int = typer.Option(
-        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Statements per forward pass."
-    ),
+    batch_size: int = batch_size_option("Statements per forward pass."),
     skip_invalid: bool = typer.Option(
         False,
         "--skip-invalid",
@@ -102,10 +99,8 @@ def predict(
         "--prob-prefix",
         help="Prefix of the probability columns added to --output (p_support, ...).",
     ),
-    as_json: bool = typer.Option(
-        False,
-        "--json",
-        help="Print JSON lines (text, label, confidence, scores) instead of a table.",
+    as_json: bool = json_option(
+        "Print JSON lines (text, label, confidence, scores) instead of a table."
     ),
     backend: str | None = typer.Option(
         None,
@@ -115,7 +110,7 @@ def predict(
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1, ... (default: a GPU if there is one)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = quiet_option("No progress bar."),
 ) -> None:
     """Classify statements as support, oppose or conditional.
 

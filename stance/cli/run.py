@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app
+from stance.cli._app import app, bootstrap_seed_option, quiet_option, resamples_option
 from stance.constants import REPORTS_DIR
-from stance.metrics import DEFAULT_RESAMPLES
 
 
 @app.command()
@@ -34,13 +33,9 @@ def experiment(
     cv_folds: int | None = typer.Option(
         None, "--cv-folds", min=1, help="With --cv, only the first N folds."
     ),
-    resamples: int = typer.Option(
-        DEFAULT_RESAMPLES, "--resamples", min=1, help="Bootstrap resamples."
-    ),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the bootstrap (training uses each config's seed)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    resamples: int = resamples_option(),
+    seed: int = bootstrap_seed_option("Seed of the bootstrap (training uses each config's seed)."),
+    quiet: bool = quiet_option("No progress on stderr."),
 ) -> None:
     """The main job: train the baseline and the transformer on the training split, evaluate both
     on the held-out test split (scores with 95% intervals, majority reference, paired tests),

@@ -6,15 +6,25 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app, warnings_as_lines
+from stance.cli._app import app, quiet_option, warnings_as_lines
 
 
 @app.command()
 def train(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML training config, e.g. configs/baseline.yaml or configs/transformer.yaml."),
-    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Where to save the model (default: the config's output_dir)."),
+    config: Path = typer.Option(
+        ...,
+        "--config",
+        "-c",
+        help="YAML training config, e.g. configs/baseline.yaml or configs/transformer.yaml.",
+    ),
+    output_dir: Path | None = typer.Option(
+        None,
+        "--output-dir",
+        "-o",
+        help="Where to save the model (default: the config's output_dir).",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or per-epoch lines."),
+    quiet: bool = quiet_option("No progress bars or per-epoch lines."),
 ) -> None:
     """Train a model (baseline or transformer, as the config says) and save it atomically.
 
