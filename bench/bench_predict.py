@@ -209,6 +209,14 @@ def command_seconds(cmd: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results carry no home directories)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def machine() -> dict[str, str | int]:
     cpu = platform.processor() or "unknown"
     try:
@@ -258,7 +266,7 @@ def run(args: argparse.Namespace) -> dict:
     heldout, heldout_note = heldout_texts(texts)
     meta = json.loads((model / "metadata.json").read_text())
     results: dict = {
-        "machine": machine(), "model": model_note, "model_dir": str(model),
+        "machine": machine(), "model": model_note, "model_dir": _relative(model),
         "backbone": (meta.get("backbone") or {}).get("name"), "max_length": meta.get("max_length"),
         "texts": texts_note, "n": len(texts), "heldout": heldout_note,
         "command": "python bench/bench_predict.py " + " ".join(sys.argv[1:]),
