@@ -39,7 +39,9 @@ FIELDS = ("id", "text", "label", "source", "speaker", "role", "reform")
 
 
 def read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def by_id(path: Path) -> dict[str, dict]:
@@ -53,7 +55,10 @@ def agreement(a: dict[str, str], b: dict[str, str]) -> dict:
         "n": len(ids),
         "observed_agreement": round(sum(p == q for p, q in zip(x, y)) / len(ids), 3),
         "cohen_kappa": round(float(cohen_kappa_score(x, y, labels=list(LABELS))), 3),
-        "confusion": {"labels": list(LABELS), "rows_pass1_cols_pass2": confusion_matrix(x, y, labels=list(LABELS)).tolist()},
+        "confusion": {
+            "labels": list(LABELS),
+            "rows_pass1_cols_pass2": confusion_matrix(x, y, labels=list(LABELS)).tolist(),
+        },
         "disagreements": [i for i in ids if a[i] != b[i]],
     }
 
@@ -78,9 +83,16 @@ def render_readme(report: dict, without_examples: dict | None) -> str:
     """data/README.md, written from the numbers of this run (never edited by hand)."""
     st, seed, auth = report["stats"], report["seed"], report["authored_sample"]
     lab_by_src = st["label_by_source"]
-    src_rows = ["| source | " + " | ".join(LABELS) + " | total |", "|---|" + "---:|" * (len(LABELS) + 1)]
+    src_rows = [
+        "| source | " + " | ".join(LABELS) + " | total |",
+        "|---|" + "---:|" * (len(LABELS) + 1),
+    ]
     for src, c in lab_by_src.items():
-        src_rows.append(f"| {src} | " + " | ".join(str(c.get(lb, 0)) for lb in LABELS) + f" | {sum(c.values())} |")
+        src_rows.append(
+            f"| {src} | "
+            + " | ".join(str(c.get(lb, 0)) for lb in LABELS)
+            + f" | {sum(c.values())} |"
+        )
     lw = st["length_words"]
     near = report["near_duplicates_over_0.8"]
     cm = seed["confusion"]["rows_pass1_cols_pass2"]
@@ -90,7 +102,8 @@ def render_readme(report: dict, without_examples: dict | None) -> str:
         f"Without the {seed['n'] - without_examples['n']} units quoted as worked examples in the guidelines "
         f"(their labels were visible to both passes): n = {without_examples['n']}, agreement "
         f"{without_examples['observed_agreement']:.3f}, kappa **{without_examples['cohen_kappa']:.3f}**."
-        if without_examples else ""
+        if without_examples
+        else ""
     )
     return f"""# The labelled quote corpus
 
@@ -175,9 +188,13 @@ def main() -> int:
     articles = {p.name: p.read_text(encoding="utf-8") for p in (DATA / "articles").glob("*.txt")}
     seeds = []
     for u in units:
-        assert articles[u["source"]][u["start"] : u["end"]] == u["text"], f"offsets of {u['id']} do not match"
+        assert articles[u["source"]][u["start"] : u["end"]] == u["text"], (
+            f"offsets of {u['id']} do not match"
+        )
         if u["id"] not in final:
-            raise SystemExit(f"seed unit {u['id']} has no reconciled label in {ANN / 'seed_reconciled.jsonl'}")
+            raise SystemExit(
+                f"seed unit {u['id']} has no reconciled label in {ANN / 'seed_reconciled.jsonl'}"
+            )
         if final[u["id"]]["label"] == "drop":
             continue
         seeds.append({**{k: u.get(k) for k in FIELDS if k != "label"}, "label": final[u["id"]]["label"],
@@ -187,10 +204,16 @@ def main() -> int:
     writer = {r["id"]: r["label"] for r in authored}
     second = {k: v["label"] for k, v in by_id(ANN / "authored_pass2.jsonl").items()}
     report["authored_sample"] = agreement(writer, second)
-    decisions = by_id(ANN / "authored_decisions.jsonl") if (ANN / "authored_decisions.jsonl").exists() else {}
+    decisions = (
+        by_id(ANN / "authored_decisions.jsonl")
+        if (ANN / "authored_decisions.jsonl").exists()
+        else {}
+    )
     undecided = [i for i in report["authored_sample"]["disagreements"] if i not in decisions]
     if undecided:
-        raise SystemExit(f"disagreements without a decision in authored_decisions.jsonl: {undecided}")
+        raise SystemExit(
+            f"disagreements without a decision in authored_decisions.jsonl: {undecided}"
+        )
     kept, dropped, relabelled = [], [], []
     for r in authored:
         d = decisions.get(r["id"])
@@ -207,7 +230,8 @@ def main() -> int:
     # --- near-duplicates -----------------------------------------------------------------------
     texts = [r["text"] for r in corpus]
     report["near_duplicates_over_0.8"] = [
-        {"a": corpus[i]["id"], "b": corpus[j]["id"], "cosine": round(s, 3)} for i, j, s in near_duplicates(texts, 0.8)
+        {"a": corpus[i]["id"], "b": corpus[j]["id"], "cosine": round(s, 3)}
+        for i, j, s in near_duplicates(texts, 0.8)
     ]
     if report["near_duplicates_over_0.8"]:
         print("near-duplicates above 0.8:", report["near_duplicates_over_0.8"], file=sys.stderr)
@@ -221,9 +245,13 @@ def main() -> int:
     report["stats_seed"] = corpus_stats(seeds)
     report["stats_authored"] = corpus_stats(kept)
     (ANN / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (DATA / "README.md").write_text(render_readme(report, excluded_examples(report)), encoding="utf-8")
+    (DATA / "README.md").write_text(
+        render_readme(report, excluded_examples(report)), encoding="utf-8"
+    )
     print(json.dumps({k: report[k] for k in ("seed", "authored_sample")}, indent=1)[:3000])
-    print(f"corpus: {len(corpus)} statements ({len(seeds)} seed, {len(kept)} authored; dropped {len(dropped)})")
+    print(
+        f"corpus: {len(corpus)} statements ({len(seeds)} seed, {len(kept)} authored; dropped {len(dropped)})"
+    )
     return 0
 
 
