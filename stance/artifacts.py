@@ -89,10 +89,13 @@ def _writable(target: Path) -> Iterator[None]:
         yield
     except (FileExistsError, NotADirectoryError):
         raise DataError(
-            target, f"cannot write here: {target.parent} (or a folder above it) is a file, not a directory"
+            target,
+            f"cannot write here: {target.parent} (or a folder above it) is a file, not a directory",
         ) from None
     except PermissionError:
-        raise DataError(target, f"cannot write here: no permission to write in {target.parent}") from None
+        raise DataError(
+            target, f"cannot write here: no permission to write in {target.parent}"
+        ) from None
 
 
 def ensure_directory(path: str | Path) -> Path:
@@ -109,7 +112,9 @@ def ensure_directory(path: str | Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise DataError(path, "cannot create this directory: it, or a folder above it, is a file") from None
+        raise DataError(
+            path, "cannot create this directory: it, or a folder above it, is a file"
+        ) from None
     except PermissionError:
         raise DataError(path, "cannot create this directory: permission denied") from None
     return path
@@ -247,7 +252,9 @@ def write_metadata(
         "versions": library_versions(),
         **fields,
     }
-    (model_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    (model_dir / METADATA_FILE).write_text(
+        json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
     return meta
 
 
@@ -268,7 +275,9 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
         raise ModelError(f"{model_dir}: expected a model directory, found a file")
     path = model_dir / METADATA_FILE
     if not path.exists():
-        raise ModelError(f"{path}: missing; {model_dir} is not a complete stance model (retrain it)")
+        raise ModelError(
+            f"{path}: missing; {model_dir} is not a complete stance model (retrain it)"
+        )
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -317,7 +326,9 @@ def verify_checksums(model_dir: str | Path, meta: dict[str, Any]) -> None:
     model_dir = Path(model_dir)
     checksums = meta.get("checksums") or {}
     if not checksums:
-        raise ModelError(f"{model_dir / METADATA_FILE}: records no weight checksums; retrain the model")
+        raise ModelError(
+            f"{model_dir / METADATA_FILE}: records no weight checksums; retrain the model"
+        )
     for name, expected in checksums.items():
         path = model_dir / name
         if not path.is_file():

@@ -173,7 +173,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
 
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: config file not found (expected a YAML file such as configs/baseline.yaml)")
+        raise ConfigError(
+            f"{path}: config file not found (expected a YAML file such as configs/baseline.yaml)"
+        )
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     try:
@@ -186,9 +188,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     if raw is None:
-        raise ConfigError(f"{path}: the config file is empty; expected at least `kind: baseline` or `kind: transformer`")
+        raise ConfigError(
+            f"{path}: the config file is empty; expected at least `kind: baseline` or `kind: transformer`"
+        )
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}"
+        )
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     config = config_from_dict(raw, source=str(path))
@@ -238,17 +244,27 @@ def _check_values(config: TrainConfig, source: str) -> None:
     if config.transformer is not None:
         t = config.transformer
         if t.max_length != "auto" and not 8 <= t.max_length <= 8192:
-            raise bad("transformer.max_length", "'auto' or an integer between 8 and 8192", t.max_length)
+            raise bad(
+                "transformer.max_length", "'auto' or an integer between 8 and 8192", t.max_length
+            )
         if t.learning_rate <= 0:
             raise bad("transformer.learning_rate", "a positive number", t.learning_rate)
         if t.num_epochs < 1 or t.batch_size < 1 or t.eval_batch_size < 1:
-            raise bad("transformer.num_epochs/batch_size", "positive integers", (t.num_epochs, t.batch_size))
+            raise bad(
+                "transformer.num_epochs/batch_size",
+                "positive integers",
+                (t.num_epochs, t.batch_size),
+            )
         if not 0 <= t.warmup_ratio < 1:
             raise bad("transformer.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
         if not 0 < t.layerwise_lr_decay <= 1:
             raise bad("transformer.layerwise_lr_decay", "a number in (0, 1]", t.layerwise_lr_decay)
         if not 50 <= t.max_length_percentile <= 100:
-            raise bad("transformer.max_length_percentile", "a number in [50, 100]", t.max_length_percentile)
+            raise bad(
+                "transformer.max_length_percentile",
+                "a number in [50, 100]",
+                t.max_length_percentile,
+            )
 
 
 # --- generic dataclass validation -------------------------------------------------------
@@ -266,7 +282,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
         raise ConfigError(
             f"{source}: unknown key '{prefix}{unknown[0]}' (allowed keys here: {', '.join(fields)})"
         )
-    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}", source) for name, value in raw.items()}
+    kwargs = {
+        name: _coerce(hints[name], value, f"{prefix}{name}", source) for name, value in raw.items()
+    }
     return cls(**kwargs)
 
 
@@ -285,15 +303,21 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
                 return _coerce(option, value, key, source)
             except ConfigError:
                 continue
-        raise ConfigError(f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}")
+        raise ConfigError(
+            f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}"
+        )
     if origin is Literal:
         if value in args:
             return value
         allowed = ", ".join(repr(a) for a in args)
-        raise ConfigError(f"{source}: key '{key}': expected one of {allowed}, found {_describe(value)}")
+        raise ConfigError(
+            f"{source}: key '{key}': expected one of {allowed}, found {_describe(value)}"
+        )
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}")
+            raise ConfigError(
+                f"{source}: key '{key}': expected {_expected(tp)}, found {_describe(value)}"
+            )
         return [_coerce(args[0], v, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, f"{key}.", source)
@@ -332,7 +356,9 @@ def _expected(tp: Any) -> str:
         return "null"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(
+        tp, str(tp)
+    )
 
 
 def _describe(value: Any) -> str:

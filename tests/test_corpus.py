@@ -43,11 +43,23 @@ def test_valid_file_passes(tmp_path):
     [
         ([json.dumps(_good(1)), '{"id": "x2", "text": "broken'], ":2: malformed JSON"),
         ([json.dumps(_good(1)), "[1, 2]"], ":2: expected a JSON object, found list"),
-        ([json.dumps({k: v for k, v in _good(1).items() if k != "role"})], ":1: missing field 'role'"),
+        (
+            [json.dumps({k: v for k, v in _good(1).items() if k != "role"})],
+            ":1: missing field 'role'",
+        ),
         ([json.dumps(_good(1, text="   "))], ":1: field 'text' must be a non-empty string"),
-        ([json.dumps(_good(1, label="neutral"))], ":1: unknown label 'neutral'; allowed: support, oppose, conditional"),
+        (
+            [json.dumps(_good(1, label="neutral"))],
+            ":1: unknown label 'neutral'; allowed: support, oppose, conditional",
+        ),
         ([json.dumps(_good(1)), json.dumps(_good(1, text="Other text"))], ":2: duplicate id 'x1'"),
-        ([json.dumps(_good(1)), json.dumps(_good(2, text="statement NUMBER 1 about  federations."))], ":2: duplicate text"),
+        (
+            [
+                json.dumps(_good(1)),
+                json.dumps(_good(2, text="statement NUMBER 1 about  federations.")),
+            ],
+            ":2: duplicate text",
+        ),
         ([], ": file is empty"),
     ],
 )
@@ -64,7 +76,9 @@ def test_each_broken_kind_is_named(tmp_path, lines, expected):
 
 def test_non_utf8_and_binary(tmp_path):
     latin = tmp_path / "latin.jsonl"
-    latin.write_bytes(json.dumps(_good(1)).encode() + b"\n" + '{"text": "caf\xe9"}\n'.encode("latin-1"))
+    latin.write_bytes(
+        json.dumps(_good(1)).encode() + b"\n" + '{"text": "caf\xe9"}\n'.encode("latin-1")
+    )
     assert any(":2: not UTF-8" in m for m in _messages(latin))
     binary = tmp_path / "blob.jsonl"
     binary.write_bytes(b"\x00\x01\x02garbage")
@@ -85,21 +99,36 @@ def test_missing_path_and_directory(tmp_path):
 
 def test_csv_accepted(tmp_path):
     path = tmp_path / "quotes.csv"
-    path.write_text('text,label\n"We back it, fully.",support\nNot on my watch,oppose\n', encoding="utf-8")
+    path.write_text(
+        'text,label\n"We back it, fully.",support\nNot on my watch,oppose\n', encoding="utf-8"
+    )
     assert [str(p) for p in check_files([path], fields=("text", "label"))] == []
     data = load_labelled(path)
-    assert data.texts == ["We back it, fully.", "Not on my watch"] and data.labels == ["support", "oppose"]
+    assert data.texts == ["We back it, fully.", "Not on my watch"] and data.labels == [
+        "support",
+        "oppose",
+    ]
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nok,support\nthree,fields,here\n", encoding="utf-8")
-    assert any(":3: expected 2 fields" in str(p) for p in check_files([bad], fields=("text", "label")))
+    assert any(
+        ":3: expected 2 fields" in str(p) for p in check_files([bad], fields=("text", "label"))
+    )
 
 
 def test_stats_and_near_duplicates(tiny_records):
     stats = corpus_stats(tiny_records)
     assert stats["n"] == 18 and stats["labels"] == {"support": 6, "oppose": 6, "conditional": 6}
     assert sum(stats["sources"].values()) == 18
-    assert stats["length_words"]["min"] <= stats["length_words"]["median"] <= stats["length_words"]["max"]
-    texts = ["The vanguard cut admissions a lot.", "The vanguard cut admissions a lot!", "Something else entirely."]
+    assert (
+        stats["length_words"]["min"]
+        <= stats["length_words"]["median"]
+        <= stats["length_words"]["max"]
+    )
+    texts = [
+        "The vanguard cut admissions a lot.",
+        "The vanguard cut admissions a lot!",
+        "Something else entirely.",
+    ]
     pairs = near_duplicates(texts, threshold=0.8)
     assert [(i, j) for i, j, _ in pairs] == [(0, 1)]
 
@@ -107,7 +136,11 @@ def test_stats_and_near_duplicates(tiny_records):
 def _corpus() -> list[dict]:
     rows = []
     for i in range(40):
-        rows.append(_good(i, label=("support", "oppose", "conditional")[i % 3], text=f"authored statement {i}"))
+        rows.append(
+            _good(
+                i, label=("support", "oppose", "conditional")[i % 3], text=f"authored statement {i}"
+            )
+        )
     for art in ("a.txt", "b.txt", "c.txt"):
         for i in range(3):
             rows.append(_good(100 + i, id=f"{art}-{i}", source=art, text=f"seed {art} {i}"))
@@ -124,7 +157,9 @@ def test_splits_are_grouped_and_deterministic():
     assert split_corpus(records, test_sources=("c.txt",)) == splits
     # Adding statements never moves existing ones between train and validation.
     bigger = split_corpus(records + [_good(999, text="new one")], test_sources=("c.txt",))
-    assert {r["id"] for r in splits["validation"]} <= {r["id"] for r in bigger["validation"]} | {"x999"}
+    assert {r["id"] for r in splits["validation"]} <= {r["id"] for r in bigger["validation"]} | {
+        "x999"
+    }
     with pytest.raises(Exception, match="no quotes from this test article"):
         split_corpus(records, test_sources=("zzz.txt",))
 
@@ -135,13 +170,20 @@ def test_article_folds_leave_one_article_out():
     assert [name for name, *_ in folds] == ["a.txt", "b.txt", "c.txt"]
     for name, train, validation, test in folds:
         assert {records[i]["source"] for i in test} == {name}
-        assert not set(train) & set(test) and not set(validation) & set(test) and not set(train) & set(validation)
+        assert (
+            not set(train) & set(test)
+            and not set(validation) & set(test)
+            and not set(train) & set(validation)
+        )
         assert all(records[i]["source"] != name for i in train)
 
 
 def test_split_cli_writes_files(tmp_path):
     corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus())
-    result = runner.invoke(app, ["data", "split", str(corpus), "--out", str(tmp_path / "splits"), "--test-source", "c.txt"])
+    result = runner.invoke(
+        app,
+        ["data", "split", str(corpus), "--out", str(tmp_path / "splits"), "--test-source", "c.txt"],
+    )
     assert result.exit_code == 0, result.output
     assert check_files([tmp_path / "splits"]) == []
     result = runner.invoke(app, ["data", "stats", str(corpus), "--json"])

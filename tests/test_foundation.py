@@ -54,7 +54,10 @@ def test_bundled_configs_load(config):
     [
         ("kind: baseline\nsed: 3\n", "unknown key 'sed'"),
         ("kind: baseline\nseed: three\n", "key 'seed': expected an integer, found str 'three'"),
-        ("kind: baseline\nbaseline:\n  C_grid: [1, x]\n", "key 'baseline.C_grid[1]': expected a number"),
+        (
+            "kind: baseline\nbaseline:\n  C_grid: [1, x]\n",
+            "key 'baseline.C_grid[1]': expected a number",
+        ),
         ("kind: forest\n", "key 'kind': expected one of 'baseline', 'transformer'"),
         ("kind: transformer\ntransformer:\n  max_length: long\n", "key 'transformer.max_length'"),
         ("kind: baseline\ndata: [1]\n", "key 'data': expected a mapping"),
