@@ -9,7 +9,8 @@ cost.
   with sublinear tf. Settings come from ``config.baseline``.
 - Classifier: multinomial ``LogisticRegression`` with balanced class weights.
 - ``C`` is chosen by grouped cross-validation on the training split only (statements from one
-  article never sit on both sides of a fold), scored by macro-F1. The per-C scores are
+  article never sit on both sides of a fold; each authored statement is a group of its own),
+  scored by macro-F1. The per-C scores are
   recorded in ``metadata.json``.
 - Saved with skops (no pickle) and loaded with an explicit list of trusted types.
 
@@ -44,7 +45,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from stance.artifacts import atomic_directory, read_metadata, verify_checksums, write_metadata
 from stance.config import BaselineSettings, TrainConfig
-from stance.constants import DEFAULT_BATCH_SIZE
+from stance.constants import AUTHORED_SOURCE, DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, DataError, ModelError
 from stance.model_card import write_model_card
 from stance.predictor import Predictor
@@ -220,10 +221,21 @@ def _splitter(
 
     settings, column = _settings(config), config.data.group_column
     folds = settings.cv_folds
-    groups = train.column(column)
+    # Quotes from one article share a speaker, topic and wording, so they stay together;
+    # authored statements were each written on their own, so each is its own group (as one
+    # group they would make a single giant fold).
+    groups = [
+        f"{AUTHORED_SOURCE}#{i}" if g == AUTHORED_SOURCE else g
+        for i, g in enumerate(train.column(column))
+    ]
     missing = sum(g is None for g in groups)
     n_groups = len({g for g in groups if g is not None})
-    info: dict[str, Any] = {"group_column": column, "n_groups": n_groups, "folds": folds}
+    info: dict[str, Any] = {
+        "group_column": column,
+        "n_groups": n_groups,
+        "folds": folds,
+        "authored_singletons": sum(str(g).startswith(f"{AUTHORED_SOURCE}#") for g in groups),
+    }
     if missing == 0 and n_groups >= folds:
         info["splitter"] = "StratifiedGroupKFold"
         return (
@@ -260,7 +272,7 @@ def select_C(config: TrainConfig, train: LabelledData, quiet: bool = True) -> di
     """Choose ``C`` from ``config.baseline.C_grid`` by cross-validated macro-F1 on ``train``.
 
     Folds come from ``StratifiedGroupKFold`` over ``config.data.group_column`` (seeded by
-    ``config.seed``), or stratified K-fold with a logged note when there are fewer groups
+    ``config.seed``; records whose group is ``authored`` are each a group of their own), or stratified K-fold with a logged note when there are fewer groups
     than ``cv_folds``. Within a fold the TF-IDF features are fitted once on the fold's
     training part and shared by every C (they do not depend on C). Ties go to the smaller C
     (stronger regularisation).
@@ -490,7 +502,9 @@ def _cv_markdown(cv: dict[str, Any]) -> str:
         return cv.get("note", "No search.")
     head = (
         f"{cv.get('splitter', '?')} with {cv.get('folds', '?')} folds over `{cv.get('group_column', '?')}` "
-        f"({cv.get('n_groups', '?')} groups), scored by macro-F1. Chosen C = {cv['best_C']:g}."
+        f"({cv.get('n_groups', '?')} groups, of which {cv.get('authored_singletons', 0)} "
+        "single authored statements), scored by macro-F1. "
+        f"Chosen C = {cv['best_C']:g}."
     )
     rows = ["| C | mean macro-F1 | std |", "|---|---|---|"]
     rows += [

@@ -268,3 +268,30 @@ def test_too_few_groups_falls_back_with_note(baseline_config, tmp_path, caplog):
     assert cv["splitter"] == "StratifiedKFold"
     assert "fewer than cv_folds=3" in cv["note"]
     assert "fewer than cv_folds=3" in caplog.text
+
+
+def test_authored_statements_are_their_own_groups(baseline_config, tiny_records):
+    # One article plus authored statements: as one 'authored' group there would be only two
+    # groups (too few for 3 folds); as singletons the search stays grouped, and the article's
+    # quotes never sit on both sides of a fold.
+    from stance.baseline import _splitter
+    from stance.data import LabelledData
+
+    article = [r for r in tiny_records if r["source"] == "a.txt"]
+    authored = [dict(r, source="authored") for r in tiny_records if r["source"] != "a.txt"]
+    records = article + authored
+    train_data = LabelledData(
+        texts=[r["text"] for r in records],
+        labels=[r["label"] for r in records],
+        records=records,
+        lines=list(range(1, len(records) + 1)),
+        path=None,
+    )
+    config = load_config(baseline_config, {"baseline.cv_folds": 3})
+    splitter, groups, info = _splitter(config, train_data)
+    assert info["splitter"] == "StratifiedGroupKFold"
+    assert info["authored_singletons"] == len(authored)
+    assert info["n_groups"] == len(authored) + 1
+    in_article = np.array([r["source"] == "a.txt" for r in records])
+    for fit_idx, held_idx in splitter.split(train_data.texts, train_data.labels, groups):
+        assert not (in_article[fit_idx].any() and in_article[held_idx].any())
