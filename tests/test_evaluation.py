@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 from stance.cli import app
 from stance.constants import LABELS
 from stance.evaluation import compare, cross_validate, evaluate
+
+from .conftest import write_jsonl
 
 runner = CliRunner()
 
@@ -294,3 +297,17 @@ def test_experiment_rejects_different_test_files(baseline_config, transformer_co
         run_experiment(base, trans, report_dir=None, docs_dir=None, quiet=True)
     with pytest.raises(ConfigError, match="kind 'transformer'"):
         run_experiment(base, base, report_dir=None, docs_dir=None, quiet=True)
+
+
+def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_records, tmp_path):
+    long_text = "The vanguard programme will fail. " * 200  # far past the tiny model's max_length
+    records = [dict(tiny_records[0], text=long_text)] + tiny_records[1:4]
+    data = write_jsonl(tmp_path / "long.jsonl", records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        out = runner.invoke(app, ["evaluate", "-m", str(transformer_model), "-d", str(data),
+                                  "--json", "--resamples", "50"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["n"] == 4  # stdout stays pure JSON
+    assert out.stderr.count("warning: 1 of 4 text(s) were longer") == 1
+    assert "TruncationWarning" not in out.stderr and ".py:" not in out.stderr

@@ -23,14 +23,23 @@ from stance.cli._app import (
     quiet_option,
     report_option,
     resamples_option,
+    warnings_as_lines,
 )
 
 
 def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``work``; in JSON mode keep stdout clean by sending stray prints to stderr."""
-    if not as_json:
-        return work()
-    with contextlib.redirect_stdout(sys.stderr):
+    """Run ``work``; in JSON mode keep stdout clean by sending stray prints to stderr.
+
+    Warnings about the user's data (truncated quotes; in `cv`, leaked test texts) are shown
+    as one ``warning: ...`` line each.
+    """
+    from stance.predictor import TruncationWarning
+    from stance.training import LeakageWarning
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings_as_lines(TruncationWarning, LeakageWarning))
+        if as_json:
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         return work()
 
 
