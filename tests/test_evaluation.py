@@ -311,3 +311,33 @@ def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_rec
     assert json.loads(out.stdout)["n"] == 4  # stdout stays pure JSON
     assert out.stderr.count("warning: 1 of 4 text(s) were longer") == 1
     assert "TruncationWarning" not in out.stderr and ".py:" not in out.stderr
+
+
+def test_compare_cv_script_rebuilds_out_of_fold_predictions(tiny_records, tmp_path, capsys):
+    import runpy
+
+    from stance.artifacts import file_sha256
+
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", tiny_records)
+    ids = [r["id"] for r in tiny_records]
+
+    def result(wrong: dict[str, str]) -> dict:
+        # The shape of `stance cv --json` that the script reads.
+        return {
+            "config": "x.yaml", "kind": "baseline", "corpus": str(corpus),
+            "corpus_sha256": file_sha256(corpus), "labels": list(LABELS), "n": len(ids),
+            "macro_f1": 0.0, "misclassified": [{"id": i, "predicted": p} for i, p in wrong.items()],
+        }  # fmt: skip
+
+    gold = {r["id"]: r["label"] for r in tiny_records}
+    other = {lab: next(x for x in LABELS if x != lab) for lab in LABELS}
+    a = write_jsonl(tmp_path / "a.json", [result({})])  # perfect
+    b = write_jsonl(tmp_path / "b.json", [result({i: other[gold[i]] for i in ids[:6]})])
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "compare_cv.py"))["main"]
+    assert main([str(a), str(b), "--resamples", "200"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == len(ids)
+    assert out["paired_bootstrap_macro_f1"]["macro_f1_a"] == 1.0
+    assert out["paired_bootstrap_macro_f1"]["difference"] > 0
+    assert out["mcnemar_accuracy"]["a_right_b_wrong"] == 6
+    assert out["mcnemar_accuracy"]["a_wrong_b_right"] == 0

@@ -82,6 +82,17 @@ def warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
         warnings.showwarning = previous
 
 
+@contextlib.contextmanager
+def data_warnings_as_lines() -> Iterator[None]:
+    """:func:`warnings_as_lines` for the warnings about the user's data: truncated quotes and
+    test texts leaked into training (for commands that both train and predict)."""
+    from stance.predictor import TruncationWarning
+    from stance.training import LeakageWarning
+
+    with warnings_as_lines(TruncationWarning, LeakageWarning):
+        yield
+
+
 # --- options shared by several commands (one wording, one default) --------------------------------
 
 

@@ -19,11 +19,11 @@ from stance.cli._app import (
     app,
     batch_size_option,
     bootstrap_seed_option,
+    data_warnings_as_lines,
     json_option,
     quiet_option,
     report_option,
     resamples_option,
-    warnings_as_lines,
 )
 
 
@@ -33,11 +33,8 @@ def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     Warnings about the user's data (truncated quotes; in `cv`, leaked test texts) are shown
     as one ``warning: ...`` line each.
     """
-    from stance.predictor import TruncationWarning
-    from stance.training import LeakageWarning
-
     with contextlib.ExitStack() as stack:
-        stack.enter_context(warnings_as_lines(TruncationWarning, LeakageWarning))
+        stack.enter_context(data_warnings_as_lines())
         if as_json:
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         return work()

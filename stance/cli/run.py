@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app, bootstrap_seed_option, quiet_option, resamples_option
+from stance.cli._app import (
+    app,
+    bootstrap_seed_option,
+    data_warnings_as_lines,
+    quiet_option,
+    resamples_option,
+)
 from stance.constants import REPORTS_DIR
 
 
@@ -44,10 +50,12 @@ def experiment(
     from stance.experiment import run_experiment
     from stance.report import comparison_text
 
-    result = run_experiment(
-        baseline_config, transformer_config, report_dir=report_dir, docs_dir=None if no_docs else docs_dir,
-        quiet=quiet, cv=cv, cv_folds=cv_folds, n_resamples=resamples, seed=seed,
-    )  # fmt: skip
+    with data_warnings_as_lines():
+        result = run_experiment(
+            baseline_config, transformer_config, report_dir=report_dir,
+            docs_dir=None if no_docs else docs_dir, quiet=quiet, cv=cv, cv_folds=cv_folds,
+            n_resamples=resamples, seed=seed,
+        )  # fmt: skip
     typer.echo(comparison_text(result["comparison"]))
     for item in result.get("cv") or []:
         typer.echo(
