@@ -12,6 +12,8 @@ Run from the repository root::
     stance cv -c configs/baseline.yaml --json -q > cv_baseline.json
     stance cv -c configs/transformer.yaml --json -q > cv_transformer.json   # ~20 min
     python scripts/compare_cv.py cv_transformer.json cv_baseline.json
+
+The runs behind the README's figures are in docs/cv/.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ class BaselineSettings:
     max_features: int | None = None
     sublinear_tf: bool = True
     # Regularisation strengths tried by grouped cross-validation on the training split.
-    C_grid: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+    C_grid: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0])
     cv_folds: int = 5
     class_weight: Literal["balanced", "none"] = "balanced"
     max_iter: int = 5000
