@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 import sys
@@ -49,7 +48,7 @@ from stance.constants import AUTHORED_SOURCE, DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, DataError, ModelError
 from stance.model_card import write_model_card
 from stance.predictor import Predictor
-from stance.training import PreparedData, TrainResult, prepare_data
+from stance.training import PreparedData, TrainResult, prepare_data, run_record
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -432,7 +431,6 @@ def train_baseline(
     }
     union = pipeline.named_steps["features"]
     n_features = {name: len(vec.vocabulary_) for name, vec in union.transformer_list}
-    data_counts = data.label_counts(labels)
     output_dir = Path(config.output_dir)
     with atomic_directory(output_dir) as tmp:
         # Deflate: the coefficient matrix and term arrays compress well (~10x).
@@ -444,13 +442,7 @@ def train_baseline(
             kind="baseline",
             labels=labels,
             weight_files=[MODEL_FILE],
-            created_utc=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            seed=config.seed,
-            config=config.to_dict(),
-            data_hashes=dict(data.hashes),
-            data_counts=data_counts,
-            train_seconds=round(train_seconds, 3),
-            metrics=metrics,
+            **run_record(config, data, labels, train_seconds, metrics),
             C=cv["best_C"],
             cv=cv,
             n_features=n_features,

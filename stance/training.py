@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as _dt
 import importlib
 import re
 import warnings
@@ -31,6 +32,7 @@ __all__ = [
     "train",
     "prepare_data",
     "normalise_text",
+    "run_record",
     "LeakageWarning",
 ]
 
@@ -80,6 +82,30 @@ class PreparedData:
             for name, part in splits
             if part is not None
         }
+
+
+def run_record(
+    config: TrainConfig,
+    data: PreparedData,
+    labels: list[str] | tuple[str, ...],
+    train_seconds: float,
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """The metadata fields every training run records, whatever the model kind.
+
+    Everything needed to rerun it and to check it was rerun on the same data: when, the seed,
+    the full config, the SHA-256 and label counts of each data file, the time and the metrics.
+    The trainers add their kind's own fields and pass the lot to ``write_metadata``.
+    """
+    return {
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "data_hashes": dict(data.hashes),
+        "data_counts": data.label_counts(labels),
+        "train_seconds": round(train_seconds, 3),
+        "metrics": metrics,
+    }
 
 
 def normalise_text(text: str) -> str:

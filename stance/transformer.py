@@ -32,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import logging
 import math
@@ -62,7 +61,7 @@ from stance.predictor import (
     softmax,
 )
 from stance.predictor import TruncationWarning as _TruncationWarning
-from stance.training import PreparedData, TrainResult, prepare_data
+from stance.training import PreparedData, TrainResult, prepare_data, run_record
 
 if TYPE_CHECKING:
     from stance.data import LabelledData
@@ -598,7 +597,6 @@ def _fit_and_save(
             model_dir=output_dir, kind="transformer", metrics=metrics, train_seconds=train_seconds
         )
 
-    data_counts = data.label_counts(labels)
     with atomic_directory(output_dir) as tmp:
         model.save_pretrained(tmp)
         # The saved tokenizer truncates where training did, so plain pipeline() calls with
@@ -634,13 +632,7 @@ def _fit_and_save(
             # The config holds id2label: a swapped label map would silently flip predictions,
             # so it is checksummed with the weights and the tokenizer.
             weight_files=[WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files],
-            created_utc=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            seed=config.seed,
-            config=config.to_dict(),
-            data_hashes=dict(data.hashes),
-            data_counts=data_counts,
-            train_seconds=round(train_seconds, 3),
-            metrics=metrics,
+            **run_record(config, data, labels, train_seconds, metrics),
             backbone={"name": backbone.name, "source": backbone.source, "path": backbone.path},
             max_length=max_length,
             token_lengths=length_stats,
