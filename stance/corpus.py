@@ -38,6 +38,7 @@ from stance.errors import DataError
 __all__ = [
     "Problem",
     "check_files",
+    "ensure_valid",
     "load_corpus",
     "corpus_stats",
     "near_duplicates",
@@ -214,13 +215,13 @@ def check_files(
     return problems
 
 
-def load_corpus(path: str | Path) -> list[dict[str, Any]]:
-    """Read a corpus file after checking it; raise on the first problem.
+def ensure_valid(path: str | Path, labels: Sequence[str] = LABELS) -> None:
+    """Raise on the first problem :func:`check_files` finds in one corpus file.
 
     Raises:
-        DataError: the first problem :func:`check_files` finds (file and line named).
+        DataError: naming the file and line, and how many more problems there are.
     """
-    problems = check_files([path])
+    problems = check_files([path], labels=labels)
     if problems:
         p = problems[0]
         more = (
@@ -229,6 +230,15 @@ def load_corpus(path: str | Path) -> list[dict[str, Any]]:
             else ""
         )
         raise DataError(p.path, p.message + more, line=p.line)
+
+
+def load_corpus(path: str | Path) -> list[dict[str, Any]]:
+    """Read a corpus file after checking it; raise on the first problem.
+
+    Raises:
+        DataError: the first problem :func:`check_files` finds (file and line named).
+    """
+    ensure_valid(path)
     return [record for _, record in iter_records(path)]
 
 

@@ -463,19 +463,11 @@ def compare(
 
 def _read_corpus(config: TrainConfig) -> tuple[list[dict[str, Any]], LabelledData]:
     """The corpus named by the config, checked (schema, labels, duplicates) and as LabelledData."""
-    from stance.corpus import check_files
+    from stance.corpus import ensure_valid
     from stance.data import iter_records
 
     d = config.data
-    problems = check_files([d.corpus], labels=d.labels)
-    if problems:
-        p = problems[0]
-        more = (
-            f" (and {len(problems) - 1} more; run `stance data check {d.corpus}`)"
-            if len(problems) > 1
-            else ""
-        )
-        raise DataError(p.path, p.message + more, line=p.line)
+    ensure_valid(d.corpus, labels=d.labels)
     lines, records = zip(*iter_records(d.corpus))
     data = LabelledData(
         texts=[r[d.text_column] for r in records],
