@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["StanceError", "DataError", "ConfigError", "ModelError"]
+__all__ = ["StanceError", "DataError", "ConfigError", "ModelError", "first_line"]
 
 
 class StanceError(Exception):
@@ -39,3 +39,12 @@ class ConfigError(StanceError, ValueError):
 
 class ModelError(StanceError):
     """A model directory is missing, incomplete, corrupt or incompatible."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none).
+
+    Library errors (transformers, tokenizers) can run to many lines; ours quote just the first.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

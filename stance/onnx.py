@@ -51,7 +51,7 @@ import numpy as np
 
 from stance.artifacts import atomic_file, file_sha256, verify_checksums
 from stance.constants import DEFAULT_BATCH_SIZE
-from stance.errors import ModelError
+from stance.errors import ModelError, first_line
 from stance.predictor import (
     TokenBatcher,
     TokenPredictor,
@@ -225,7 +225,7 @@ def _export_fp32(model_dir: Path, metadata: dict[str, Any], target: Path) -> Pat
             attn_implementation="eager",
         )
     except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelError(
             f"{model_dir}: cannot load the transformer model for ONNX export ({first})"
         ) from None

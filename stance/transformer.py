@@ -52,7 +52,7 @@ from stance.artifacts import atomic_directory, verify_checksums, write_metadata
 from stance.backbone import Backbone, resolve_backbone
 from stance.config import TrainConfig, TransformerSettings
 from stance.constants import DEFAULT_BATCH_SIZE
-from stance.errors import ConfigError, ModelError
+from stance.errors import ConfigError, ModelError, first_line
 from stance.predictor import (
     TokenBatcher,
     TokenPredictor,
@@ -285,7 +285,7 @@ def _load_backbone(backbone: Backbone, labels: Sequence[str]) -> tuple[Any, Any,
                 **common,
             )
     except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelError(
             f"cannot load backbone {backbone.name!r} from {backbone.path}: {first}; "
             "transformer.model_name_or_path must name a Hugging Face encoder (config.json, "
@@ -901,7 +901,7 @@ def _load_model_dir(model_dir: Path, device: str | None) -> tuple[Any, Any]:
                 model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
             )
     except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelError(
             f"{model_dir}: cannot load the transformer model ({first}); retrain or restore it"
         ) from None
