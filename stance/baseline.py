@@ -271,8 +271,8 @@ def select_C(config: TrainConfig, train: LabelledData, quiet: bool = True) -> di
     """Choose ``C`` from ``config.baseline.C_grid`` by cross-validated macro-F1 on ``train``.
 
     Folds come from ``StratifiedGroupKFold`` over ``config.data.group_column`` (seeded by
-    ``config.seed``; records whose group is ``authored`` are each a group of their own), or stratified K-fold with a logged note when there are fewer groups
-    than ``cv_folds``. Within a fold the TF-IDF features are fitted once on the fold's
+    ``config.seed``; records whose group is ``authored`` are each a group of their own), or
+    stratified K-fold with a logged note when there are fewer groups than ``cv_folds``. Within a fold the TF-IDF features are fitted once on the fold's
     training part and shared by every C (they do not depend on C). Ties go to the smaller C
     (stronger regularisation).
 
