@@ -223,17 +223,15 @@ def _splitter(
     # Quotes from one article share a speaker, topic and wording, so they stay together;
     # authored statements were each written on their own, so each is its own group (as one
     # group they would make a single giant fold).
-    groups = [
-        f"{AUTHORED_SOURCE}#{i}" if g == AUTHORED_SOURCE else g
-        for i, g in enumerate(train.column(column))
-    ]
+    raw = train.column(column)
+    groups = [f"{AUTHORED_SOURCE}#{i}" if g == AUTHORED_SOURCE else g for i, g in enumerate(raw)]
     missing = sum(g is None for g in groups)
     n_groups = len({g for g in groups if g is not None})
     info: dict[str, Any] = {
         "group_column": column,
         "n_groups": n_groups,
         "folds": folds,
-        "authored_singletons": sum(str(g).startswith(f"{AUTHORED_SOURCE}#") for g in groups),
+        "authored_singletons": raw.count(AUTHORED_SOURCE),
     }
     if missing == 0 and n_groups >= folds:
         info["splitter"] = "StratifiedGroupKFold"

@@ -33,10 +33,8 @@ def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     Warnings about the user's data (truncated quotes; in `cv`, leaked test texts) are shown
     as one ``warning: ...`` line each.
     """
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(data_warnings_as_lines())
-        if as_json:
-            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+    stdout = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with data_warnings_as_lines(), stdout:
         return work()
 
 
