@@ -62,7 +62,7 @@ TARGETS = {
 
 
 def _read_texts(path: Path) -> list[str]:
-    from stance.data import iter_records
+    from stance.data.io import iter_records
 
     return [
         r["text"]
@@ -128,7 +128,7 @@ def resolve_model(arg: str | None) -> tuple[Path, str]:
         return default, "models/transformer (the trained MiniLM)"
     target = ROOT / "models" / "bench-transformer"  # models/* is git-ignored
     if not (target / "metadata.json").is_file():
-        from stance.training import train
+        from stance.models.training import train
 
         print(
             "no trained models/transformer: training one for the benchmark into models/bench-transformer ...",
@@ -230,7 +230,7 @@ def machine() -> dict[str, str | int]:
     import torch
     import transformers
 
-    from stance.predictor import available_cpus
+    from stance.inference.predictor import available_cpus
 
     return {
         "cpu": cpu, "cores_usable": available_cpus(), "os_cpu_count": os.cpu_count() or 0,

@@ -24,7 +24,7 @@ from pathlib import Path
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from stance.constants import LABELS
-from stance.corpus import (
+from stance.data.corpus import (
     TEST_SOURCES,
     check_files,
     corpus_stats,

@@ -39,8 +39,8 @@ def out_of_fold(result: dict, corpus: list[dict]) -> dict[str, tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stance.artifacts import file_sha256
-    from stance.metrics import DEFAULT_RESAMPLES, mcnemar, paired_bootstrap
+    from stance.models.artifacts import file_sha256
+    from stance.evaluation.metrics import DEFAULT_RESAMPLES, mcnemar, paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", type=Path, help="`stance cv --json` output of model A")

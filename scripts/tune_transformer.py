@@ -45,7 +45,7 @@ VARIANTS: dict[str, dict] = {
 
 def run_variant(name: str, overrides: dict) -> dict:
     """Train one variant into a temporary directory; return its validation scores."""
-    from stance.training import train
+    from stance.models.training import train
 
     with tempfile.TemporaryDirectory(prefix="stance-tune-") as tmp:
         start = time.perf_counter()

@@ -18,10 +18,10 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "predict": "stance.predictor",
-    "load": "stance.predictor",
-    "Prediction": "stance.predictor",
-    "Predictor": "stance.predictor",
+    "predict": "stance.inference.predictor",
+    "load": "stance.inference.predictor",
+    "Prediction": "stance.inference.predictor",
+    "Predictor": "stance.inference.predictor",
     "LABELS": "stance.constants",
     "StanceError": "stance.errors",
 }
@@ -31,7 +31,7 @@ __all__ = ["__version__", "predict", "load", "Prediction", "Predictor", "LABELS"
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from stance.constants import LABELS
     from stance.errors import StanceError
-    from stance.predictor import Prediction, Predictor, load, predict
+    from stance.inference.predictor import Prediction, Predictor, load, predict
 
 
 def __getattr__(name: str) -> Any:

@@ -114,7 +114,7 @@ def transformer_config(tmp_path_factory, tiny_splits, tiny_backbone) -> Path:
 @pytest.fixture(scope="session")
 def baseline_model(baseline_config) -> Path:
     """A baseline trained once per session on the tiny data."""
-    from stance.training import train
+    from stance.models.training import train
 
     return train(baseline_config).model_dir
 
@@ -122,6 +122,6 @@ def baseline_model(baseline_config) -> Path:
 @pytest.fixture(scope="session")
 def transformer_model(transformer_config) -> Path:
     """A tiny transformer fine-tuned once per session on the tiny data."""
-    from stance.training import train
+    from stance.models.training import train
 
     return train(transformer_config).model_dir

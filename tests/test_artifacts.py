@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stance.artifacts import (
+from stance.models.artifacts import (
     atomic_directory,
     atomic_file,
     file_sha256,

@@ -375,7 +375,7 @@ def test_output_without_permission_is_one_line(tmp_path, monkeypatch):
     article = tmp_path / "a.txt"
     article.write_text("Dr Ann Lee said: 'We back the plan.'\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    monkeypatch.setattr("stance.artifacts.tempfile.mkstemp", denied)
+    monkeypatch.setattr("stance.models.artifacts.tempfile.mkstemp", denied)
     result = runner.invoke(app, ["extract", str(article), "--output", str(out)])
     _assert_clean_error(result, out, None)
     assert "no permission to write in" in result.output and not out.exists()

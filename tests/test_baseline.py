@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 import stance
-from stance.artifacts import file_sha256, read_metadata, write_metadata
-from stance.baseline import (
+from stance.models.artifacts import file_sha256, read_metadata, write_metadata
+from stance.models.baseline import (
     MODEL_FILE,
     BaselinePredictor,
     build_pipeline,
@@ -22,7 +22,7 @@ from stance.baseline import (
 from stance.cli import app
 from stance.config import BaselineSettings, load_config
 from stance.errors import ModelError
-from stance.training import prepare_data, train
+from stance.models.training import prepare_data, train
 
 runner = CliRunner()
 TEXTS = [
@@ -132,7 +132,7 @@ def test_failed_save_keeps_previous_model(baseline_config, tmp_path, monkeypatch
     def boom(*args, **kwargs):
         raise RuntimeError("disk full while writing the model card")
 
-    monkeypatch.setattr("stance.baseline.write_model_card", boom)
+    monkeypatch.setattr("stance.models.baseline.write_model_card", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         train(baseline_config, output_dir=out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -262,7 +262,7 @@ def test_too_few_groups_falls_back_with_note(baseline_config, tmp_path, caplog):
     config = load_config(
         baseline_config, {"baseline.cv_folds": 3, "output_dir": str(tmp_path / "m")}
     )
-    with caplog.at_level("WARNING", logger="stance.baseline"):
+    with caplog.at_level("WARNING", logger="stance.models.baseline"):
         result = train(config)
     cv = result.metadata["cv"]
     assert cv["splitter"] == "StratifiedKFold"
@@ -274,8 +274,8 @@ def test_authored_statements_are_their_own_groups(baseline_config, tiny_records)
     # One article plus authored statements: as one 'authored' group there would be only two
     # groups (too few for 3 folds); as singletons the search stays grouped, and the article's
     # quotes never sit on both sides of a fold.
-    from stance.baseline import _splitter
-    from stance.data import LabelledData
+    from stance.models.baseline import _splitter
+    from stance.data.io import LabelledData
 
     article = [r for r in tiny_records if r["source"] == "a.txt"]
     authored = [dict(r, source="authored") for r in tiny_records if r["source"] != "a.txt"]

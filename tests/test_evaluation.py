@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.constants import LABELS
-from stance.evaluation import compare, cross_validate, evaluate
+from stance.evaluation.evaluate import compare, cross_validate, evaluate
 
 from .conftest import write_jsonl
 
@@ -49,7 +49,7 @@ def _check_eval_dict(result: dict, n: int) -> None:
 
 
 def test_evaluate_library_matches_sklearn(baseline_model, tiny_splits):
-    from stance.predictor import load
+    from stance.inference.predictor import load
 
     result = evaluate(baseline_model, tiny_splits["test"], n_resamples=200)
     _check_eval_dict(result, n=3)
@@ -191,7 +191,7 @@ def test_compare_needs_two_models(baseline_model, tiny_splits):
 
 
 def test_compare_majority_falls_back_to_the_file_and_says_so(baseline_model, tiny_splits):
-    from stance.predictor import load
+    from stance.inference.predictor import load
 
     predictor = load(baseline_model)
     stripped = type(predictor)(predictor.pipeline, predictor.labels, model_dir=None,
@@ -288,7 +288,7 @@ def test_cli_experiment_writes_the_report(baseline_config, transformer_config, t
 def test_experiment_rejects_different_test_files(baseline_config, transformer_config, tmp_path):
     from stance.config import load_config
     from stance.errors import ConfigError
-    from stance.experiment import run_experiment
+    from stance.evaluation.experiment import run_experiment
 
     base = load_config(baseline_config)
     trans = load_config(transformer_config)
@@ -316,7 +316,7 @@ def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_rec
 def test_compare_cv_script_rebuilds_out_of_fold_predictions(tiny_records, tmp_path, capsys):
     import runpy
 
-    from stance.artifacts import file_sha256
+    from stance.models.artifacts import file_sha256
 
     corpus = write_jsonl(tmp_path / "corpus.jsonl", tiny_records)
     ids = [r["id"] for r in tiny_records]

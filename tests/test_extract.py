@@ -1,4 +1,4 @@
-"""Quote extraction (stance.extract), scoring (stance.score) and their CLI commands.
+"""Quote extraction (stance.extract.quotes), scoring (stance.extract.score) and their CLI commands.
 
 One small synthetic article per pattern; the seed articles are only used by the target test
 at the end (skipped when data/seed_units.jsonl is absent).
@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.errors import DataError
-from stance.extract import (
+from stance.extract.quotes import (
     EXTRACTION_TARGETS,
     Quote,
     evaluate_extraction,
@@ -24,7 +24,7 @@ from stance.extract import (
     extract_quotes,
     speakers_match,
 )
-from stance.score import COMMENTS_GROUP, ScoredQuote, summarise_speakers
+from stance.extract.score import COMMENTS_GROUP, ScoredQuote, summarise_speakers
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_GOLD = REPO / "data" / "seed_units.jsonl"

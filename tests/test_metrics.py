@@ -1,4 +1,4 @@
-"""stance.metrics against scikit-learn and against answers worked out by hand."""
+"""stance.evaluation.metrics against scikit-learn and against answers worked out by hand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from stance.constants import LABELS
-from stance.metrics import (
+from stance.evaluation.metrics import (
     accuracy,
     bootstrap_ci,
     classification_report_dict,
@@ -133,7 +133,7 @@ def test_bootstrap_is_seeded_and_configurable():
 
 def test_bootstrap_chunks_large_inputs(monkeypatch):
     # Force many small chunks: the result must be the same as long as the draws are.
-    import stance.metrics as m
+    import stance.evaluation.metrics as m
 
     y_true, y_pred = _random_labels(8, 30)
     whole = bootstrap_ci(y_true, y_pred, L, n_resamples=100, seed=2)

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 import stance
 from stance.cli import app
 from stance.errors import DataError, ModelError
-from stance.predictor import (
+from stance.inference.predictor import (
     Prediction,
     TruncationWarning,
     clear_cache,
@@ -33,7 +33,7 @@ from stance.predictor import (
 
 runner = CliRunner()
 # Long probe texts warn on purpose; the tests that check the warning record it themselves.
-pytestmark = pytest.mark.filterwarnings("ignore::stance.predictor.TruncationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::stance.inference.predictor.TruncationWarning")
 
 TEXTS = [
     "Federations have given our practices a real voice.",
@@ -137,7 +137,7 @@ def test_predict_iter_streams_in_order(baseline_model):
 
 
 def test_load_is_cached_and_predict_does_not_reload(baseline_model, monkeypatch):
-    from stance.baseline import BaselinePredictor
+    from stance.models.baseline import BaselinePredictor
 
     calls = []
     real = BaselinePredictor.from_dir.__func__
@@ -684,16 +684,16 @@ def test_onnx_backend_agrees_with_torch(tiny_transformer_copy):
     manifest = json.loads((tiny_transformer_copy / "onnx" / "model.onnx.json").read_text())
     assert manifest["check"]["max_prob_diff"] < 1e-4
     assert manifest["fused"] is True  # onnxruntime's BERT fusions applied (and checked)
-    assert manifest["sha256"] == stance.artifacts.file_sha256(
+    assert manifest["sha256"] == stance.models.artifacts.file_sha256(
         tiny_transformer_copy / "onnx" / "model.onnx"
     )
 
 
 def test_onnx_cpu_session_runs_large_batches_in_pieces(tiny_transformer_copy, monkeypatch):
-    import stance.onnx
+    import stance.inference.onnx
 
     clf = load(tiny_transformer_copy, backend="onnx", device="cpu")
-    assert clf.session_batch == stance.onnx.CPU_SESSION_BATCH
+    assert clf.session_batch == stance.inference.onnx.CPU_SESSION_BATCH
     monkeypatch.setattr(clf, "session_batch", 2)
     sizes = []
     run = clf.session.run
@@ -708,7 +708,7 @@ def test_onnx_cpu_session_runs_large_batches_in_pieces(tiny_transformer_copy, mo
 
 
 def test_onnx_export_is_cached_and_reexported_when_stale(tiny_transformer_copy, monkeypatch):
-    import stance.onnx as onnx_mod
+    import stance.inference.onnx as onnx_mod
 
     load(tiny_transformer_copy, backend="onnx")  # exported (here or by an earlier test)
     clear_cache()
@@ -732,7 +732,7 @@ def test_onnx_export_is_cached_and_reexported_when_stale(tiny_transformer_copy, 
 
 
 def test_onnx_export_without_fusion(tiny_transformer_copy, tmp_path, monkeypatch):
-    import stance.onnx as onnx_mod
+    import stance.inference.onnx as onnx_mod
 
     monkeypatch.setattr(onnx_mod, "_fuse", lambda path, config: None)
     path = onnx_mod.export_onnx(tiny_transformer_copy, cache_dir=tmp_path / "cache")
@@ -770,7 +770,7 @@ def test_onnx_backend_does_not_import_torch(tiny_transformer_copy):
 def test_onnx_cache_falls_back_to_cache_dir_for_read_only_models(
     tiny_transformer_copy, tmp_path, monkeypatch
 ):
-    import stance.onnx as onnx_mod
+    import stance.inference.onnx as onnx_mod
 
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(onnx_mod.os, "access", lambda path, mode: False)

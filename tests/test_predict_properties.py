@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stance
-from stance.predictor import TruncationWarning, load, predict_file
+from stance.inference.predictor import TruncationWarning, load, predict_file
 
 # Every code point, lone surrogates and control characters included.
 ANY_CHAR = st.characters(codec=None, categories=None)

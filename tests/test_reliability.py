@@ -25,12 +25,12 @@ import yaml
 from typer.testing import CliRunner
 
 import stance
-from stance.artifacts import file_sha256, read_metadata, verify_checksums
+from stance.models.artifacts import file_sha256, read_metadata, verify_checksums
 from stance.cli import app
 from stance.config import load_config
 from stance.errors import ModelError
-from stance.predictor import clear_cache
-from stance.training import LeakageWarning, prepare_data, train
+from stance.inference.predictor import clear_cache
+from stance.models.training import LeakageWarning, prepare_data, train
 
 from .conftest import REPO, write_jsonl
 
@@ -76,8 +76,8 @@ def _run_script(script: str, *args: str, timeout: int = 120) -> subprocess.Compl
 _KILL_DURING_SAVE = """
     import os, shutil, signal, sys
     from pathlib import Path
-    import stance.artifacts as artifacts
-    from stance.training import train
+    import stance.models.artifacts as artifacts
+    from stance.models.training import train
 
     config, target, kill_at, mode = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     steps = 0
@@ -215,7 +215,7 @@ def test_sigkill_during_fallback_swap_keeps_previous_model_recoverable(tmp_path,
 # exists, else through the library function it wraps.
 _KILL_DURING_PREDICT = """
     import os, signal, sys
-    import stance.predictor as predictor
+    import stance.inference.predictor as predictor
 
     model, source, output = sys.argv[1:4]
     real, rows = predictor._write_json_line, [0]
@@ -241,10 +241,10 @@ _KILL_DURING_PREDICT = """
 def test_sigkill_while_predict_writes_output_keeps_previous_output(
     baseline_model, tiny_splits, tmp_path
 ):
-    from stance import predictor
+    from stance.inference import predictor
 
     if not hasattr(predictor, "predict_file"):
-        pytest.skip("file prediction (stance.predictor.predict_file) is not in this tree yet")
+        pytest.skip("file prediction (stance.inference.predictor.predict_file) is not in this tree yet")
     quotes = write_jsonl(
         tmp_path / "quotes.jsonl", [{"id": i, "text": t} for i, t in enumerate(TEXTS * 3)]
     )

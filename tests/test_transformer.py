@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from stance.backbone import resolve_backbone
+from stance.models.backbone import resolve_backbone
 from stance.cli import app
 from stance.config import load_config
 from stance.errors import ConfigError, ModelError
-from stance.predictor import clear_cache, load
-from stance.training import train
+from stance.inference.predictor import clear_cache, load
+from stance.models.training import train
 
 LABELS = {"support", "oppose", "conditional"}
 TEXTS = [
@@ -47,7 +47,7 @@ def _copy_model(model_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_choose_max_length_rounds_up_and_caps():
-    from stance.transformer import choose_max_length
+    from stance.models.transformer import choose_max_length
 
     assert choose_max_length([10, 20, 30, 41], percentile=100, model_max=512) == 48
     assert choose_max_length([3, 4], percentile=99, model_max=512) == 8
@@ -56,14 +56,14 @@ def test_choose_max_length_rounds_up_and_caps():
 
 
 def test_balanced_class_weights_match_sklearn_rule():
-    from stance.transformer import balanced_class_weights
+    from stance.models.transformer import balanced_class_weights
 
     assert balanced_class_weights([0, 0, 0, 1, 2, 2], 3) == pytest.approx([6 / 9, 2.0, 1.0])
     assert balanced_class_weights([0, 1], 3)[2] == 0.0
 
 
 def test_layer_depth():
-    from stance.hf_trainer import count_layers, layer_depth
+    from stance.models.hf_trainer import count_layers, layer_depth
 
     names = ["bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.attention.self.query.weight",
              "bert.encoder.layer.5.output.dense.bias", "bert.pooler.dense.weight", "classifier.weight"]  # fmt: skip
@@ -185,7 +185,7 @@ def test_auto_max_length_and_practices_recorded(transformer_config, tiny_backbon
 def test_progress_lines_only_when_not_quiet(transformer_config, tmp_path, capsys):
     config = load_config(transformer_config, {"transformer.num_epochs": 1})
     config.output_dir = str(tmp_path / "loud")
-    from stance.transformer import train_transformer
+    from stance.models.transformer import train_transformer
 
     train_transformer(config, quiet=False)
     err = capsys.readouterr().err
@@ -205,7 +205,7 @@ def test_failed_run_keeps_previous_model_and_removes_checkpoints(
     _train(transformer_config, out, **{"transformer.num_epochs": 1})
     before = (out / "model.safetensors").read_bytes()
 
-    from stance.hf_trainer import EpochReporter
+    from stance.models.hf_trainer import EpochReporter
 
     def boom(self, args, state, control, **kwargs):
         # A checkpoint has just been written when this runs.
@@ -276,7 +276,7 @@ def test_hub_id_offline_fails_fast_with_clear_error(transformer_config, tmp_path
 
 
 def test_hub_id_without_network_fails_fast(monkeypatch):
-    import stance.backbone as backbone
+    import stance.models.backbone as backbone
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
@@ -319,7 +319,7 @@ def test_unknown_load_option_is_refused(transformer_model):
 
 
 def test_truncation_warns_once_with_count(transformer_model):
-    from stance.transformer import TruncationWarning
+    from stance.models.transformer import TruncationWarning
 
     clf = load(transformer_model, device="cpu")
     long = "The integrated care board will decide. " * 20

@@ -86,8 +86,8 @@ def warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
 def data_warnings_as_lines() -> Iterator[None]:
     """:func:`warnings_as_lines` for the warnings about the user's data: truncated quotes and
     test texts leaked into training (for commands that both train and predict)."""
-    from stance.predictor import TruncationWarning
-    from stance.training import LeakageWarning
+    from stance.inference.predictor import TruncationWarning
+    from stance.models.training import LeakageWarning
 
     with warnings_as_lines(TruncationWarning, LeakageWarning):
         yield

@@ -25,7 +25,7 @@ def check(
     Checks: malformed JSON/CSV, non-UTF-8 or binary content, missing or empty fields, unknown
     labels, duplicate ids, duplicate texts, and texts that occur in more than one split (file).
     """
-    from stance.corpus import check_files
+    from stance.data.corpus import check_files
 
     targets = paths or [Path(CORPUS_PATH)]
     problems = check_files(targets, fields=("text", "label") if minimal else CORPUS_FIELDS)
@@ -46,7 +46,7 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Counts per label, source, role and reform, and the length distribution (in words)."""
-    from stance.corpus import corpus_stats, load_corpus
+    from stance.data.corpus import corpus_stats, load_corpus
 
     result = corpus_stats(load_corpus(path))
     if as_json:
@@ -81,7 +81,7 @@ def split(
     seed: int = typer.Option(0, "--seed", help="Seed of the validation sample."),
 ) -> None:
     """Write the deterministic grouped splits: test = whole seed articles; authored only in train/validation."""
-    from stance.corpus import TEST_SOURCES, load_corpus, split_corpus, write_jsonl
+    from stance.data.corpus import TEST_SOURCES, load_corpus, split_corpus, write_jsonl
 
     splits = split_corpus(
         load_corpus(corpus), test_sources=tuple(test_source or TEST_SOURCES), seed=seed

@@ -75,8 +75,8 @@ def evaluate(
     """Score a model on a labelled file: accuracy and macro-F1 with 95% bootstrap intervals,
     per-label precision/recall/F1, confusion matrix, calibration (ECE, reliability table).
     """
-    from stance.evaluation import evaluate as run_evaluation
-    from stance.report import evaluation_text
+    from stance.evaluation.evaluate import evaluate as run_evaluation
+    from stance.evaluation.report import evaluation_text
 
     result = _run(as_json, lambda: run_evaluation(
         model, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
@@ -104,8 +104,8 @@ def compare(
     """Compare models on the same quotes: scores with intervals side by side, a majority-class
     reference, and for each pair the paired bootstrap of the macro-F1 difference and McNemar's test.
     """
-    from stance.evaluation import compare as run_compare
-    from stance.report import comparison_text
+    from stance.evaluation.evaluate import compare as run_compare
+    from stance.evaluation.report import comparison_text
 
     result = _run(as_json, lambda: run_compare(
         models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report
@@ -136,8 +136,8 @@ def cv(
     """Leave-one-article-out cross-validation over the corpus' seed quotes: one model per
     article trained on everything else; the pooled out-of-fold scores with intervals, and per fold.
     """
-    from stance.evaluation import cross_validate
-    from stance.report import cv_text
+    from stance.evaluation.evaluate import cross_validate
+    from stance.evaluation.report import cv_text
 
     result = _run(as_json, lambda: cross_validate(
         config, folds=folds, quiet=quiet, n_resamples=resamples, seed=seed, report_dir=report

@@ -24,7 +24,7 @@ def explain(
     n-grams; `char` rows are character n-grams, quoted so the spaces that mark word
     boundaries show. Only for the baseline (a transformer has no per-n-gram weights).
     """
-    from stance.baseline import explain as explain_model
+    from stance.models.baseline import explain as explain_model
 
     result = explain_model(model, top=top)
     if as_json:

@@ -33,7 +33,7 @@ def _write_jsonl(records: list[dict], output: Path | None) -> None:
     if output is None:
         typer.echo(lines, nl=False)
         return
-    from stance.artifacts import atomic_file
+    from stance.models.artifacts import atomic_file
 
     with atomic_file(output) as fh:
         fh.write(lines)
@@ -66,7 +66,7 @@ def extract(
     reported or comment). With --evaluate, compare against gold units instead: the article
     folder is ARTICLES (default data/articles).
     """
-    from stance.extract import extract_file
+    from stance.extract.quotes import extract_file
 
     if evaluate:
         _evaluate(articles, gold, as_json)
@@ -88,7 +88,7 @@ def extract(
 
 
 def _evaluate(articles: list[Path] | None, gold: Path, as_json: bool) -> None:
-    from stance.extract import evaluate_extraction
+    from stance.extract.quotes import evaluate_extraction
 
     if not articles:
         folder = Path(ARTICLES_DIR)
@@ -185,7 +185,7 @@ def score(
     oppose, near 0 mixed or conditional). Records (--json, --output) hold the extraction fields
     plus label, confidence and per-label scores.
     """
-    from stance.score import score_articles, speaker_key, summarise_speakers
+    from stance.extract.score import score_articles, speaker_key, summarise_speakers
 
     files = _article_files(articles)
     scored = score_articles(files, model=model)

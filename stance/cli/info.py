@@ -15,6 +15,6 @@ def info(
     model: Path = typer.Option(..., "--model", "-m", help="Model directory, e.g. models/baseline."),
 ) -> None:
     """Print what a model records about itself: kind, labels, config, seed, data hashes, versions, metrics."""
-    from stance.artifacts import read_metadata
+    from stance.models.artifacts import read_metadata
 
     typer.echo(json.dumps(read_metadata(model), indent=2))

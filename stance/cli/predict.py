@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from stance.cli._app import app, batch_size_option, json_option, quiet_option, warnings_as_lines
-from stance.predictor import TruncationWarning
+from stance.inference.predictor import TruncationWarning
 
 # The table shows at most this many characters of each statement (the JSON output has all).
 TABLE_TEXT_WIDTH = 70
@@ -25,7 +25,7 @@ _BACKEND_CHOICES = (
     "torch",
     "onnx",
     "onnx-int8",
-)  # = stance.predictor.BACKENDS (not imported: startup time)
+)  # = stance.inference.predictor.BACKENDS (not imported: startup time)
 
 
 def _fail(message: str) -> None:
@@ -120,7 +120,7 @@ def predict(
     appended. The output is written to a temporary file and renamed at the end, so an
     interrupted run never leaves a half-written output.
     """
-    from stance.predictor import load, predict_file
+    from stance.inference.predictor import load, predict_file
 
     if backend is not None and backend not in _BACKEND_CHOICES:
         _fail(f"--backend must be one of {', '.join(_BACKEND_CHOICES)}, found {backend!r}")

@@ -47,8 +47,8 @@ def experiment(
     on the held-out test split (scores with 95% intervals, majority reference, paired tests),
     and write the report (Markdown + figures) to reports/<time>/ and docs/report/.
     """
-    from stance.experiment import run_experiment
-    from stance.report import comparison_text
+    from stance.evaluation.experiment import run_experiment
+    from stance.evaluation.report import comparison_text
 
     with data_warnings_as_lines():
         result = run_experiment(

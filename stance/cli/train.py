@@ -31,10 +31,10 @@ def train(
     The model directory gets the weights, metadata.json (config, seed, data hashes, library
     versions, metrics, training time) and a model card README.md.
     """
-    from stance.training import train as run_training
+    from stance.models.training import train as run_training
 
     overrides = {"seed": seed} if seed is not None else None
-    from stance.training import LeakageWarning
+    from stance.models.training import LeakageWarning
 
     with warnings_as_lines(LeakageWarning):
         result = run_training(config, output_dir=output_dir, quiet=quiet, overrides=overrides)

@@ -49,10 +49,10 @@ from typing import Any
 
 import numpy as np
 
-from stance.artifacts import atomic_file, file_sha256, verify_checksums
+from stance.models.artifacts import atomic_file, file_sha256, verify_checksums
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ModelError, first_line
-from stance.predictor import (
+from stance.inference.predictor import (
     TokenBatcher,
     TokenPredictor,
     available_cpus,
@@ -177,7 +177,7 @@ def export_onnx(
         >>> export_onnx("models/transformer")          # doctest: +SKIP
         PosixPath('models/transformer/onnx/model.onnx')
     """
-    from stance.artifacts import read_metadata
+    from stance.models.artifacts import read_metadata
 
     model_dir = Path(model_dir)
     if metadata is None:

@@ -48,23 +48,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stance.artifacts import atomic_directory, verify_checksums, write_metadata
-from stance.backbone import Backbone, resolve_backbone
+from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
+from stance.models.backbone import Backbone, resolve_backbone
 from stance.config import TrainConfig, TransformerSettings
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, ModelError, first_line
-from stance.predictor import (
+from stance.inference.predictor import (
     TokenBatcher,
     TokenPredictor,
     available_cpus,
     label_columns,
     softmax,
 )
-from stance.predictor import TruncationWarning as _TruncationWarning
-from stance.training import PreparedData, TrainResult, prepare_data, run_record
+from stance.inference.predictor import TruncationWarning as _TruncationWarning
+from stance.models.training import PreparedData, TrainResult, prepare_data, run_record
 
 if TYPE_CHECKING:
-    from stance.data import LabelledData
+    from stance.data.io import LabelledData
 
 __all__ = [
     "WEIGHTS_FILE",
@@ -96,7 +96,7 @@ _VALID_DDP_BACKENDS = ("gloo", "nccl", "mpi", "ccl", "hccl", "xccl", "cncl", "mc
 
 
 # Defined with the shared prediction code (one warning category for every backend); re-exported
-# here for ``from stance.transformer import TruncationWarning``.
+# here for ``from stance.models.transformer import TruncationWarning``.
 TruncationWarning = _TruncationWarning
 
 
@@ -391,10 +391,10 @@ def train_transformer(
         quiet: if False, show a progress bar per epoch and one summary line per epoch on
             stderr (main process only).
         data: already loaded splits (e.g. cross-validation folds held in memory); when None,
-            the files in ``config.data`` are read with :func:`stance.training.prepare_data`.
+            the files in ``config.data`` are read with :func:`stance.models.training.prepare_data`.
 
     Returns:
-        A :class:`stance.training.TrainResult`; ``metrics`` is ``{"train": {...},
+        A :class:`stance.models.training.TrainResult`; ``metrics`` is ``{"train": {...},
         "validation": {...} or None}`` with ``n``, ``accuracy``, ``macro_f1``, ``per_label_f1``.
         On the non-main processes of a multi-process run, ``metadata`` is empty (only the main
         process saves).
@@ -436,7 +436,7 @@ def _fit_and_save(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from transformers.utils import logging as hf_logging
 
-    from stance.hf_trainer import EpochReporter, StanceTrainer
+    from stance.models.hf_trainer import EpochReporter, StanceTrainer
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     is_main = int(os.environ.get("RANK", "0")) == 0
@@ -646,7 +646,7 @@ def _fit_and_save(
             world_size=world_size,
             num_parameters=int(sum(p.numel() for p in model.parameters())),
         )
-        from stance.model_card import write_model_card
+        from stance.models.model_card import write_model_card
 
         write_model_card(
             tmp,
@@ -798,7 +798,7 @@ class TransformerPredictor(TokenPredictor):
     ) -> tuple[np.ndarray, int]:
         """``(probabilities, number of texts cut at max_length)``, without warning.
 
-        A fast tokenizer goes through :class:`~stance.predictor.TokenBatcher` (tokenized once,
+        A fast tokenizer goes through :class:`~stance.inference.predictor.TokenBatcher` (tokenized once,
         the same batches as the ONNX backend); a slow one through the tokenizer's own call.
         """
         import torch

@@ -2,7 +2,7 @@
 
 :func:`train` reads a config, loads and checks the data (:func:`prepare_data`: labels,
 leakage between test and training data), and hands over to the trainer of the config's kind
-(``stance.baseline.train_baseline`` or ``stance.transformer.train_transformer``). Both return
+(``stance.models.baseline.train_baseline`` or ``stance.models.transformer.train_transformer``). Both return
 a :class:`TrainResult`.
 
 Example:
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stance.artifacts import file_sha256
+from stance.models.artifacts import file_sha256
 from stance.config import TrainConfig, load_config
 from stance.constants import METADATA_FILE
-from stance.data import LabelledData, load_labelled
+from stance.data.io import LabelledData, load_labelled
 from stance.errors import ConfigError, DataError
 
 __all__ = [
@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 _TRAINERS = {
-    "baseline": "stance.baseline:train_baseline",
-    "transformer": "stance.transformer:train_transformer",
+    "baseline": "stance.models.baseline:train_baseline",
+    "transformer": "stance.models.transformer:train_transformer",
 }
 
 

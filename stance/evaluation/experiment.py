@@ -6,7 +6,7 @@
    (``configs/baseline.yaml``, ``configs/transformer.yaml``), saving each to the config's
    ``output_dir`` as ``stance train`` would;
 2. scores both on the test split (``data.test``, the same file in both configs: whole seed
-   articles held out of training) with :func:`stance.evaluation.compare`: accuracy and
+   articles held out of training) with :func:`stance.evaluation.evaluate.compare`: accuracy and
    macro-F1 with bootstrap intervals, a majority-class reference, the paired bootstrap of the
    macro-F1 difference and McNemar's test;
 3. optionally (``cv=True``) runs leave-one-article-out cross-validation of both models;
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stance.artifacts import atomic_directory, atomic_file, ensure_directory, library_versions
+from stance.models.artifacts import atomic_directory, atomic_file, ensure_directory, library_versions
 from stance.config import TrainConfig, load_config
 from stance.constants import DEFAULT_RESAMPLES, REPORTS_DIR
 from stance.errors import ConfigError, DataError
@@ -120,7 +120,7 @@ def run_experiment(
 
     Returns:
         ``{"created_utc", "stance_version", "training": [{name, kind, config, model_dir,
-        train_seconds, validation}], "comparison": <stance.evaluation.compare result>,
+        train_seconds, validation}], "comparison": <stance.evaluation.evaluate.compare result>,
         "cv": [<cross_validate result + name>] or None, "timings": {...}, "versions",
         "report_dir", "docs_dir"}``.
 
@@ -131,9 +131,9 @@ def run_experiment(
         ModelError: from loading the trained models.
     """
     from stance import __version__
-    from stance.evaluation import compare, cross_validate
-    from stance.report import write_experiment_report
-    from stance.training import _check_output_dir, train
+    from stance.evaluation.evaluate import compare, cross_validate
+    from stance.evaluation.report import write_experiment_report
+    from stance.models.training import _check_output_dir, train
 
     started = time.perf_counter()
     machine = _machine()

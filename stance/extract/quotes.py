@@ -1368,7 +1368,7 @@ def evaluate_extraction(
         >>> r = evaluate_extraction("data/articles", "data/seed_units.jsonl")  # doctest: +SKIP
         >>> round(r["recovery"], 3), round(r["precision"], 3)                 # doctest: +SKIP
     """
-    from stance.data import iter_records
+    from stance.data.io import iter_records
 
     articles_dir = Path(articles_dir)
     gold_path = Path(gold_path)

@@ -1,6 +1,6 @@
 """Markdown reports and figures for evaluation, comparison, cross-validation and the main job.
 
-Reports are written from the dicts that :mod:`stance.evaluation` returns (never by
+Reports are written from the dicts that :mod:`stance.evaluation.evaluate` returns (never by
 re-running a model), so a report always shows exactly the numbers ``--json`` prints.
 Figures use matplotlib's Agg canvas directly (no pyplot, no global backend switch, works
 without a display).
@@ -14,7 +14,7 @@ Files written (names relative to the report directory):
 - :func:`write_experiment_report`: the main job's report (comparison + optional CV).
 
 Example:
-    >>> from stance.evaluation import evaluate                                     # doctest: +SKIP
+    >>> from stance.evaluation.evaluate import evaluate                                     # doctest: +SKIP
     >>> write_evaluation_report(evaluate("models/baseline", "test.jsonl"), "out")   # doctest: +SKIP
     {'markdown': PosixPath('out/report.md'), ...}
 """
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stance.artifacts import atomic_file, ensure_directory
+from stance.models.artifacts import atomic_file, ensure_directory
 
 __all__ = [
     "plot_confusion_matrix",
@@ -310,7 +310,7 @@ def _model_sections(result: dict[str, Any], images: dict[str, str], level: int =
 
 def evaluation_markdown(result: dict[str, Any], images: dict[str, str] | None = None,
                         title: str | None = None) -> str:  # fmt: skip
-    """The Markdown report of one :func:`stance.evaluation.evaluate` result.
+    """The Markdown report of one :func:`stance.evaluation.evaluate.evaluate` result.
 
     Args:
         result: the evaluation dict.
@@ -378,7 +378,7 @@ _PAIRS_NOTE = (
 
 def comparison_markdown(comparison: dict[str, Any], images: dict[str, Any] | None = None,
                         title: str | None = None, level: int = 1) -> str:  # fmt: skip
-    """The Markdown report of a :func:`stance.evaluation.compare` result.
+    """The Markdown report of a :func:`stance.evaluation.evaluate.compare` result.
 
     Args:
         comparison: the comparison dict.
@@ -421,7 +421,7 @@ def _folds_table(cv: dict[str, Any]) -> str:
 
 def cv_markdown(cv: dict[str, Any], images: dict[str, str] | None = None, title: str | None = None,
                 level: int = 1) -> str:  # fmt: skip
-    """The Markdown report of a :func:`stance.evaluation.cross_validate` result."""
+    """The Markdown report of a :func:`stance.evaluation.evaluate.cross_validate` result."""
     h, hh = "#" * level, "#" * (level + 1)
     folds_note = (
         f"all {cv['n_articles']} articles" if cv["n_folds"] == cv["n_articles"]
@@ -615,7 +615,7 @@ def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> 
     """Write the main job's report: run details, the comparison on the test split, optional CV.
 
     Args:
-        experiment: the dict :func:`stance.experiment.run_experiment` builds (``comparison``,
+        experiment: the dict :func:`stance.evaluation.experiment.run_experiment` builds (``comparison``,
             ``training``, ``timings``, ``created_utc``, ``versions`` and optionally ``cv``).
         out_dir: the report directory.
 

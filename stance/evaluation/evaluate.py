@@ -10,7 +10,7 @@
   predictions.
 
 All three return plain JSON-ready dicts (what ``--json`` prints) and print nothing; reports
-(Markdown + PNG) are written by :mod:`stance.report` when ``report_dir`` is given.
+(Markdown + PNG) are written by :mod:`stance.evaluation.report` when ``report_dir`` is given.
 
 Example:
     >>> result = evaluate("models/baseline", "data/splits/test.jsonl")        # doctest: +SKIP
@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from stance.artifacts import file_sha256
+from stance.models.artifacts import file_sha256
 from stance.config import TrainConfig, load_config
 from stance.constants import DEFAULT_BATCH_SIZE
-from stance.data import LabelledData, load_labelled
+from stance.data.io import LabelledData, load_labelled
 from stance.errors import DataError, ModelError
-from stance.metrics import (
+from stance.evaluation.metrics import (
     CONFIDENCE_LEVEL,
     DEFAULT_BINS,
     DEFAULT_RESAMPLES,
@@ -47,7 +47,7 @@ from stance.metrics import (
     mcnemar,
     paired_bootstrap,
 )
-from stance.predictor import Predictor
+from stance.inference.predictor import Predictor
 
 __all__ = [
     "ModelPredictions",
@@ -95,19 +95,19 @@ class ModelPredictions:
 def _as_predictor(model: str | Path | Predictor, **options: Any) -> Predictor:
     if isinstance(model, Predictor):
         return model
-    from stance.predictor import load
+    from stance.inference.predictor import load
 
     return load(model, **options)
 
 
 def _load_uncached(model_dir: Path) -> Predictor:
-    """Load a model without keeping it in :func:`stance.predictor.load`'s cache.
+    """Load a model without keeping it in :func:`stance.inference.predictor.load`'s cache.
 
     Cross-validation loads one model per fold from a temporary directory; caching them would
     keep every fold's model in memory for the life of the process.
     """
-    from stance.artifacts import read_metadata
-    from stance.predictor import _PREDICTOR_CLASSES  # the kind -> class registry
+    from stance.models.artifacts import read_metadata
+    from stance.inference.predictor import _PREDICTOR_CLASSES  # the kind -> class registry
 
     meta = read_metadata(model_dir)
     module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")
@@ -261,7 +261,7 @@ def score(
     seed: int = 0,
     n_bins: int = DEFAULT_BINS,
 ) -> dict[str, Any]:
-    """All metrics of one model's predictions on ``data`` (see :func:`stance.metrics.classification_summary`)."""
+    """All metrics of one model's predictions on ``data`` (see :func:`stance.evaluation.metrics.classification_summary`)."""
     return classification_summary(
         data.labels, preds.predicted, labels, confidences=preds.confidence,
         n_resamples=n_resamples, seed=seed, n_bins=n_bins,
@@ -300,16 +300,16 @@ def evaluate(
     """Score one model on a labelled JSONL/CSV file.
 
     Args:
-        model: a model directory or an already loaded :class:`~stance.predictor.Predictor`.
+        model: a model directory or an already loaded :class:`~stance.inference.predictor.Predictor`.
         data_path: the labelled file (``text`` and ``label`` columns; others ignored).
         n_resamples: bootstrap resamples for the intervals.
         seed: seed of the bootstrap.
         batch_size: texts per forward pass.
         report_dir: if given, also write ``report.md``, ``confusion_matrix.png`` and
-            ``reliability.png`` there (see :func:`stance.report.write_evaluation_report`).
+            ``reliability.png`` there (see :func:`stance.evaluation.report.write_evaluation_report`).
         text_column, label_column: column names in the file.
         n_bins: calibration bins.
-        **options: passed to :func:`stance.predictor.load` (e.g. ``device="cpu"``).
+        **options: passed to :func:`stance.inference.predictor.load` (e.g. ``device="cpu"``).
 
     Returns:
         A JSON-ready dict: ``model``, ``kind``, ``data``, ``data_sha256``, ``labels``, ``n``,
@@ -349,7 +349,7 @@ def evaluate(
     result["settings"] = _settings(n_resamples, seed, n_bins)
     result["predict_seconds"] = round(preds.seconds, 3)
     if report_dir is not None:
-        from stance.report import write_evaluation_report
+        from stance.evaluation.report import write_evaluation_report
 
         result["report"] = {
             k: str(v) for k, v in write_evaluation_report(result, report_dir).items()
@@ -386,7 +386,7 @@ def compare(
         text_column, label_column: column names in the file.
         n_bins: calibration bins.
         names: display names of the models (default: their directory names, made unique).
-        **options: passed to :func:`stance.predictor.load`.
+        **options: passed to :func:`stance.inference.predictor.load`.
 
     Returns:
         ``{"data", "data_sha256", "n", "labels", "models": [{name, model, kind, <metrics>,
@@ -450,7 +450,7 @@ def compare(
         "settings": _settings(n_resamples, seed, n_bins),
     }
     if report_dir is not None:
-        from stance.report import write_comparison_report
+        from stance.evaluation.report import write_comparison_report
 
         result["report"] = {
             k: str(v) for k, v in write_comparison_report(result, report_dir).items()
@@ -463,8 +463,8 @@ def compare(
 
 def _read_corpus(config: TrainConfig) -> tuple[list[dict[str, Any]], LabelledData]:
     """The corpus named by the config, checked (schema, labels, duplicates) and as LabelledData."""
-    from stance.corpus import ensure_valid
-    from stance.data import iter_records
+    from stance.data.corpus import ensure_valid
+    from stance.data.io import iter_records
 
     d = config.data
     ensure_valid(d.corpus, labels=d.labels)
@@ -491,7 +491,7 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Leave-one-article-out cross-validation of a config's model over its corpus' seed quotes.
 
-    Folds come from :func:`stance.corpus.article_folds`: each holds out one article's seed
+    Folds come from :func:`stance.data.corpus.article_folds`: each holds out one article's seed
     quotes, trains on the rest (authored statements and the other articles' seeds) with a
     fixed set of authored statements kept for validation (early stopping). Each fold's model
     is trained through the normal trainer (``data=PreparedData(...)``) into a temporary
@@ -523,8 +523,8 @@ def cross_validate(
         >>> cv = cross_validate("configs/baseline.yaml")             # doctest: +SKIP
         >>> cv["macro_f1"], cv["macro_f1_ci"], len(cv["folds"])      # doctest: +SKIP
     """
-    from stance.corpus import article_folds
-    from stance.training import PreparedData
+    from stance.data.corpus import article_folds
+    from stance.models.training import PreparedData
 
     if not isinstance(config, TrainConfig):
         config = load_config(config)
@@ -627,7 +627,7 @@ def cross_validate(
     result_dict["settings"] = {**_settings(n_resamples, seed, n_bins), "train_seed": config.seed}
     result_dict["seconds"] = round(time.perf_counter() - started, 3)
     if report_dir is not None:
-        from stance.report import write_cv_report
+        from stance.evaluation.report import write_cv_report
 
         result_dict["report"] = {
             k: str(v) for k, v in write_cv_report(result_dict, report_dir).items()
@@ -636,8 +636,8 @@ def cross_validate(
 
 
 def _train_fold(config: TrainConfig, data: Any, quiet: bool) -> Any:
-    """Train one fold through the kind's trainer (the contract of :mod:`stance.training`)."""
-    from stance.training import _TRAINERS  # kind -> "module:function"
+    """Train one fold through the kind's trainer (the contract of :mod:`stance.models.training`)."""
+    from stance.models.training import _TRAINERS  # kind -> "module:function"
 
     module_name, func_name = _TRAINERS[config.kind].split(":")
     trainer = getattr(importlib.import_module(module_name), func_name)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_DIR, MODEL_ENV_VAR
-from stance.data import validate_text
+from stance.data.io import validate_text
 from stance.errors import DataError, ModelError
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ __all__ = [
 
 # metadata "kind" -> "module:class" of its predictor (imported only when that kind is loaded)
 _PREDICTOR_CLASSES = {
-    "baseline": "stance.baseline:BaselinePredictor",
-    "transformer": "stance.transformer:TransformerPredictor",
+    "baseline": "stance.models.baseline:BaselinePredictor",
+    "transformer": "stance.models.transformer:TransformerPredictor",
 }
 # Inference runtimes for a transformer: "torch" runs the saved PyTorch model; "onnx" runs an
 # ONNX export of it with onnxruntime (same numbers to ~1e-6, faster on CPU, no torch import);
@@ -73,8 +73,8 @@ _PREDICTOR_CLASSES = {
 # with the torch model first: bench/bench_predict.py reports it).
 BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 _BACKEND_CLASSES = {
-    "onnx": "stance.onnx:OnnxPredictor",
-    "onnx-int8": "stance.onnx:OnnxPredictor",
+    "onnx": "stance.inference.onnx:OnnxPredictor",
+    "onnx-int8": "stance.inference.onnx:OnnxPredictor",
 }
 # Rows read from a file per inference chunk: large enough for length-sorting to pay off,
 # small enough that memory stays flat however long the file is.
@@ -521,7 +521,7 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
         >>> clf = load("models/baseline")                 # doctest: +SKIP
         >>> clf.predict(["One quote.", "Another."])        # doctest: +SKIP
     """
-    from stance.artifacts import read_metadata
+    from stance.models.artifacts import read_metadata
 
     options = {k: v for k, v in options.items() if v is not None}
     model_dir = resolve_model_dir(model).resolve()
@@ -733,8 +733,8 @@ def predict_file(
     """
     import csv
 
-    from stance.artifacts import atomic_file
-    from stance.data import detect_format, iter_records
+    from stance.models.artifacts import atomic_file
+    from stance.data.io import detect_format, iter_records
 
     _check_batch_size(batch_size)
     input_path, output_path = Path(input_path), Path(output_path)

@@ -8,7 +8,7 @@ higher summed probability) and the count of each label, so a reader sees both th
 how it was reached.
 
 Example:
-    >>> from stance.score import score_articles, summarise_speakers        # doctest: +SKIP
+    >>> from stance.extract.score import score_articles, summarise_speakers        # doctest: +SKIP
     >>> scored = score_articles(["data/articles/000_410b97c1aec12e84.txt"], model="models/baseline")  # doctest: +SKIP
     >>> [(s.speaker, s.majority, round(s.net, 2)) for s in summarise_speakers(scored)]  # doctest: +SKIP
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stance.constants import DEFAULT_BATCH_SIZE
-from stance.extract import Quote, extract_file
+from stance.extract.quotes import Quote, extract_file
 
 if TYPE_CHECKING:
-    from stance.predictor import Predictor
+    from stance.inference.predictor import Predictor
 
 __all__ = [
     "ScoredQuote", "SpeakerSummary", "score_quotes", "score_articles", "summarise_speakers",
@@ -106,9 +106,9 @@ def score_quotes(
     """Predict the stance of extracted units.
 
     Args:
-        quotes: units from :func:`stance.extract.extract_quotes` / ``extract_file``.
+        quotes: units from :func:`stance.extract.quotes.extract_quotes` / ``extract_file``.
         model: a model directory, a loaded predictor, or ``None`` for the default model
-            (see :func:`stance.predictor.resolve_model_dir`).
+            (see :func:`stance.inference.predictor.resolve_model_dir`).
         batch_size: texts per forward pass.
 
     Returns:
@@ -117,7 +117,7 @@ def score_quotes(
     Raises:
         ModelError: the model is missing or broken.
     """
-    from stance.predictor import Predictor, load
+    from stance.inference.predictor import Predictor, load
 
     predictor = model if isinstance(model, Predictor) else load(model)
     quotes = list(quotes)
@@ -155,7 +155,7 @@ def score_articles(
     Example:
         >>> by_article = score_articles(["a.txt"], model="models/baseline")   # doctest: +SKIP
     """
-    from stance.predictor import Predictor, load
+    from stance.inference.predictor import Predictor, load
 
     predictor = model if isinstance(model, Predictor) else load(model)
     extracted = {str(p): extract_file(p) for p in paths}

@@ -7,7 +7,7 @@ researcher opening a model directory learns what the model is, what it was train
 well it did and what it must not be used for, without running anything.
 
 Example:
-    >>> from stance.artifacts import read_metadata                        # doctest: +SKIP
+    >>> from stance.models.artifacts import read_metadata                        # doctest: +SKIP
     >>> meta = read_metadata("models/baseline")                           # doctest: +SKIP
     >>> write_model_card("models/baseline", meta, title="Stance baseline",
     ...                  description="TF-IDF + logistic regression.",
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stance.artifacts import atomic_file
+from stance.models.artifacts import atomic_file
 from stance.constants import LABEL_DEFINITIONS, MODEL_CARD_FILE
 
 __all__ = ["write_model_card", "render_model_card", "DEFAULT_INTENDED_USE", "COMMON_LIMITATIONS"]
@@ -66,7 +66,7 @@ def write_model_card(
 
     Args:
         model_dir: the model directory (a temporary one inside ``atomic_directory`` is fine).
-        metadata: the dict returned by :func:`stance.artifacts.write_metadata`.
+        metadata: the dict returned by :func:`stance.models.artifacts.write_metadata`.
         title: the card's heading, e.g. ``"Stance baseline: TF-IDF + logistic regression"``.
         description: a paragraph saying what the model is and how it works (Markdown).
         limitations: kind-specific limits, one sentence each; :data:`COMMON_LIMITATIONS` are

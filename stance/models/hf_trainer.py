@@ -1,4 +1,4 @@
-"""Hugging Face ``Trainer`` pieces behind :func:`stance.transformer.train_transformer`.
+"""Hugging Face ``Trainer`` pieces behind :func:`stance.models.transformer.train_transformer`.
 
 This module imports torch and transformers at the top, so only the training code imports it
 (never ``import stance``, never loading a model for prediction).

@@ -32,7 +32,7 @@ from stance.constants import (
     LABELS,
     NULLABLE_FIELDS,
 )
-from stance.data import detect_format, iter_records
+from stance.data.io import detect_format, iter_records
 from stance.errors import DataError
 
 __all__ = [
@@ -73,7 +73,7 @@ def _normalise(text: str) -> str:
 def _scan(path: Path) -> Iterable[tuple[int | None, dict[str, Any] | None, str | None]]:
     """Yield ``(line, record, None)`` or ``(line, None, problem)``, reporting every bad JSON line.
 
-    Unlike :func:`stance.data.iter_records` (which stops at the first problem), a check keeps
+    Unlike :func:`stance.data.io.iter_records` (which stops at the first problem), a check keeps
     going so the user sees every broken line at once. Whole-file problems (missing, binary,
     not UTF-8, CSV structure) end the scan of that file.
     """
@@ -387,7 +387,7 @@ def article_folds(
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     """Write records as JSON Lines (UTF-8, one object per line), atomically."""
-    from stance.artifacts import atomic_file
+    from stance.models.artifacts import atomic_file
 
     path = Path(path)
     with atomic_file(path) as fh:

@@ -42,18 +42,18 @@ import numpy as np
 # import CompactTfidfVectorizer from it.
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from stance.artifacts import atomic_directory, read_metadata, verify_checksums, write_metadata
+from stance.models.artifacts import atomic_directory, read_metadata, verify_checksums, write_metadata
 from stance.config import BaselineSettings, TrainConfig
 from stance.constants import AUTHORED_SOURCE, DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, DataError, ModelError
-from stance.model_card import write_model_card
-from stance.predictor import Predictor
-from stance.training import PreparedData, TrainResult, prepare_data, run_record
+from stance.models.model_card import write_model_card
+from stance.inference.predictor import Predictor
+from stance.models.training import PreparedData, TrainResult, prepare_data, run_record
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from stance.data import LabelledData
+    from stance.data.io import LabelledData
 
 __all__ = [
     "MODEL_FILE",
@@ -79,7 +79,7 @@ MODEL_FILE = "model.skops"
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.pipeline.Pipeline",
     "sklearn.pipeline.FeatureUnion",
-    "stance.baseline.CompactTfidfVectorizer",
+    "stance.models.baseline.CompactTfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
     "builtins.dict",
@@ -395,10 +395,10 @@ def train_baseline(
         config: a config of kind ``baseline``.
         quiet: if False, print the CV score of each C to stderr.
         data: already loaded splits (e.g. cross-validation folds held in memory); when None,
-            the files in ``config.data`` are read with :func:`stance.training.prepare_data`.
+            the files in ``config.data`` are read with :func:`stance.models.training.prepare_data`.
 
     Returns:
-        A :class:`stance.training.TrainResult`; ``metrics`` is ``{"train": {...},
+        A :class:`stance.models.training.TrainResult`; ``metrics`` is ``{"train": {...},
         "validation": {...} or None}`` with ``n``, ``accuracy``, ``macro_f1``, ``per_label_f1``.
 
     Raises:
