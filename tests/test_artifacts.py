@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from stance.errors import ModelError
 from stance.models.artifacts import (
     atomic_directory,
     atomic_file,
@@ -14,7 +15,6 @@ from stance.models.artifacts import (
     verify_checksums,
     write_metadata,
 )
-from stance.errors import ModelError
 
 
 def _leftovers(parent):

@@ -11,6 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 import stance
+from stance.cli import app
+from stance.config import BaselineSettings, load_config
+from stance.errors import ModelError
 from stance.models.artifacts import file_sha256, read_metadata, write_metadata
 from stance.models.baseline import (
     MODEL_FILE,
@@ -19,9 +22,6 @@ from stance.models.baseline import (
     explain,
     fit_pipeline,
 )
-from stance.cli import app
-from stance.config import BaselineSettings, load_config
-from stance.errors import ModelError
 from stance.models.training import prepare_data, train
 
 runner = CliRunner()
@@ -274,8 +274,8 @@ def test_authored_statements_are_their_own_groups(baseline_config, tiny_records)
     # One article plus authored statements: as one 'authored' group there would be only two
     # groups (too few for 3 folds); as singletons the search stays grouped, and the article's
     # quotes never sit on both sides of a fold.
-    from stance.models.baseline import _splitter
     from stance.data.io import LabelledData
+    from stance.models.baseline import _splitter
 
     article = [r for r in tiny_records if r["source"] == "a.txt"]
     authored = [dict(r, source="authored") for r in tiny_records if r["source"] != "a.txt"]

@@ -9,7 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from stance.cli import app
-from stance.data.corpus import article_folds, check_files, corpus_stats, near_duplicates, split_corpus
+from stance.data.corpus import (
+    article_folds,
+    check_files,
+    corpus_stats,
+    near_duplicates,
+    split_corpus,
+)
 from stance.data.io import load_labelled
 
 from .conftest import write_jsonl

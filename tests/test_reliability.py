@@ -25,11 +25,11 @@ import yaml
 from typer.testing import CliRunner
 
 import stance
-from stance.models.artifacts import file_sha256, read_metadata, verify_checksums
 from stance.cli import app
 from stance.config import load_config
 from stance.errors import ModelError
 from stance.inference.predictor import clear_cache
+from stance.models.artifacts import file_sha256, read_metadata, verify_checksums
 from stance.models.training import LeakageWarning, prepare_data, train
 
 from .conftest import REPO, write_jsonl

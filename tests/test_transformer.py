@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from stance.models.backbone import resolve_backbone
 from stance.cli import app
 from stance.config import load_config
 from stance.errors import ConfigError, ModelError
 from stance.inference.predictor import clear_cache, load
+from stance.models.backbone import resolve_backbone
 from stance.models.training import train
 
 LABELS = {"support", "oppose", "conditional"}

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from stance.models.artifacts import file_sha256
 from stance.config import TrainConfig, load_config
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.data.io import LabelledData, load_labelled
@@ -48,6 +47,7 @@ from stance.evaluation.metrics import (
     paired_bootstrap,
 )
 from stance.inference.predictor import Predictor
+from stance.models.artifacts import file_sha256
 
 __all__ = [
     "ModelPredictions",
@@ -106,8 +106,8 @@ def _load_uncached(model_dir: Path) -> Predictor:
     Cross-validation loads one model per fold from a temporary directory; caching them would
     keep every fold's model in memory for the life of the process.
     """
-    from stance.models.artifacts import read_metadata
     from stance.inference.predictor import _PREDICTOR_CLASSES  # the kind -> class registry
+    from stance.models.artifacts import read_metadata
 
     meta = read_metadata(model_dir)
     module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")

@@ -28,10 +28,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stance.models.artifacts import atomic_directory, atomic_file, ensure_directory, library_versions
 from stance.config import TrainConfig, load_config
 from stance.constants import DEFAULT_RESAMPLES, REPORTS_DIR
 from stance.errors import ConfigError, DataError
+from stance.models.artifacts import (
+    atomic_directory,
+    atomic_file,
+    ensure_directory,
+    library_versions,
+)
 
 __all__ = [
     "DEFAULT_BASELINE_CONFIG",

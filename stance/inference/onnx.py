@@ -49,7 +49,6 @@ from typing import Any
 
 import numpy as np
 
-from stance.models.artifacts import atomic_file, file_sha256, verify_checksums
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ModelError, first_line
 from stance.inference.predictor import (
@@ -59,6 +58,7 @@ from stance.inference.predictor import (
     label_columns,
     softmax,
 )
+from stance.models.artifacts import atomic_file, file_sha256, verify_checksums
 
 __all__ = [
     "ONNX_DIR",

@@ -733,8 +733,8 @@ def predict_file(
     """
     import csv
 
-    from stance.models.artifacts import atomic_file
     from stance.data.io import detect_format, iter_records
+    from stance.models.artifacts import atomic_file
 
     _check_batch_size(batch_size)
     input_path, output_path = Path(input_path), Path(output_path)

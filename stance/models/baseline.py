@@ -42,12 +42,17 @@ import numpy as np
 # import CompactTfidfVectorizer from it.
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from stance.models.artifacts import atomic_directory, read_metadata, verify_checksums, write_metadata
 from stance.config import BaselineSettings, TrainConfig
 from stance.constants import AUTHORED_SOURCE, DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, DataError, ModelError
-from stance.models.model_card import write_model_card
 from stance.inference.predictor import Predictor
+from stance.models.artifacts import (
+    atomic_directory,
+    read_metadata,
+    verify_checksums,
+    write_metadata,
+)
+from stance.models.model_card import write_model_card
 from stance.models.training import PreparedData, TrainResult, prepare_data, run_record
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stance.models.artifacts import atomic_file
 from stance.constants import LABEL_DEFINITIONS, MODEL_CARD_FILE
+from stance.models.artifacts import atomic_file
 
 __all__ = ["write_model_card", "render_model_card", "DEFAULT_INTENDED_USE", "COMMON_LIMITATIONS"]
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stance.models.artifacts import file_sha256
 from stance.config import TrainConfig, load_config
 from stance.constants import METADATA_FILE
 from stance.data.io import LabelledData, load_labelled
 from stance.errors import ConfigError, DataError
+from stance.models.artifacts import file_sha256
 
 __all__ = [
     "TrainResult",

@@ -48,8 +48,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
-from stance.models.backbone import Backbone, resolve_backbone
 from stance.config import TrainConfig, TransformerSettings
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, ModelError, first_line
@@ -61,6 +59,8 @@ from stance.inference.predictor import (
     softmax,
 )
 from stance.inference.predictor import TruncationWarning as _TruncationWarning
+from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
+from stance.models.backbone import Backbone, resolve_backbone
 from stance.models.training import PreparedData, TrainResult, prepare_data, run_record
 
 if TYPE_CHECKING:

