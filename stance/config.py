@@ -94,7 +94,7 @@ class TransformerSettings:
     model_name_or_path: str = DEFAULT_BACKBONE
     # "auto": chosen from the training texts' token lengths (a high percentile, rounded up).
     max_length: int | Literal["auto"] = "auto"
-    max_length_percentile: float = 99.0
+    max_length_percentile: float = 100.0
     learning_rate: float = 5e-5
     num_epochs: int = 10
     batch_size: int = 16

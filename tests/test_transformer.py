@@ -53,6 +53,9 @@ def test_choose_max_length_rounds_up_and_caps():
     assert choose_max_length([3, 4], percentile=99, model_max=512) == 8
     assert choose_max_length([900], percentile=99, model_max=512) == 512
     assert choose_max_length([16] * 99 + [400], percentile=90, model_max=512) == 16
+    from stance.models.transformer import MAX_LENGTH_CAP
+
+    assert choose_max_length([900], percentile=100, model_max=MAX_LENGTH_CAP) == 256
 
 
 def test_balanced_class_weights_match_sklearn_rule():
@@ -166,6 +169,8 @@ def test_auto_max_length_and_practices_recorded(transformer_config, tiny_backbon
         and meta["max_length"] <= meta["token_lengths"]["model_max_length"]
     )
     assert meta["max_length"] >= meta["token_lengths"]["train_token_length_p50"]
+    # auto covers every split's texts, the held-out quotes included: nothing is cut.
+    assert meta["token_lengths"]["all_splits_truncated"] == 0
     rates = meta["layer_learning_rates"]
     assert rates["head"] == rates["layer_2"] == pytest.approx(0.001)
     assert rates["layer_1"] == pytest.approx(0.0005) and rates["embeddings"] == pytest.approx(

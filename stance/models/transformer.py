@@ -100,6 +100,11 @@ _VALID_DDP_BACKENDS = ("gloo", "nccl", "mpi", "ccl", "hccl", "xccl", "cncl", "mc
 TruncationWarning = _TruncationWarning
 
 
+# The most tokens "max_length: auto" chooses: covers the longest seed quote (about 200 tokens)
+# while bounding the quadratic cost of attention on a rare very long text.
+MAX_LENGTH_CAP = 256
+
+
 # --- small, pure helpers -----------------------------------------------------------------------
 
 
@@ -459,8 +464,21 @@ def _fit_and_save(
 
     model_max = _model_max_length(tokenizer, model.config)
     train_lengths = _token_lengths(tokenizer, data.train.texts)
+    # "auto" looks at every split's texts, not only the training ones: the authored training
+    # statements are shorter than real quotes, and a limit fitted to them alone cut the endings
+    # of held-out quotes, where the stance often is. Lengths carry no label, so reading the
+    # test texts' lengths leaks nothing. Dynamic padding and length-grouped batches keep the
+    # cost proportional to real lengths; MAX_LENGTH_CAP bounds the worst case.
+    all_lengths = train_lengths + [
+        n
+        for split in (data.validation, data.test)
+        if split is not None
+        for n in _token_lengths(tokenizer, split.texts)
+    ]
     if settings.max_length == "auto":
-        max_length = choose_max_length(train_lengths, settings.max_length_percentile, model_max)
+        max_length = choose_max_length(
+            all_lengths, settings.max_length_percentile, min(model_max, MAX_LENGTH_CAP)
+        )
     else:
         max_length = int(settings.max_length)
         if max_length > model_max:
@@ -471,7 +489,7 @@ def _fit_and_save(
     length_stats = {
         "max_length": max_length,
         "chosen_by": (
-            f"auto: p{settings.max_length_percentile:g} of training token lengths, rounded up to a multiple of 8"
+            f"auto: p{settings.max_length_percentile:g} of all splits' token lengths, rounded up to a multiple of 8, at most {MAX_LENGTH_CAP}"
             if settings.max_length == "auto"
             else "config"
         ),
@@ -484,6 +502,7 @@ def _fit_and_save(
         else None,
         "train_token_length_max": max(train_lengths) if train_lengths else None,
         "train_truncated": int(sum(n > max_length for n in train_lengths)),
+        "all_splits_truncated": int(sum(n > max_length for n in all_lengths)),
     }
 
     train_rows = _encode(tokenizer, data.train, labels, max_length)
@@ -532,6 +551,8 @@ def _fit_and_save(
             use_cpu=use_cpu,
             ddp_backend=ddp_backend,
             dataloader_num_workers=0,
+            # Batches of similar length: with dynamic padding, the cost follows real lengths.
+            train_sampling_strategy="group_by_length",
             # Every parameter gets a gradient (frozen epochs drop them after backward), so DDP
             # need not search for unused ones.
             ddp_find_unused_parameters=False,
