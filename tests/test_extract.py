@@ -16,15 +16,10 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.errors import DataError
-from stance.extract.quotes import (
-    EXTRACTION_TARGETS,
-    Quote,
-    evaluate_extraction,
-    extract_file,
-    extract_quotes,
-    speakers_match,
-)
+from stance.extract.evaluate import EXTRACTION_TARGETS, evaluate_extraction
+from stance.extract.quotes import Quote, extract_file, extract_quotes
 from stance.extract.score import COMMENTS_GROUP, ScoredQuote, summarise_speakers
+from stance.extract.speakers import speakers_match
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_GOLD = REPO / "data" / "seed_units.jsonl"

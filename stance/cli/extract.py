@@ -88,7 +88,7 @@ def extract(
 
 
 def _evaluate(articles: list[Path] | None, gold: Path, as_json: bool) -> None:
-    from stance.extract.quotes import evaluate_extraction
+    from stance.extract.evaluate import evaluate_extraction
 
     if not articles:
         folder = Path(ARTICLES_DIR)
