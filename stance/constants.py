@@ -20,6 +20,17 @@ CORPUS_FIELDS: tuple[str, ...] = ("id", "text", "label", "source", "speaker", "r
 # Fields that may be null in the corpus (anonymous readers' comments have no named speaker).
 NULLABLE_FIELDS: frozenset[str] = frozenset({"speaker"})
 AUTHORED_SOURCE = "authored"
+# Optional corpus fields, checked when present: how the statement is written (GUIDELINES 5.1)
+# and the contrast pair it belongs to (two statements, same facts, different labels).
+FORMS: tuple[str, ...] = ("direct", "reported", "long_direct", "comment", "opinion")
+PAIR_FIELD = "pair_id"
+# The held-out seed articles: the test split is their quotes, whole articles at a time.
+TEST_SOURCES: tuple[str, ...] = ("002_e9050259a6e9974c.txt", "004_f127605748b66a42.txt")
+# The development set of real public positions (evaluation only; never trained on).
+DEV_SOURCE = "dev_positions"
+DEV_PATH = "data/dev_positions.jsonl"
+DEV_FIELDS: tuple[str, ...] = (*("id", "text", "label", "source", "speaker", "role", "reform"),
+                               "organisation", "basis")  # fmt: skip
 
 ROLES: tuple[str, ...] = (
     "gp_partner", "salaried_gp", "locum_gp", "lmc_leader", "bma_leader", "rcgp", "nhs_england",
@@ -62,3 +73,12 @@ DEFAULT_SEED = 42
 DEFAULT_BATCH_SIZE = 64
 # Bootstrap resamples behind every 95% interval the evaluation reports.
 DEFAULT_RESAMPLES = 1000
+
+# Calibration and review (issue 16): the calibrator fitted on the validation split at training
+# time lives in this file of the model directory; predictions whose calibrated confidence is
+# below the threshold chosen there to reach this precision on accepted predictions are flagged
+# needs_review.
+CALIBRATION_FILE = "calibration.json"
+DEFAULT_REVIEW_PRECISION = 0.90
+# Prevalence: groups with fewer quotes than this get an interval but no highlighted estimate.
+MIN_GROUP_SIZE = 10

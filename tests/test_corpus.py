@@ -199,3 +199,63 @@ def test_split_cli_writes_files(tmp_path):
 def test_bundled_corpus_passes_check():
     assert [str(p) for p in check_files([REPO / "data" / "corpus.jsonl"])] == []
     assert [str(p) for p in check_files([REPO / "data" / "splits"])] == []
+
+
+def _authored(i, label, form="direct", pair=None):
+    return {"id": f"a{i}", "text": f"statement number {i} about networks {label}", "label": label,
+            "source": "authored", "speaker": "GP", "role": "gp_partner", "reform": "pcn",
+            "form": form, "pair_id": pair}  # fmt: skip
+
+
+def test_split_keeps_pairs_together_and_stratifies_by_label_and_form():
+    from stance.data.corpus import split_corpus
+
+    records = [_authored(i, ("support", "oppose", "conditional")[i % 3], ("direct", "reported")[i % 2])
+               for i in range(600)]  # fmt: skip
+    for k in range(60):  # 60 contrast pairs
+        records.append(_authored(1000 + 2 * k, "support", "reported", pair=f"p{k}"))
+        records.append(_authored(1001 + 2 * k, "conditional", "reported", pair=f"p{k}"))
+    records.append({**_authored(5000, "oppose"), "source": "t.txt"})
+    splits = split_corpus(records, test_sources=("t.txt",), validation_fraction=0.15)
+    where = {r["id"]: name for name, rows in splits.items() for r in rows}
+    for k in range(60):
+        assert where[f"a{1000 + 2 * k}"] == where[f"a{1001 + 2 * k}"]
+    val = splits["validation"]
+    for label in ("support", "oppose", "conditional"):
+        for form in ("direct", "reported"):
+            n_all = sum(
+                r["label"] == label and r["form"] == form
+                for r in records
+                if r["source"] == "authored"
+            )
+            n_val = sum(r["label"] == label and r["form"] == form for r in val)
+            assert abs(n_val - 0.15 * n_all) <= 3, (label, form, n_val, n_all)
+
+
+def test_near_duplicates_exempt_only_the_two_members_of_a_pair():
+    from stance.data.corpus import near_duplicates
+
+    a = "The network will work and the ICB will fund the extra pharmacists next year."
+    b = "The network will work if the ICB will fund the extra pharmacists next year."
+    texts = [a, b, a + " Truly."]
+    assert {(i, j) for i, j, _ in near_duplicates(texts, 0.7)} == {(0, 1), (0, 2), (1, 2)}
+    pairs = ["p1", "p1", None]
+    assert {(i, j) for i, j, _ in near_duplicates(texts, 0.7, pairs=pairs)} == {(0, 2), (1, 2)}
+    # A third statement sharing the pair's id is still checked against both (only 2 members exempt).
+    assert {(i, j) for i, j, _ in near_duplicates(texts, 0.7, pairs=["p1", None, "p1"])} == {
+        (0, 1),
+        (1, 2),
+    }
+
+
+def test_check_rejects_unknown_form_and_broken_pairs(tmp_path):
+    from stance.data.corpus import check_files
+
+    rows = [_authored(1, "support", form="tweet"), _authored(2, "support", pair="p1"),
+            _authored(3, "support", pair="p1"), _authored(4, "oppose", pair="p2")]  # fmt: skip
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    messages = [str(p) for p in check_files([path])]
+    assert any("c.jsonl:1: unknown form 'tweet'; allowed: direct" in m for m in messages)
+    assert any("pair_id 'p1': both members are labelled 'support'" in m for m in messages)
+    assert any("pair_id 'p2' has 1 member(s)" in m for m in messages)

@@ -81,7 +81,8 @@ def split(
     seed: int = typer.Option(0, "--seed", help="Seed of the validation sample."),
 ) -> None:
     """Write the deterministic grouped splits: test = whole seed articles; authored only in train/validation."""
-    from stance.data.corpus import TEST_SOURCES, load_corpus, split_corpus, write_jsonl
+    from stance.constants import TEST_SOURCES
+    from stance.data.corpus import load_corpus, split_corpus, write_jsonl
 
     splits = split_corpus(
         load_corpus(corpus), test_sources=tuple(test_source or TEST_SOURCES), seed=seed

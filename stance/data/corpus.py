@@ -29,8 +29,11 @@ from typing import Any
 from stance.constants import (
     AUTHORED_SOURCE,
     CORPUS_FIELDS,
+    FORMS,
     LABELS,
     NULLABLE_FIELDS,
+    PAIR_FIELD,
+    TEST_SOURCES,
 )
 from stance.data.io import detect_format, iter_records
 from stance.errors import DataError
@@ -49,7 +52,6 @@ __all__ = [
 ]
 
 # Seed articles whose quotes form the held-out test split (whole articles at a time).
-TEST_SOURCES: tuple[str, ...] = ("002_e9050259a6e9974c.txt", "004_f127605748b66a42.txt")
 VALIDATION_FRACTION = 0.15
 
 
@@ -155,6 +157,7 @@ def check_files(
             files.append(p)
     ids: dict[str, tuple[str, int | None]] = {}
     texts: dict[str, tuple[str, int | None]] = {}
+    pair_seen: dict[str, list[tuple[str, int | None, Any]]] = {}
     allowed = set(labels)
     for path in files:
         try:
@@ -188,6 +191,7 @@ def check_files(
                         str(path), line, f"unknown label {label!r}; allowed: {', '.join(labels)}"
                     )
                 )
+            problems.extend(_optional_field_problems(str(path), line, record, pair_seen))
             rid = record.get("id")
             if "id" in fields and isinstance(rid, str) and rid:
                 if rid in ids:
@@ -212,7 +216,49 @@ def check_files(
                     )
                 else:
                     texts[key] = (str(path), line)
+    problems.extend(_pair_problems(pair_seen))
     return problems
+
+
+def _optional_field_problems(
+    path: str, line: int | None, record: dict[str, Any], pair_seen: dict
+) -> list[Problem]:
+    """``form`` must be in :data:`FORMS`; ``pair_id`` is noted for :func:`_pair_problems`."""
+    found = []
+    form = record.get("form")
+    if form is not None and form not in FORMS:
+        found.append(Problem(path, line, f"unknown form {form!r}; allowed: {', '.join(FORMS)}"))
+    pair = record.get(PAIR_FIELD)
+    if pair is not None:
+        if not isinstance(pair, str) or not pair.strip():
+            found.append(Problem(path, line, f"{PAIR_FIELD} must be a non-empty string or null"))
+        else:
+            pair_seen.setdefault(pair, []).append((path, line, record.get("label")))
+    return found
+
+
+def _pair_problems(pair_seen: dict[str, list[tuple[str, int | None, Any]]]) -> list[Problem]:
+    """A contrast pair is exactly two statements with different labels."""
+    found = []
+    for pair, members in pair_seen.items():
+        path, line, _ = members[-1]
+        if len(members) != 2:
+            found.append(
+                Problem(
+                    path,
+                    line,
+                    f"{PAIR_FIELD} {pair!r} has {len(members)} member(s); a contrast pair has exactly 2",
+                )
+            )
+        elif members[0][2] == members[1][2]:
+            found.append(
+                Problem(
+                    path,
+                    line,
+                    f"{PAIR_FIELD} {pair!r}: both members are labelled {members[0][2]!r}; a contrast pair differs in label",
+                )
+            )
+    return found
 
 
 def ensure_valid(path: str | Path, labels: Sequence[str] = LABELS) -> None:
@@ -277,11 +323,18 @@ def corpus_stats(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def near_duplicates(texts: Sequence[str], threshold: float = 0.8) -> list[tuple[int, int, float]]:
+def near_duplicates(
+    texts: Sequence[str], threshold: float = 0.8, pairs: Sequence[str | None] | None = None
+) -> list[tuple[int, int, float]]:
     """Pairs ``(i, j, cosine)`` with TF-IDF cosine similarity above ``threshold``, most similar first.
 
     Word unigrams and bigrams, sublinear tf, English text as is (no stop-word removal, so
     statements that differ only in content words still count as different).
+
+    Args:
+        pairs: the contrast-pair id of each text (``None`` for none). The two members of one
+            contrast pair differ by a clause on purpose, so they are exempt from each other,
+            and from nothing else.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -292,7 +345,7 @@ def near_duplicates(texts: Sequence[str], threshold: float = 0.8) -> list[tuple[
     pairs = [
         (int(i), int(j), float(s))
         for i, j, s in zip(sims.row, sims.col, sims.data)
-        if i < j and s > threshold
+        if i < j and s > threshold and not (pairs and pairs[i] is not None and pairs[i] == pairs[j])
     ]
     return sorted(pairs, key=lambda p: -p[2])
 
@@ -301,6 +354,32 @@ def _stable_fraction(key: str, seed: int) -> float:
     # A hash, not random.shuffle: the split of a record never depends on the others.
     digest = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
     return int(digest[:12], 16) / float(1 << 48)
+
+
+def _validation_ids(authored: Sequence[dict[str, Any]], fraction: float, seed: int) -> set[int]:
+    """Which authored records (by ``id()``) go to validation: about ``fraction`` of each
+    (label, form) stratum, both members of a contrast pair together.
+
+    Pairs are placed first, by a hash of their pair id (so a pair never straddles the split);
+    each stratum is then topped up to its share with the lowest-hash singletons. Hashes of ids
+    keep the choice stable when statements are added.
+    """
+    chosen: set[int] = set()
+    for r in authored:
+        pair = r.get(PAIR_FIELD)
+        if pair and _stable_fraction(f"pair:{pair}", seed) < fraction:
+            chosen.add(id(r))
+    strata: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in authored:
+        strata.setdefault((str(r["label"]), str(r.get("form") or "")), []).append(r)
+    for rows in strata.values():
+        want = round(len(rows) * fraction) - sum(id(r) in chosen for r in rows)
+        singles = sorted(
+            (r for r in rows if not r.get(PAIR_FIELD)),
+            key=lambda r: _stable_fraction(str(r["id"]), seed),
+        )
+        chosen.update(id(r) for r in singles[: max(0, want)])
+    return chosen
 
 
 def split_corpus(
@@ -312,8 +391,8 @@ def split_corpus(
     """Deterministic grouped splits: ``{"train", "validation", "test"}``.
 
     - test: the seed quotes of ``test_sources`` (whole articles);
-    - validation: about ``validation_fraction`` of the authored statements of each label
-      (chosen by a hash of the id, so adding statements never moves existing ones);
+    - validation: about ``validation_fraction`` of the authored statements of each label and
+      form, contrast pairs kept whole (see :func:`_validation_ids`);
     - train: everything else (the remaining authored statements and the other articles' seeds).
 
     Raises:
@@ -327,21 +406,17 @@ def split_corpus(
             f"no quotes from this test article in the corpus; sources present: {', '.join(sorted(present))}",
         )
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": [], "test": []}
-    authored_by_label: dict[str, list[dict[str, Any]]] = {}
+    authored: list[dict[str, Any]] = []
     for r in records:
         if r["source"] in test_sources:
             splits["test"].append(r)
         elif r["source"] == AUTHORED_SOURCE:
-            authored_by_label.setdefault(r["label"], []).append(r)
+            authored.append(r)
         else:
             splits["train"].append(r)
-    for label in sorted(authored_by_label):
-        # Stratified: the lowest-hash fraction of each label goes to validation.
-        rows = sorted(authored_by_label[label], key=lambda r: _stable_fraction(str(r["id"]), seed))
-        k = round(len(rows) * validation_fraction)
-        chosen = {id(r) for r in rows[:k]}
-        for r in authored_by_label[label]:
-            splits["validation" if id(r) in chosen else "train"].append(r)
+    chosen = _validation_ids(authored, validation_fraction, seed)
+    for r in authored:
+        splits["validation" if id(r) in chosen else "train"].append(r)
     order = {id(r): i for i, r in enumerate(records)}
     for rows in splits.values():  # keep corpus order inside each split
         rows.sort(key=lambda r: order[id(r)])
