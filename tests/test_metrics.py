@@ -197,6 +197,105 @@ def test_mcnemar_without_discordant_pairs_is_p_one():
     assert mcnemar(*_mcnemar_case(3, 3))["p_value"] == 1.0
 
 
+
+def test_mcnemar_equal_discordant_counts_give_p_one():
+    """b = c: the continuity correction max(0, |b - c| - 1) is 0, so the statistic is 0, p = 1.
+
+    The old formula (|b - c| - 1)^2 gave statistic 1/30 and p = 0.855 for b = c = 15.
+    """
+    scipy_stats = pytest.importorskip("scipy.stats")
+    result = mcnemar(*_mcnemar_case(15, 15))
+    assert result["method"] == "chi2"
+    assert result["statistic"] == 0.0
+    assert result["p_value"] == 1.0 == pytest.approx(scipy_stats.chi2.sf(0.0, 1))
+    # |b - c| = 1 is also inside the correction: statistic 0, p = 1.
+    assert mcnemar(*_mcnemar_case(16, 15))["p_value"] == 1.0
+    # Away from the boundary the formula is unchanged: (|b - c| - 1)^2 / (b + c) on chi2(1).
+    result = mcnemar(*_mcnemar_case(20, 12))
+    assert result["statistic"] == pytest.approx(max(0, abs(20 - 12) - 1) ** 2 / 32)
+    assert result["p_value"] == pytest.approx(scipy_stats.chi2.sf(49 / 32, 1))
+
+
+# --- cluster (article-level) bootstrap -----------------------------------------------------------
+
+
+def _grouped_case(seed: int, n_groups: int = 6):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 9, size=n_groups)
+    groups = np.repeat([f"article{g}" for g in range(n_groups)], sizes).tolist()
+    y_true, y_pred = _random_labels(seed, len(groups))
+    return y_true, y_pred, groups
+
+
+def _loop_cluster_bootstrap(y_true, y_pred, groups, n_resamples, seed, pred_b=None):
+    """An independent cluster bootstrap: draw articles, concatenate their quotes, sklearn scores."""
+    names = sorted(set(groups))  # the same group order as np.unique in the library
+    members = {g: [i for i, x in enumerate(groups) if x == g] for g in names}
+    draws = np.random.default_rng(seed).integers(0, len(names), size=(n_resamples, len(names)))
+    t, p = np.array(y_true), np.array(y_pred)
+    f1s, accs, diffs = [], [], []
+    for row in draws:
+        idx = [i for g in row for i in members[names[g]]]
+        f1s.append(f1_score(t[idx], p[idx], average="macro", labels=L, zero_division=0))
+        accs.append(accuracy_score(t[idx], p[idx]))
+        if pred_b is not None:
+            b = np.array(pred_b)[idx]
+            diffs.append(f1s[-1] - f1_score(t[idx], b, average="macro", labels=L, zero_division=0))
+    return f1s, accs, diffs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cluster_bootstrap_matches_an_independent_loop(seed):
+    y_true, y_pred, groups = _grouped_case(seed)
+    f1s, accs, _ = _loop_cluster_bootstrap(y_true, y_pred, groups, 400, seed)
+    ci = bootstrap_ci(y_true, y_pred, L, n_resamples=400, seed=seed, groups=groups)
+    assert ci["macro_f1"] == pytest.approx(np.quantile(f1s, [0.025, 0.975]).tolist())
+    assert ci["accuracy"] == pytest.approx(np.quantile(accs, [0.025, 0.975]).tolist())
+
+
+def test_paired_cluster_bootstrap_matches_an_independent_loop():
+    y_true, pred_a, groups = _grouped_case(7, n_groups=5)
+    _, pred_b = _random_labels(8, len(y_true))
+    _, _, diffs = _loop_cluster_bootstrap(y_true, pred_a, groups, 300, 1, pred_b=pred_b)
+    result = paired_bootstrap(y_true, pred_a, pred_b, L, n_resamples=300, seed=1, groups=groups)
+    assert result["unit"] == "group"
+    assert result["ci"] == pytest.approx(np.quantile(diffs, [0.025, 0.975]).tolist())
+    d = np.array(diffs)
+    share = min((np.sum(d <= 1e-12) + 1) / 301, (np.sum(d >= -1e-12) + 1) / 301)
+    assert result["p_value"] == pytest.approx(min(1.0, 2 * share))
+
+
+def test_cluster_bootstrap_of_one_quote_groups_is_the_quote_bootstrap():
+    y_true, y_pred = _random_labels(3, 50)
+    singletons = [f"g{i:02d}" for i in range(50)]  # sorted order = quote order
+    assert bootstrap_ci(y_true, y_pred, L, 300, 5, groups=singletons) == bootstrap_ci(
+        y_true, y_pred, L, 300, 5
+    )
+
+
+def test_cluster_intervals_are_wider_when_articles_differ():
+    # Article 1 all right, article 2 all wrong: the quote bootstrap thinks accuracy ~0.5 is
+    # known well; resampling the two articles gives resamples of accuracy 0, 0.5 and 1.
+    y_true = ["support"] * 20 + ["oppose"] * 20
+    y_pred = ["support"] * 20 + ["support"] * 20
+    groups = ["a1"] * 20 + ["a2"] * 20
+    summary = classification_summary(y_true, y_pred, L, n_resamples=500, seed=0, groups=groups)
+    assert summary["ci_unit"] == "group" and summary["n_groups"] == 2
+    assert summary["accuracy_ci"] == [0.0, 1.0]
+    low, high = summary["accuracy_ci_quotes"]
+    assert 0.3 < low < 0.5 < high < 0.7
+
+
+def test_summary_without_usable_groups_falls_back_to_quotes():
+    y_true, y_pred = _random_labels(2, 30)
+    for groups in (None, ["one"] * 30):
+        summary = classification_summary(y_true, y_pred, L, n_resamples=200, groups=groups)
+        assert summary["ci_unit"] == "quote" and summary["n_groups"] is None
+        assert summary["accuracy_ci"] == summary["accuracy_ci_quotes"]
+    with pytest.raises(ValueError, match="one group per quote"):
+        bootstrap_ci(y_true, y_pred, L, groups=["a"] * 29)
+
+
 # --- calibration -------------------------------------------------------------------------------
 
 

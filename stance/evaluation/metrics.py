@@ -251,6 +251,50 @@ def _interval(values: np.ndarray, level: float = CONFIDENCE_LEVEL) -> list[float
     return [float(low), float(high)]
 
 
+def _encode_groups(groups: Sequence[Any] | None, n: int) -> tuple[np.ndarray, int] | None:
+    """Group index of each quote and the number of groups; None when no grouping applies.
+
+    A missing group (None or "") makes the quote a group of its own, so it is never pooled
+    with other ungrouped quotes. Fewer than two groups cannot be resampled: None.
+    """
+    if groups is None:
+        return None
+    values = list(groups)
+    if len(values) != n:
+        raise ValueError(f"groups: expected one group per quote ({n}), found {len(values)}")
+    keys = [f"g:{v}" if v not in (None, "") else f"q:{i}" for i, v in enumerate(values)]
+    _, inverse = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+    n_groups = int(inverse.max()) + 1 if n else 0
+    return (inverse.astype(np.int64), n_groups) if n_groups >= 2 else None
+
+
+def _group_confusions(codes: np.ndarray, group_of: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """(n_groups, k * k) confusion counts of each group's quotes."""
+    flat = np.bincount(group_of * (k * k) + codes, minlength=n_groups * k * k)
+    return flat.reshape(n_groups, k * k)
+
+
+def _resampled_confusions(codes: np.ndarray, k: int, n_resamples: int, seed: int,
+                          grouping: tuple[np.ndarray, int] | None) -> Iterator[np.ndarray]:  # fmt: skip
+    """Confusion matrices (chunk, k, k) of bootstrap resamples, of quotes or of whole groups.
+
+    Grouped (cluster bootstrap): each resample draws ``n_groups`` groups with replacement and
+    takes all quotes of every drawn group, so quotes of one article stay together. Its
+    confusion matrix is the sum of the drawn groups' matrices, i.e. (draw counts) @ (group
+    matrices), computed without materialising the quotes.
+    """
+    if grouping is None:
+        for idx in _resample_chunks(codes.size, n_resamples, seed):
+            yield _confusion_from_codes(codes[idx], k)
+        return
+    group_of, n_groups = grouping
+    per_group = _group_confusions(codes, group_of, n_groups, k)
+    for idx in _resample_chunks(n_groups, n_resamples, seed):
+        offsets = (np.arange(idx.shape[0]) * n_groups)[:, None]
+        draws = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n_groups)
+        yield (draws.reshape(idx.shape[0], n_groups) @ per_group).reshape(-1, k, k)
+
+
 def bootstrap_ci(
     y_true: Sequence[Any],
     y_pred: Sequence[Any],
@@ -258,6 +302,7 @@ def bootstrap_ci(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = CONFIDENCE_LEVEL,
+    groups: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
     """Percentile-bootstrap intervals for macro-F1 and accuracy.
 
@@ -266,8 +311,10 @@ def bootstrap_ci(
     interval is the (2.5%, 97.5%) quantile range of those scores. Vectorised: 1000 resamples
     of a few hundred quotes take milliseconds.
 
-    Note the interval covers sampling of *quotes*; quotes of one article are not independent,
-    so with few articles the true uncertainty is larger still.
+    Quotes of one article are not independent. With ``groups`` (the article of each quote)
+    whole articles are resampled instead (the cluster bootstrap), which is the honest interval
+    when the test set is a few articles; with fewer than two distinct groups it falls back to
+    quotes (see :func:`classification_summary`, which records which one was used).
 
     Args:
         y_true, y_pred: gold and predicted labels (names or indices into ``labels``).
@@ -275,6 +322,7 @@ def bootstrap_ci(
         n_resamples: number of bootstrap resamples.
         seed: seed of the resampling generator.
         level: coverage of the interval.
+        groups: optional group (article) of each quote, for the cluster bootstrap.
 
     Returns:
         ``{"macro_f1": [low, high], "accuracy": [low, high]}``.
@@ -285,10 +333,9 @@ def bootstrap_ci(
     """
     t, p = _pair(y_true, y_pred, labels)
     k = len(labels)
-    codes = t * k + p
+    grouping = _encode_groups(groups, t.size)
     f1s, accs = [], []
-    for idx in _resample_chunks(t.size, n_resamples, seed):
-        cm = _confusion_from_codes(codes[idx], k)
+    for cm in _resampled_confusions(t * k + p, k, n_resamples, seed, grouping):
         f1s.append(_macro_f1_from_confusion(cm))
         accs.append(_accuracy_from_confusion(cm))
     return {
@@ -305,11 +352,13 @@ def paired_bootstrap(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = CONFIDENCE_LEVEL,
+    groups: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Paired bootstrap of the macro-F1 difference between two models on the same quotes.
 
-    Each resample draws the same quotes for both models, so quote difficulty cancels out and
-    the interval is much narrower than comparing two separate intervals.
+    Each resample draws the same quotes (with ``groups``: the same whole articles) for both
+    models, so quote difficulty cancels out and the interval is much narrower than comparing
+    two separate intervals.
 
     The two-sided p-value is ``2 * min(share of resampled differences <= 0, share >= 0)``,
     each share with an add-one correction ``(count + 1) / (n_resamples + 1)`` so it is never
@@ -323,28 +372,32 @@ def paired_bootstrap(
         n_resamples: number of bootstrap resamples.
         seed: seed of the resampling generator.
         level: coverage of the interval.
+        groups: optional group (article) of each quote: resample whole groups.
 
     Returns:
         ``{"macro_f1_a", "macro_f1_b", "difference" (a - b), "ci": [low, high], "p_value",
-        "n_resamples"}``.
+        "n_resamples", "unit" ("group" or "quote")}``.
     """
     t, a = _pair(y_true, pred_a, labels)
     _, b = _pair(y_true, pred_b, labels)
     k = len(labels)
-    codes_a, codes_b = t * k + a, t * k + b
-    diffs = []
-    for idx in _resample_chunks(t.size, n_resamples, seed):
-        f1_a = _macro_f1_from_confusion(_confusion_from_codes(codes_a[idx], k))
-        f1_b = _macro_f1_from_confusion(_confusion_from_codes(codes_b[idx], k))
-        diffs.append(f1_a - f1_b)
-    d = np.concatenate(diffs)
+    grouping = _encode_groups(groups, t.size)
+    # The same seed gives both streams identical draws: each resample scores both models on
+    # the same quotes (the same articles), which is what makes the comparison paired.
+    d = np.concatenate([
+        _macro_f1_from_confusion(cm_a) - _macro_f1_from_confusion(cm_b)
+        for cm_a, cm_b in zip(
+            _resampled_confusions(t * k + a, k, n_resamples, seed, grouping),
+            _resampled_confusions(t * k + b, k, n_resamples, seed, grouping),
+        )
+    ])  # fmt: skip
     # Exact ties matter (identical models give d == 0 everywhere): compare with a tolerance
     # far below any real macro-F1 step (1/n^2 scale) so float noise is not a "difference".
     eps = 1e-12
     low_share = (np.sum(d <= eps) + 1) / (d.size + 1)
     high_share = (np.sum(d >= -eps) + 1) / (d.size + 1)
-    f1_a = float(_macro_f1_from_confusion(_confusion_from_codes(codes_a, k)))
-    f1_b = float(_macro_f1_from_confusion(_confusion_from_codes(codes_b, k)))
+    f1_a = float(_macro_f1_from_confusion(_confusion_from_codes(t * k + a, k)))
+    f1_b = float(_macro_f1_from_confusion(_confusion_from_codes(t * k + b, k)))
     return {
         "macro_f1_a": f1_a,
         "macro_f1_b": f1_b,
@@ -352,6 +405,7 @@ def paired_bootstrap(
         "ci": _interval(d, level),
         "p_value": float(min(1.0, 2 * min(low_share, high_share))),
         "n_resamples": int(d.size),
+        "unit": "quote" if grouping is None else "group",
     }
 
 
@@ -364,7 +418,8 @@ def mcnemar(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any])
     Only the discordant quotes count: ``b`` = A right and B wrong, ``c`` = A wrong and B
     right. With ``b + c < 25`` the exact two-sided binomial test (``2 * P(X <= min(b, c))``,
     X ~ Binomial(b + c, 1/2), capped at 1) is used; otherwise the chi-square statistic with
-    continuity correction ``(|b - c| - 1)^2 / (b + c)`` on 1 degree of freedom.
+    continuity correction ``max(0, |b - c| - 1)^2 / (b + c)`` on 1 degree of freedom (the
+    correction never pushes the statistic below 0, so b = c gives statistic 0 and p = 1).
 
     Returns:
         ``{"a_right_b_wrong": b, "a_wrong_b_right": c, "method": "exact" | "chi2",
@@ -391,7 +446,7 @@ def mcnemar(y_true: Sequence[Any], pred_a: Sequence[Any], pred_b: Sequence[Any])
             "a_right_b_wrong": b, "a_wrong_b_right": c, "method": "exact",
             "statistic": float(k), "p_value": float(min(1.0, 2 * tail)),
         }  # fmt: skip
-    statistic = (abs(b - c) - 1) ** 2 / n
+    statistic = max(0, abs(b - c) - 1) ** 2 / n
     # Survival function of chi-square with 1 df: P(X > s) = erfc(sqrt(s / 2)).
     p_value = math.erfc(math.sqrt(statistic / 2))
     return {
@@ -483,6 +538,7 @@ def classification_summary(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     n_bins: int = DEFAULT_BINS,
+    groups: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """All metrics of one set of predictions, JSON-ready.
 
@@ -493,15 +549,25 @@ def classification_summary(
             table are None (e.g. for a constant majority-class predictor).
         n_resamples, seed: bootstrap settings (see :func:`bootstrap_ci`).
         n_bins: calibration bins.
+        groups: the group (article) of each quote. With two or more groups the main intervals
+            (``accuracy_ci``, ``macro_f1_ci``) come from the cluster bootstrap over groups;
+            the quote-level ones are kept beside them (``*_ci_quotes``) for comparison.
 
     Returns:
-        ``{"n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "per_label",
+        ``{"n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "ci_unit" ("group" or
+        "quote"), "n_groups", "accuracy_ci_quotes", "macro_f1_ci_quotes", "per_label",
         "confusion_matrix", "ece", "reliability"}``.
     """
     out = classification_report_dict(y_true, y_pred, labels)
-    ci = bootstrap_ci(y_true, y_pred, labels, n_resamples=n_resamples, seed=seed)
-    out["macro_f1_ci"] = ci["macro_f1"]
-    out["accuracy_ci"] = ci["accuracy"]
+    quotes = bootstrap_ci(y_true, y_pred, labels, n_resamples=n_resamples, seed=seed)
+    grouping = _encode_groups(groups, out["n"])
+    ci = quotes if grouping is None else bootstrap_ci(
+        y_true, y_pred, labels, n_resamples=n_resamples, seed=seed, groups=groups
+    )  # fmt: skip
+    out["macro_f1_ci"], out["accuracy_ci"] = ci["macro_f1"], ci["accuracy"]
+    out["ci_unit"] = "quote" if grouping is None else "group"
+    out["n_groups"] = None if grouping is None else grouping[1]
+    out["macro_f1_ci_quotes"], out["accuracy_ci_quotes"] = quotes["macro_f1"], quotes["accuracy"]
     if confidences is not None:
         t, p = _pair(y_true, y_pred, labels)
         correct = t == p
@@ -519,6 +585,7 @@ def classification_summary(
         out["ece"] = None
         out["reliability"] = None
     # A stable key order for humans reading the JSON.
-    order = ["n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "per_label",
+    order = ["n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "ci_unit", "n_groups",
+             "accuracy_ci_quotes", "macro_f1_ci_quotes", "per_label",
              "confusion_matrix", "ece", "reliability"]  # fmt: skip
     return {key: out[key] for key in order}
