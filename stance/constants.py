@@ -50,6 +50,7 @@ DATA_DIR = "data"
 CORPUS_PATH = "data/corpus.jsonl"
 SPLITS_DIR = "data/splits"
 ARTICLES_DIR = "data/articles"
+SEED_UNITS_PATH = "data/seed_units.jsonl"  # hand-cut gold units of the seed articles
 MODELS_DIR = "models"
 REPORTS_DIR = "reports"
 DEFAULT_MODEL_DIR = "models/transformer"

@@ -1,7 +1,7 @@
 """Quote extraction (stance.extract.quotes), scoring (stance.extract.score) and their CLI commands.
 
 One small synthetic article per pattern; the seed articles are only used by the target test
-at the end (skipped when data/seed_units.jsonl is absent).
+at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.errors import DataError
-from stance.extract.evaluate import EXTRACTION_TARGETS, evaluate_extraction
+from stance.extract.evaluate import evaluate_extraction, match_units, wilson_interval
 from stance.extract.quotes import Quote, extract_file, extract_quotes
 from stance.extract.score import COMMENTS_GROUP, ScoredQuote, summarise_speakers
 from stance.extract.speakers import speakers_match
@@ -92,16 +92,17 @@ def test_quote_split_across_sentences():
     ]
 
 
-def test_quote_continued_in_next_paragraph():
+def test_quote_continued_in_next_paragraph_is_one_unit_per_paragraph():
     art = (
         "Mr Tom Hale said: ‘The plan is sound and we should back it fully.\n\n"
         "‘But it needs money to work, and the money is not there yet.’\n\n"
         "The board meets next week.\n"
     )
-    [(kind, speaker, text)] = units(art)
-    assert (kind, speaker) == ("direct", "Mr Tom Hale")
-    assert text.startswith("The plan is sound") and text.endswith("not there yet.")
-    assert "\n\n‘But" in text  # one unit over both paragraphs, offsets still exact
+    # each reopened paragraph is a turn of its own (here support, then a condition)
+    assert units(art) == [
+        ("direct", "Mr Tom Hale", "The plan is sound and we should back it fully."),
+        ("direct", "Mr Tom Hale", "But it needs money to work, and the money is not there yet."),
+    ]
 
 
 def test_unattributed_quote_paragraph_continues_last_speaker():
@@ -197,6 +198,63 @@ def test_anonymous_lede_takes_the_next_named_speaker():
         "Dr Tom Coffey, the clinical director, said vanguards made him lose the will to go on.\n"
     )
     assert [s for _, s, _ in units(art)] == ["Dr Tom Coffey", "Dr Tom Coffey"]
+
+
+# --- one stance per unit ------------------------------------------------------------------
+
+
+def test_contrast_sentence_starts_a_new_unit():
+    art = (
+        "Dr Ann Lee said: ‘Federations have given us real control over our budgets. "
+        "However, without new staff they will not survive the winter.’\n"
+    )
+    assert [t for _, _, t in units(art)] == [
+        "Federations have given us real control over our budgets.",
+        "However, without new staff they will not survive the winter.",
+    ]
+
+
+def test_contrast_inside_a_sentence_and_short_pieces_are_not_cut():
+    art = (
+        "Dr Ann Lee said: ‘There is some pull, but there is also some push from the centre. "
+        "But why?’\n"
+    )
+    # a mid-sentence "but" stays; "But why?" is too short to stand alone and joins its neighbour
+    assert [t for _, _, t in units(art)] == [
+        "There is some pull, but there is also some push from the centre. But why?"
+    ]
+
+
+def test_lower_case_contrast_in_a_comment():
+    art = (
+        "Readers' comments\n\n"
+        "This scheme would not be needed if we were funded properly. having said that, it "
+        "works well in my practice and patients like it.\n"
+    )
+    assert units(art) == [
+        ("comment", None, "This scheme would not be needed if we were funded properly."),
+        ("comment", None, "having said that, it works well in my practice and patients like it."),
+    ]
+
+
+def test_reported_sentence_is_cut_at_a_second_speaker():
+    art = (
+        "Dr Ann Lee said the vanguards had cut admissions in her area, but Dr Tom Hale argued "
+        "that the money would run out next year.\n\n"
+        "The BMA welcomed the plan to fund federations, while the RCGP warned that small "
+        "practices would be swallowed up.\n\n"
+        "Dr Ann Lee said the vanguards had cut admissions in her area, but she warned that "
+        "the money would run out next year.\n"
+    )
+    got = units(art)
+    assert [(s, t[:22]) for _, s, t in got] == [
+        ("Dr Ann Lee", "Dr Ann Lee said the va"),
+        ("Dr Tom Hale", "but Dr Tom Hale argued"),
+        ("BMA", "The BMA welcomed the p"),
+        ("RCGP", "while the RCGP warned "),
+        ("Dr Ann Lee", "Dr Ann Lee said the va"),  # one speaker throughout: not cut
+    ]
+    assert got[0][2].endswith("in her area") and got[-1][2].endswith("next year.")
 
 
 # --- readers' comments and page furniture ---------------------------------------------------
@@ -326,7 +384,10 @@ def test_whole_news_article():
     assert [(k, s) for k, s, _ in got] == [
         ("reported", "GP leaders"),
         ("reported", "Dr Richard Vautrey"),
-        ("direct", "Dr Richard Vautrey"),  # two paragraphs, the second reopened with a mark
+        # one quote over two paragraphs, cut at "But" and at the reopened paragraph
+        ("direct", "Dr Richard Vautrey"),
+        ("direct", "Dr Richard Vautrey"),
+        ("direct", "Dr Richard Vautrey"),
         ("direct", "Dr Nikki Kanani"),  # "..., Dr Nikki Kanani, disagreed." then "she told"
         ("direct", "Dr Nikki Kanani"),
         ("reported", "Dr Nikki Kanani"),
@@ -336,7 +397,11 @@ def test_whole_news_article():
         ("comment", None),
         ("comment", None),
     ]
-    assert got[2][2].endswith("this will fail.")
+    assert [t for _, _, t in got[2:5]] == [
+        "We support the principle of practices working together.",
+        "But networks cannot be a way of loading more work onto GPs who are already at breaking point.",
+        "If the funding does not follow, this will fail.",
+    ]
     assert not any("Shutterstock" in t or "Related" in t or "Anonymous" in t for _, _, t in got)
 
 
@@ -526,17 +591,112 @@ def test_evaluate_extraction_on_a_corpus_file(tmp_path):
     assert (r["gold_units"], r["recovered"], r["gold_offsets_repaired"]) == (3, 3, 1)
 
 
-@pytest.mark.skipif(not SEED_GOLD.exists(), reason="data/seed_units.jsonl not written yet")
-def test_seed_articles_meet_targets():
+# A hand-built merge: one quote over two paragraphs is cut by hand into three units; the
+# extractor's item covers all three. Matching is done on offsets, so the test rebuilds the gold
+# from the article itself.
+MERGE_ARTICLE = (
+    "Dr Ann Lee said the plan was rushed.\n\n"
+    "She said: ‘The first wave has worked well for our patients. We have fewer admissions "
+    "and the teams like it. The data is clear on that point.’\n"
+)
+
+
+def _merge_gold(tmp_path: Path, pieces: list[str]) -> tuple[Path, Path]:
+    folder = tmp_path / "arts"
+    folder.mkdir(exist_ok=True)
+    (folder / "m.txt").write_text(MERGE_ARTICLE, encoding="utf-8")
+    rows = []
+    for n, text in enumerate(pieces):
+        start = MERGE_ARTICLE.index(text)
+        rows.append(
+            {"id": f"m{n}", "text": text, "source": "m.txt", "start": start,
+             "end": start + len(text), "speaker": "Dr Ann Lee", "kind": "direct"}
+        )  # fmt: skip
+    gold = tmp_path / "m.jsonl"
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder, gold
+
+
+def test_one_long_item_is_credited_once(tmp_path):
+    pieces = [
+        "The first wave has worked well for our patients.",
+        "We have fewer admissions and the teams like it.",
+        "The data is clear on that point.",
+    ]
+    folder, gold = _merge_gold(tmp_path, pieces)
+    [item] = [q for q in extract_file(folder / "m.txt") if q.kind == "direct"]
+    assert all(p in item.text for p in pieces)  # one item holds all three units
+    r = evaluate_extraction(folder, gold)
+    assert (r["gold_in_scope"], r["recovered"], r["merged_units"]) == (3, 1, 2)
+    assert r["recovery"] == pytest.approx(1 / 3)
+    assert sorted(m["id"] for m in r["merged"]) == ["m1", "m2"]  # the longest overlap is kept
+    assert r["missed"] == [] and r["correct"] == 1
+    assert r["recovery_by_kind"]["direct"] == {
+        "gold": 3, "recovered": 1, "merged": 2, "rate": pytest.approx(1 / 3)
+    }  # fmt: skip
+    assert not r["meets_targets"]
+    result = runner.invoke(app, ["extract", "--evaluate", str(folder), "--gold", str(gold)])
+    assert result.exit_code == 0, result.output
+    assert "matched one to one" in result.stdout and "BELOW TARGET" in result.stdout
+    assert "merged into another    66.7%  2/3" in result.stdout
+    assert "m1 [direct] in " in result.stdout  # the merged units are listed with their item
+
+
+def _brute_force_max_matching(allowed: list[list[bool]]) -> int:
+    """Largest one-to-one matching by trying every assignment (tiny inputs only)."""
+    from itertools import permutations
+
+    n_gold, n_items = len(allowed), len(allowed[0]) if allowed else 0
+    best = 0
+    slots = list(range(n_items)) + [None] * n_gold
+    for perm in set(permutations(slots, n_gold)):
+        best = max(best, sum(j is not None and allowed[i][j] for i, j in enumerate(perm)))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gold=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 30)), min_size=1, max_size=5),
+    items=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 50)), min_size=1, max_size=4),
+)
+def test_match_units_agrees_with_independent_maximum_matching(gold, items):
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    gold = [(s, s + n) for s, n in gold]
+    items = [(s, s + n) for s, n in items]
+    pairs = match_units(gold, items, 0.5)
+    # one to one, and every pair allowed: the item covers half the unit
+    assert len(set(pairs.values())) == len(pairs)
+    ov = lambda a, b: max(0, min(a[1], b[1]) - max(a[0], b[0]))  # noqa: E731
+    allowed = [[2 * ov(g, q) >= (g[1] - g[0]) for q in items] for g in gold]
+    assert all(allowed[i][j] for i, j in pairs.items())
+    # as many pairs as the largest matching (Hopcroft-Karp in scipy; brute force)
+    graph = csr_matrix(np.array(allowed, dtype=int))
+    hk = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+    assert len(pairs) == hk == _brute_force_max_matching(allowed)
+
+
+def test_wilson_interval_matches_scipy():
+    from scipy.stats import binomtest
+
+    for k, n in [(42, 62), (57, 62), (0, 10), (10, 10), (1, 43)]:
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert wilson_interval(k, n) == pytest.approx([ci.low, ci.high], abs=2e-4)
+    assert wilson_interval(0, 0) is None
+
+
+def test_seed_articles_figures_do_not_regress():
+    # The figures docs/extraction.md and the README state (one-to-one matching). They are
+    # below the 90% recovery target: this guards against a change that makes them worse.
     r = evaluate_extraction(SEED_ARTICLES, SEED_GOLD)
-    for metric, target in EXTRACTION_TARGETS.items():
-        assert r[metric] >= target, (
-            metric,
-            r[metric],
-            r["missed"],
-            r["unmatched"],
-            r["speaker_errors"],
-        )
+    assert (r["gold_in_scope"], r["extracted"]) == (62, 50)
+    assert r["recovered"] >= 49, r["merged"]
+    assert r["merged_units"] <= 8, r["merged"]
+    assert r["correct"] >= 49, r["unmatched"]
+    assert r["speaker_correct"] == r["recovered"], r["speaker_errors"]
+    assert not r["meets_targets"]  # recovery 79%: the README says so
 
 
 # --- CLI: extract -------------------------------------------------------------------------

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app
-from stance.constants import ARTICLES_DIR
+from stance.cli._app import app, backend_option, check_model_options, device_option
+from stance.constants import ARTICLES_DIR, SEED_UNITS_PATH
 from stance.errors import DataError
-
-SEED_UNITS_PATH = Path("data/seed_units.jsonl")
 
 
 def _article_files(paths: list[Path]) -> list[Path]:
@@ -29,7 +27,9 @@ def _article_files(paths: list[Path]) -> list[Path]:
 
 
 def _write_jsonl(records: list[dict], output: Path | None) -> None:
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    from stance.data.io import json_line
+
+    lines = "".join(json_line(r) for r in records)
     if output is None:
         typer.echo(lines, nl=False)
         return
@@ -51,7 +51,7 @@ def extract(
         False, "--evaluate", help="Score the extractor against gold units instead (see --gold)."
     ),
     gold: Path = typer.Option(
-        SEED_UNITS_PATH,
+        Path(SEED_UNITS_PATH),
         "--gold",
         help="Gold units (JSONL with text, source, start, end, speaker, kind) for --evaluate.",
     ),
@@ -102,15 +102,24 @@ def _evaluate(articles: list[Path] | None, gold: Path, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
+    _print_figures(result, gold)
+    _print_lists(result)
+    typer.echo("\n" + ("meets all targets" if result["meets_targets"] else "BELOW TARGET"))
 
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{100 * x:.1f}%"
 
-    def ci(metric: str) -> str:
-        lo_hi = result["intervals"][metric]
-        return "" if lo_hi is None else f"  [95% CI {pct(lo_hi[0])}-{pct(lo_hi[1])}]"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
-    t = result["targets"]
+
+def _print_figures(result: dict, gold: Path) -> None:
+    t, ci = result["targets"], result["intervals"]
+
+    def row(name: str, metric: str, k: int, n: int) -> None:
+        lo_hi = ci.get(metric)
+        interval = "" if lo_hi is None else f"  [95% CI {_pct(lo_hi[0])}-{_pct(lo_hi[1])}]"
+        target = f"   target >= {_pct(t[metric])}" if metric in t else ""
+        typer.echo(f"{name:<21}{_pct(result[metric]):>7}  {k}/{n}{target}{interval}")
+
     typer.echo(
         f"gold: {gold} ({result['gold_units']} units in {result['articles']} articles; "
         f"{result['gold_in_scope']} in scope, {', '.join(result['out_of_scope_kinds'])} excluded)"
@@ -119,36 +128,48 @@ def _evaluate(articles: list[Path] | None, gold: Path, as_json: bool) -> None:
         f"extracted: {result['extracted']} units "
         + ", ".join(f"{k} {n}" for k, n in result["extracted_by_kind"].items())
     )
-    typer.echo(
-        f"recovery (in scope)  {pct(result['recovery']):>7}  {result['recovered']}/{result['gold_in_scope']}"
-        f"   target >= {pct(t['recovery'])}{ci('recovery')}"
-    )
-    typer.echo(f"recovery (all kinds) {pct(result['recovery_all']):>7}")
-    typer.echo(
-        f"precision            {pct(result['precision']):>7}  {result['correct']}/{result['extracted']}"
-        f"   target >= {pct(t['precision'])}{ci('precision')}"
-    )
-    typer.echo(
-        f"speaker accuracy     {pct(result['speaker_accuracy']):>7}  "
-        f"{result['speaker_correct']}/{result['recovered']}   target >= {pct(t['speaker_accuracy'])}"
-        f"{ci('speaker_accuracy')}"
-    )
-    typer.echo("\nrecovery by kind:")
-    for kind, row in result["recovery_by_kind"].items():
-        typer.echo(f"  {kind:<9} {row['recovered']:>3}/{row['gold']:<3} {pct(row['rate']):>7}")
-    if result["missed"]:
-        typer.echo("\nmissed gold units:")
-        for m in result["missed"]:
-            typer.echo(f"  {m['id'] or '?'} [{m['kind']}] {_short(m['text'], 70)}")
-    if result["unmatched"]:
-        typer.echo("\nextracted units matching no gold unit:")
-        for u in result["unmatched"]:
-            typer.echo(f"  {u['source']}:{u['start']} [{u['kind']}] {_short(u['text'], 70)}")
+    typer.echo("gold units and extracted items matched one to one")
+    n_scope, n_rec = result["gold_in_scope"], result["recovered"]
+    row("recovery (in scope)", "recovery", n_rec, n_scope)
+    typer.echo(f"{'recovery (all kinds)':<21}{_pct(result['recovery_all']):>7}")
+    row("merged into another", "merged_rate", result["merged_units"], n_scope)
+    row("precision", "precision", result["correct"], result["extracted"])
+    row("speaker accuracy", "speaker_accuracy", result["speaker_correct"], n_rec)
+    typer.echo("\nrecovery by kind (recovered / merged / gold):")
+    for kind, r in result["recovery_by_kind"].items():
+        typer.echo(
+            f"  {kind:<9} {r['recovered']:>3} / {r['merged']:>2} / {r['gold']:<3} {_pct(r['rate']):>7}"
+        )
+
+
+def _print_lists(result: dict) -> None:
+    sections = [
+        ("missed gold units", result["missed"], lambda m: f"{m['id'] or '?'} [{m['kind']}]"),
+        (
+            "gold units merged into an item credited to another unit",
+            result["merged"],
+            lambda m: f"{m['id'] or '?'} [{m['kind']}] in {m['item_start']}-{m['item_end']}",
+        ),
+        (
+            "extracted units matching no gold unit",
+            result["unmatched"],
+            lambda u: f"{u['source']}:{u['start']} [{u['kind']}]",
+        ),
+        (
+            "extracted fragments of a unit credited to another item",
+            result["fragments"],
+            lambda u: f"{u['source']}:{u['start']} [{u['kind']}]",
+        ),
+    ]
+    for title, rows, head in sections:
+        if rows:
+            typer.echo(f"\n{title}:")
+            for r in rows:
+                typer.echo(f"  {head(r)} {_short(r['text'], 70)}")
     if result["speaker_errors"]:
         typer.echo("\nspeaker errors:")
         for s in result["speaker_errors"]:
             typer.echo(f"  {s['id'] or '?'} gold {s['gold']!r}, extracted {s['extracted']!r}")
-    typer.echo("\n" + ("meets all targets" if result["meets_targets"] else "BELOW TARGET"))
 
 
 def _short(text: str, width: int) -> str:
@@ -176,6 +197,8 @@ def score(
     width: int = typer.Option(
         60, "--width", min=10, help="Characters of each quote shown in the table."
     ),
+    device: str | None = device_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """Extract the quotes of each article and predict their stance.
 
@@ -188,6 +211,11 @@ def score(
     from stance.extract.score import score_articles, speaker_key, summarise_speakers
 
     files = _article_files(articles)
+    if device is not None or backend is not None:
+        from stance.inference.predictor import load
+
+        check_model_options([model], device, backend)
+        model = load(model, device=device, backend=backend)
     scored = score_articles(files, model=model)
     records = [s.to_dict() for items in scored.values() for s in items]
     for name, items in scored.items():

@@ -63,8 +63,9 @@ from stance.extract.attribution import (
 )
 from stance.extract.marks import _find_quotes, _QuoteSpan
 from stance.extract.names import _clause_subject, _clean_name, _mentions, _Ref, _split_commas
-from stance.extract.sentences import _sentences
-from stance.extract.speakers import _Speakers
+from stance.extract.segment import clause_cuts, split_unit
+from stance.extract.sentences import _sentences, _strip
+from stance.extract.speakers import _Speakers, speakers_match
 from stance.extract.unit import KINDS, Quote
 from stance.extract.vocab import _ANON_RE, _SUBJECT_WINDOW, _TITLED_RE
 from stance.extract.zones import _Para, _zones
@@ -152,17 +153,39 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
     out.extend(_body_units(text, paras, source))
     for blk in comment_blocks:
         s, e = blk[0][0], blk[-1][1]
-        out.append(Quote(text[s:e], None, source, s, e, "comment"))
+        out.extend(split_unit(text, Quote(text[s:e], None, source, s, e, "comment")))
     out.sort(key=lambda q: (q.start, q.end))
     return out
 
 
 def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote]:
+    """Direct quotes and reported speech of the body paragraphs, with speakers, in order."""
     quotes = _find_quotes(text, paras)
-    speakers = _Speakers(_mentions(text, paras))
-    # quote intervals (opening mark .. closing mark inclusive) per paragraph, for sentence
-    # splitting and for masking verbs inside quotes
-    per_para: list[list[tuple[int, int]]] = [[] for _ in paras]
+    per_para, starts_at = _quote_intervals(quotes, len(paras))
+    units = _Units(text, _Speakers(_mentions(text, paras)))
+    for k, p in enumerate(paras):
+        masks = _Masks(per_para[k])
+        heading = _is_heading(text, p)
+        prev_quote_speaker: str | None = None  # for a quote split by "he said." in this paragraph
+        for s, e in _sentences(text, p, masks):
+            opened = [q for a, _ in masks.starting_in(s, e) if (q := starts_at.get(a)) is not None]
+            direct = [q for q in opened if _is_standalone(text, q, s, p, masks)]
+            for q in direct:
+                found = _direct_unit(text, q, s, paras, masks, source)
+                if found is not None:
+                    fallback = prev_quote_speaker or units.speakers.last["any"]
+                    prev_quote_speaker = units.add(*found, fallback)
+            if not direct:
+                _reported_sentence(units, s, e, masks, heading, source)
+    return units.finish()
+
+
+def _quote_intervals(
+    quotes: list[_QuoteSpan], n_paras: int
+) -> tuple[list[list[tuple[int, int]]], dict[int, _QuoteSpan]]:
+    """Quote intervals (opening mark .. closing mark inclusive) per paragraph, for sentence
+    splitting and for masking verbs inside quotes; and each quote by its opening mark."""
+    per_para: list[list[tuple[int, int]]] = [[] for _ in range(n_paras)]
     starts_at: dict[int, _QuoteSpan] = {}
     for q in quotes:
         for n, (s, e, k) in enumerate(q.pieces):
@@ -171,64 +194,105 @@ def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote
             b = q.close_pos + 1 if (last and q.close_pos is not None) else e
             per_para[k].append((a, b))
         starts_at[q.open_pos] = q
-    out: list[Quote] = []
-    pending: list[tuple[int, str]] = []  # (index in out, description) awaiting a named speaker
+    return per_para, starts_at
 
-    def add(unit: Quote, ref: _Ref | None, fallback: str | None) -> str | None:
+
+class _Units:
+    """The units found so far, their speakers, and those waiting for a named speaker."""
+
+    def __init__(self, text: str, speakers: _Speakers):
+        self.text = text
+        self.speakers = speakers
+        self.out: list[Quote] = []
+        self.pending: list[tuple[int, str]] = []  # (index in out, description)
+
+    def speaker_of(self, ref: _Ref | None, fallback: str | None) -> tuple[str | None, bool]:
+        """(speaker, waits): ``waits`` when an anonymous lede must wait for a named speaker."""
         if ref is None:
-            speaker = fallback
-        else:
-            no_one_yet = speakers.last["any"] is None
-            speaker = None if (ref.ahead and no_one_yet) else speakers.resolve(ref)
-            if speaker is None and no_one_yet and (ref.ahead or ref.back):
-                # an anonymous lede ("One of the top officials ... has criticised", "..., the
-                # minister said"): the next speaker the article names is the one it describes
-                pending.append((len(out), ref.name or ""))
-                out.append(unit)
-                return None
+            return fallback, False
+        no_one_yet = self.speakers.last["any"] is None
+        speaker = None if (ref.ahead and no_one_yet) else self.speakers.resolve(ref)
+        # an anonymous lede ("One of the top officials ... has criticised", "..., the minister
+        # said"): the next speaker the article names is the one it describes
+        return speaker, speaker is None and no_one_yet and bool(ref.ahead or ref.back)
+
+    def add(self, unit: Quote, ref: _Ref | None, fallback: str | None) -> str | None:
+        """Add the unit (cut at its stance turns) with its speaker; return the speaker."""
+        speaker, waits = self.speaker_of(ref, fallback)
+        pieces = split_unit(self.text, unit)
+        if waits:
+            for piece in pieces:
+                self.pending.append((len(self.out), ref.name or ""))
+                self.out.append(piece)
+            return None
         if speaker and ref is not None and ref.name and not ref.ahead:
-            for i, _ in pending:
-                out[i] = replace(out[i], speaker=speaker)
-            pending.clear()
-        speakers.note(speaker)
-        out.append(replace(unit, speaker=speaker))
+            for i, _ in self.pending:
+                self.out[i] = replace(self.out[i], speaker=speaker)
+            self.pending.clear()
+        self.speakers.note(speaker)
+        self.out.extend(replace(piece, speaker=speaker) for piece in pieces)
         return speaker
 
-    for k, p in enumerate(paras):
-        masks = _Masks(per_para[k])
-        heading = _is_heading(text, p)
-        prev_quote_speaker: str | None = None  # for a quote split by "he said." in this paragraph
-        for s, e in _sentences(text, p, masks):
-            opened = [q for a, _ in masks.starting_in(s, e) if (q := starts_at.get(a)) is not None]
-            direct = [q for q in opened if _is_standalone(text, q, s, p, masks)]
-            if direct:
-                for q in direct:
-                    found = _direct_unit(text, q, s, paras, masks, source)
-                    if found is not None:
-                        unit, ref = found
-                        fallback = prev_quote_speaker or speakers.last["any"]
-                        prev_quote_speaker = add(unit, ref, fallback)
-                continue
-            found = None if heading else _reported_unit(text, s, e, masks, source)
-            if found is not None:
-                unit, ref, intro_only = found
-                if intro_only:  # "He said:" before a quote in the next paragraph
-                    if ref is not None and not ref.ahead:
-                        speakers.note(speakers.resolve(ref))
-                else:
-                    add(unit, ref, None)
-            else:
-                # no unit, but the sentence may introduce the next speaker: its subject
-                # ("The King's Fund published a review. It said: ...") or an unnamed person
-                # ("I was chatting with a senior GP. He said ...")
-                titled = None if heading else _last_outside(_TITLED_RE, text, s, e, masks)
-                subject = _clause_subject(_split_commas(text[s : min(e, s + _SUBJECT_WINDOW)])[0])
-                if titled is not None:  # "..., Dr Nikki Kanani, disagreed."
-                    speakers.note(speakers.full(_clean_name(titled)))
-                elif subject is not None and subject.name and not heading:
-                    speakers.note(speakers.full(subject.name))
-                elif (anon := _first_outside(_ANON_RE, text, s, e, masks)) is not None:
-                    speakers.note_anon(anon)
-    for i, description in pending:
-        out[i] = replace(out[i], speaker=description or None)
-    return out
+    def finish(self) -> list[Quote]:
+        """The units; those still waiting keep the lede's own description as speaker."""
+        for i, description in self.pending:
+            self.out[i] = replace(self.out[i], speaker=description or None)
+        return self.out
+
+
+def _reported_sentence(units: _Units, s: int, e: int, masks: _Masks, heading: bool, source):
+    """A sentence without a standalone quote: reported speech (one unit per speaker), a bare
+    attribution before a quote, or a sentence that only names the next speaker."""
+    text, speakers = units.text, units.speakers
+    found = None if heading else _reported_unit(text, s, e, masks, source)
+    if found is None:
+        _note_introduced_speaker(units, s, e, masks, heading)
+        return
+    unit, ref, intro_only = found
+    if intro_only:  # "He said:" before a quote in the next paragraph
+        if ref is not None and not ref.ahead:
+            speakers.note(speakers.resolve(ref))
+        return
+    turn = _speaker_turn(units, s, e, masks, ref, source)
+    if turn is None:
+        units.add(unit, ref, None)
+        return
+    for part, part_ref in turn:
+        units.add(part, part_ref, None)
+
+
+def _speaker_turn(units: _Units, s: int, e: int, masks: _Masks, ref: _Ref | None, source):
+    """``Dr X said A, but Dr Y argued B``: the two clauses as units with their own speakers,
+    or None when the sentence has one speaker (or a clause is not reported speech itself)."""
+    first = units.speaker_of(ref, None)[0]
+    for cut in clause_cuts(units.text, s, e):
+        if masks.inside(cut):
+            continue
+        left = _reported_unit(units.text, s, cut, masks, source)
+        right = _reported_unit(units.text, cut + 1, e, masks, source)
+        # a pronoun after the conjunction ("..., but she warned") is the same speaker
+        if left is None or right is None or left[2] or right[2] or not (right[1] and right[1].name):
+            continue
+        other = units.speaker_of(right[1], None)[0]
+        if other is None or first is None or speakers_match(first, other):
+            continue
+        right_unit = right[0]
+        rs, re_ = _strip(units.text, right_unit.start, right_unit.end)
+        right_unit = replace(right_unit, text=units.text[rs:re_], start=rs, end=re_)
+        return [(left[0], left[1]), (right_unit, right[1])]
+    return None
+
+
+def _note_introduced_speaker(units: _Units, s: int, e: int, masks: _Masks, heading: bool) -> None:
+    """No unit, but the sentence may introduce the next speaker: a titled name ("..., Dr Nikki
+    Kanani, disagreed."), its subject ("The King's Fund published a review. It said: ...") or
+    an unnamed person ("I was chatting with a senior GP. He said ...")."""
+    text, speakers = units.text, units.speakers
+    titled = None if heading else _last_outside(_TITLED_RE, text, s, e, masks)
+    subject = _clause_subject(_split_commas(text[s : min(e, s + _SUBJECT_WINDOW)])[0])
+    if titled is not None:
+        speakers.note(speakers.full(_clean_name(titled)))
+    elif subject is not None and subject.name and not heading:
+        speakers.note(speakers.full(subject.name))
+    elif (anon := _first_outside(_ANON_RE, text, s, e, masks)) is not None:
+        speakers.note_anon(anon)

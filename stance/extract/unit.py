@@ -33,6 +33,11 @@ class Quote:
     end: int
     kind: str
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """``(start, end)``."""
+        return self.start, self.end
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict, ready for ``json.dumps``."""
         return asdict(self)
