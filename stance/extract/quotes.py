@@ -35,6 +35,10 @@ regexes over unbounded text):
    the article names; an unnamed person ("a very senior GP") is kept as described. Every
    speaker is resolved to the fullest form of the name seen in the article ("Coffey" ->
    "Dr Tom Coffey", "NHS Confed" -> "NHS Confederation").
+5. Each unit is cut where its stance may turn (:mod:`stance.extract.segment`): at the
+   reopened paragraphs of a quote, before a sentence opening with a contrast ("But",
+   "However", ...), and in a reported sentence before ", but Dr Y said ..." when a second
+   speaker takes over.
 
 Out of scope (documented in docs/extraction.md): an author's own argument in a column or
 editorial (no quote marks, no reporting verb), and readers' comments that a page shows with
