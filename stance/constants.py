@@ -29,6 +29,10 @@ TEST_SOURCES: tuple[str, ...] = ("002_e9050259a6e9974c.txt", "004_f127605748b66a
 # The development set of real public positions (evaluation only; never trained on).
 DEV_SOURCE = "dev_positions"
 DEV_PATH = "data/dev_positions.jsonl"
+# The test quotes that are not worked examples in data/GUIDELINES.md (the guideline-blind test).
+TEST_NOT_EXAMPLES_PATH = "data/eval/test_not_examples.jsonl"
+# Files the main job scores every model on besides the test split, when they exist.
+EXTRA_EVAL_PATHS: tuple[str, ...] = (TEST_NOT_EXAMPLES_PATH, DEV_PATH)
 DEV_FIELDS: tuple[str, ...] = (*("id", "text", "label", "source", "speaker", "role", "reform"),
                                "organisation", "basis")  # fmt: skip
 
@@ -53,6 +57,10 @@ ARTICLES_DIR = "data/articles"
 SEED_UNITS_PATH = "data/seed_units.jsonl"  # hand-cut gold units of the seed articles
 MODELS_DIR = "models"
 REPORTS_DIR = "reports"
+# The committed copy of the main job's report (rewritten only by `stance experiment --docs`).
+DOCS_REPORT_DIR = "docs/report"
+BASELINE_CONFIG = "configs/baseline.yaml"
+TRANSFORMER_CONFIG = "configs/transformer.yaml"
 DEFAULT_MODEL_DIR = "models/transformer"
 BASELINE_MODEL_DIR = "models/baseline"
 
