@@ -18,10 +18,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from stance.constants import (
     PAIR_FIELD,
     TEST_SOURCES,
 )
-from stance.data.io import detect_format, iter_records
+from stance.data.io import iter_records, scan_records, write_jsonl
 from stance.errors import DataError
 
 __all__ = [
@@ -72,63 +71,12 @@ def _normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _scan(path: Path) -> Iterable[tuple[int | None, dict[str, Any] | None, str | None]]:
-    """Yield ``(line, record, None)`` or ``(line, None, problem)``, reporting every bad JSON line.
-
-    Unlike :func:`stance.data.io.iter_records` (which stops at the first problem), a check keeps
-    going so the user sees every broken line at once. Whole-file problems (missing, binary,
-    not UTF-8, CSV structure) end the scan of that file.
-    """
-    if detect_format(path) == "csv":
-        try:
-            for line, record in iter_records(path):
-                yield line, record, None
-        except DataError as exc:
-            yield exc.line, None, exc.message
-        return
-    if not path.exists():
-        yield None, None, "file not found"
-        return
-    if path.is_dir():
-        yield None, None, "is a directory, expected a JSONL or CSV file"
-        return
-    seen_any = False
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if b"\x00" in raw:
-                yield number, None, "binary data (NUL byte); expected UTF-8 text"
-                return
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, None, f"not UTF-8 text ({exc.reason}); save the file as UTF-8"
-                continue
-            if number == 1:
-                line = line.removeprefix("\ufeff")
-            if not line.strip():
-                continue
-            seen_any = True
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield (
-                    number,
-                    None,
-                    f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
-                )
-                continue
-            if not isinstance(record, dict):
-                yield number, None, f"expected a JSON object, found {type(record).__name__}"
-                continue
-            yield number, record, None
-    if not seen_any:
-        yield None, None, "file is empty; expected one JSON object per line"
-
-
 def check_files(
     paths: Sequence[str | Path],
     labels: Sequence[str] = LABELS,
     fields: Sequence[str] = CORPUS_FIELDS,
+    text_column: str = "text",
+    label_column: str = "label",
 ) -> list[Problem]:
     """Validate one or more corpus files; return every problem found (empty list = valid).
 
@@ -140,6 +88,12 @@ def check_files(
         paths: the files; a directory stands for the ``*.jsonl`` and ``*.csv`` files in it.
         labels: the allowed labels.
         fields: the fields every record must have (``("text", "label")`` for a plain labelled file).
+        text_column, label_column: the columns that hold the statement and the label (they
+            stand for ``text`` and ``label`` in ``fields``); a config's ``data.text_column`` and
+            ``data.label_column``.
+
+    Labels are compared after stripping surrounding whitespace, as every reader does
+    (:func:`stance.data.io.load_labelled`), so a file that trains also passes the check.
 
     Example:
         >>> [str(p) for p in check_files(["data/corpus.jsonl"])]   # doctest: +SKIP
@@ -159,9 +113,11 @@ def check_files(
     texts: dict[str, tuple[str, int | None]] = {}
     pair_seen: dict[str, list[tuple[str, int | None, Any]]] = {}
     allowed = set(labels)
+    renamed = {"text": text_column, "label": label_column}
+    fields = [renamed.get(name, name) for name in fields]
     for path in files:
         try:
-            rows = list(_scan(path))
+            rows = list(scan_records(path))
         except DataError as exc:  # unknown suffix
             problems.append(Problem(exc.path, exc.line, exc.message))
             continue
@@ -184,8 +140,8 @@ def check_files(
                             f"field {name!r} must be a non-empty string, found {value!r:.40}",
                         )
                     )
-            label = record.get("label")
-            if isinstance(label, str) and label.strip() and label not in allowed:
+            label = record.get(label_column)
+            if isinstance(label, str) and label.strip() and label.strip() not in allowed:
                 problems.append(
                     Problem(
                         str(path), line, f"unknown label {label!r}; allowed: {', '.join(labels)}"
@@ -205,7 +161,7 @@ def check_files(
                     )
                 else:
                     ids[rid] = (str(path), line)
-            text = record.get("text")
+            text = record.get(text_column)
             if isinstance(text, str) and text.strip():
                 key = _normalise(text)
                 if key in texts:
@@ -261,17 +217,32 @@ def _pair_problems(pair_seen: dict[str, list[tuple[str, int | None, Any]]]) -> l
     return found
 
 
-def ensure_valid(path: str | Path, labels: Sequence[str] = LABELS) -> None:
+def ensure_valid(
+    path: str | Path,
+    labels: Sequence[str] = LABELS,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> None:
     """Raise on the first problem :func:`check_files` finds in one corpus file.
 
     Raises:
         DataError: naming the file and line, and how many more problems there are.
     """
-    problems = check_files([path], labels=labels)
+    problems = check_files(
+        [path], labels=labels, text_column=text_column, label_column=label_column
+    )
     if problems:
         p = problems[0]
+        columns = "".join(
+            f" --{flag}-column {name}"
+            for flag, name, default in (
+                ("text", text_column, "text"),
+                ("label", label_column, "label"),
+            )
+            if name != default
+        )
         more = (
-            f" (and {len(problems) - 1} more; run `stance data check {path}`)"
+            f" (and {len(problems) - 1} more; run `stance data check {path}{columns}`)"
             if len(problems) > 1
             else ""
         )
@@ -458,14 +429,3 @@ def article_folds(
                 train.append(i)
         folds.append((article, train, validation, test))
     return folds
-
-
-def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
-    """Write records as JSON Lines (UTF-8, one object per line), atomically."""
-    from stance.models.artifacts import atomic_file
-
-    path = Path(path)
-    with atomic_file(path) as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path

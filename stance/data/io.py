@@ -7,6 +7,9 @@ Two formats are accepted wherever data is read:
 
 Reading streams, so a file of a million rows never sits in memory at once
 (:func:`iter_records`); :func:`load_labelled` reads a whole labelled file and checks every row.
+:func:`scan_records` is the same reader for checks that report every bad line, not just the
+first. :func:`json_line` / :func:`write_jsonl` are the one JSON Lines writer: every JSONL file
+the package writes goes through them, so escaping is the same everywhere.
 
 Example:
     >>> data = load_labelled("data/splits/test.jsonl")        # doctest: +SKIP
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,10 @@ __all__ = [
     "LabelledData",
     "detect_format",
     "iter_records",
+    "scan_records",
     "read_records",
+    "json_line",
+    "write_jsonl",
     "load_labelled",
     "validate_text",
     "to_dataset",
@@ -92,27 +100,108 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def _check_file(path: Path) -> None:
+def _file_problem(path: Path) -> str | None:
     if not path.exists():
-        raise DataError(path, "file not found")
+        return "file not found"
     if path.is_dir():
-        raise DataError(path, "is a directory, expected a JSONL or CSV file")
+        return "is a directory, expected a JSONL or CSV file"
+    return None
+
+
+def _decode(raw: bytes) -> tuple[str | None, str | None]:
+    """(line, None) decoded as UTF-8, or (None, problem) for binary or undecodable bytes."""
+    if b"\x00" in raw:
+        return None, "binary data (NUL byte); expected UTF-8 text"
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, (
+            f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); save the file as UTF-8"
+        )
 
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (line number, line) decoded as UTF-8, failing on the first undecodable or binary line."""
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            if b"\x00" in raw:
-                raise DataError(path, "binary data (NUL byte); expected UTF-8 text", line=number)
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    path,
-                    f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); save the file as UTF-8",
-                    line=number,
-                ) from None
+            line, problem = _decode(raw)
+            if problem is not None:
+                raise DataError(path, problem, line=number)
+            yield number, line.removeprefix("\ufeff") if number == 1 else line
+
+
+# A pretty-printed JSON file (an array, or one object over many lines) is a common mistake for
+# JSON Lines; every line after the first would be "malformed", so say what the file is instead.
+_NOT_JSONL = (
+    "found a JSON array or a JSON object over several lines; expected JSON Lines: one JSON "
+    "object per line (convert an array with: jq -c '.[]' FILE > FILE.jsonl)"
+)
+
+
+def _parse_json_line(line: str, first: bool) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """(record, problem, fatal) for one non-blank JSONL line; ``fatal`` ends the file's scan."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        if first and line.strip() in ("[", "{"):
+            return None, _NOT_JSONL, True
+        return None, f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})", False
+    if first and isinstance(record, list):
+        return None, _NOT_JSONL, True
+    if not isinstance(record, dict):
+        return None, f"expected a JSON object, found {type(record).__name__}", False
+    return record, None, False
+
+
+def scan_records(
+    path: str | Path,
+) -> Iterator[tuple[int | None, dict[str, Any] | None, str | None]]:
+    """Yield ``(line, record, None)`` or ``(line, None, problem)`` for every line of a file.
+
+    The reader behind :func:`iter_records`, for checks (``stance data check``) that report
+    every broken JSONL line at once. Whole-file problems (missing, a directory, empty,
+    pretty-printed JSON, binary, CSV structure) end the scan of that file.
+
+    Raises:
+        DataError: the suffix is neither JSONL nor CSV.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    problem = _file_problem(path)
+    if problem is not None:
+        yield None, None, problem
+        return
+    if fmt == "csv":
+        try:
+            for line, record in _iter_csv(path):
+                yield line, record, None
+        except DataError as exc:
+            yield exc.line, None, exc.message
+        return
+    yield from _scan_jsonl(path)
+
+
+def _scan_jsonl(path: Path) -> Iterator[tuple[int | None, dict[str, Any] | None, str | None]]:
+    seen_any = False
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            line, problem = _decode(raw)
+            if problem is not None:
+                yield number, None, problem
+                if "NUL" in problem:
+                    return
+                continue
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # tolerate a UTF-8 byte-order mark
+            if not line.strip():
+                continue
+            record, problem, fatal = _parse_json_line(line, first=not seen_any)
+            seen_any = True
+            yield number, record, problem
+            if fatal:
+                return
+    if not seen_any:
+        yield None, None, "file is empty; expected one JSON object per line"
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -125,48 +214,30 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             not a JSON object / a CSV row with the wrong number of fields. The error names the
             file and the line.
     """
-    path = Path(path)
-    _check_file(path)
-    fmt = detect_format(path)
-    seen_any = False
-    if fmt == "jsonl":
-        for number, line in _decoded_lines(path):
-            if number == 1:
-                line = line.removeprefix("\ufeff")  # tolerate a UTF-8 byte-order mark
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    path,
-                    f"malformed JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
-                    line=number,
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    path,
-                    f"expected a JSON object per line, found {type(record).__name__}",
-                    line=number,
-                )
-            seen_any = True
-            yield number, record
-    else:
-        yield from _iter_csv(path)
-        return
-    if not seen_any:
-        raise DataError(path, "file is empty; expected one JSON object per line")
+    for number, record, problem in scan_records(path):
+        if problem is not None:
+            raise DataError(path, problem, line=number)
+        yield number, record
+
+
+def _raise_csv_field_limit() -> None:
+    # csv's default field limit (131,072 characters) would reject a long quote as "malformed
+    # CSV"; long texts are the model's business (truncated with a warning), as in JSONL.
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long is 32 bits on Windows
+            limit //= 2
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     # Decode line by line (for line numbers in encoding errors), then let csv handle quoting.
     # csv needs the physical lines of multi-line quoted fields joined, so it reads from a
     # generator and we track the line number through `reader.line_num`.
-    def text_lines() -> Iterator[str]:
-        for number, line in _decoded_lines(path):
-            yield line.removeprefix("\ufeff") if number == 1 else line
-
-    reader = csv.reader(text_lines())
+    _raise_csv_field_limit()
+    reader = csv.reader(line for _, line in _decoded_lines(path))
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
@@ -269,6 +340,36 @@ def load_labelled(
         records.append(record)
         lines.append(number)
     return LabelledData(texts=texts, labels=golds, records=records, lines=lines, path=str(path))
+
+
+# Characters that str.splitlines() and many tools treat as line breaks; JSON allows them raw
+# inside strings, so they are escaped to keep one record per physical line for every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+# A lone surrogate (from a "\ud800" escape in the input) cannot be written as UTF-8; escaped,
+# it reads back as the same string.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One record as a line of JSON Lines (UTF-8 text as is, ending in ``"\\n"``).
+
+    Line-break characters other than ``\\n`` (U+0085, U+2028, U+2029) and lone surrogates are
+    written as ``\\uXXXX`` escapes, so the line is valid UTF-8 and no reader splits it.
+    """
+    text = json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    """Write records as JSON Lines (see :func:`json_line`), atomically: a failure midway
+    leaves any previous file intact."""
+    from stance.models.artifacts import atomic_file  # lazy: keeps `import stance.data` light
+
+    path = Path(path)
+    with atomic_file(path) as fh:
+        for record in records:
+            fh.write(json_line(record))
+    return path
 
 
 def to_dataset(data: LabelledData, label_names: Sequence[str] = LABELS):

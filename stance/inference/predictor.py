@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import json
 import os
 import sys
 import threading
@@ -665,18 +664,6 @@ def _check_clash(
         )
 
 
-# Characters that str.splitlines() and many tools treat as line breaks; JSON allows them raw
-# inside strings, so escape them to keep one record per physical line for every reader.
-_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
-
-
-def _write_json_line(fh: Any, record: dict[str, Any]) -> None:
-    try:
-        fh.write(json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
-    except UnicodeEncodeError:  # a lone surrogate (from a "\\ud800" escape) cannot be UTF-8
-        fh.write(json.dumps(record, ensure_ascii=True) + "\n")
-
-
 def predict_file(
     input_path: str | Path,
     output_path: str | Path,
@@ -733,7 +720,7 @@ def predict_file(
     """
     import csv
 
-    from stance.data.io import detect_format, iter_records
+    from stance.data.io import detect_format, iter_records, json_line
     from stance.models.artifacts import atomic_file
 
     _check_batch_size(batch_size)
@@ -813,7 +800,7 @@ def predict_file(
                 if writer is not None:
                     writer.writerow([*record.values(), *("" if v is None else v for v in values)])
                 else:
-                    _write_json_line(fh, {**record, **dict(zip(added, values))})
+                    fh.write(json_line({**record, **dict(zip(added, values))}))
             done += len(chunk)
             if progress is not None:
                 progress(done, n_rows)
