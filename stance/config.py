@@ -222,49 +222,97 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> TrainConf
     return config
 
 
+# numpy and scikit-learn take seeds in [0, 2**32 - 1]; outside it they fail deep inside.
+MAX_SEED = 2**32 - 1
+
+
+def _bad(source: str, key: str, expected: str, found: Any) -> ConfigError:
+    return ConfigError(f"{source}: key '{key}': expected {expected}, found {found!r}")
+
+
 def _check_values(config: TrainConfig, source: str) -> None:
-    """Checks that types alone cannot express."""
-
-    def bad(key: str, expected: str, found: Any) -> ConfigError:
-        return ConfigError(f"{source}: key '{key}': expected {expected}, found {found!r}")
-
-    labels = config.data.labels
-    if len(labels) < 2 or len(set(labels)) != len(labels):
-        raise bad("data.labels", "at least two distinct label names", labels)
+    """Checks that types alone cannot express: ranges, and values that must agree."""
+    if not 0 <= config.seed <= MAX_SEED:
+        raise _bad(source, "seed", f"an integer between 0 and {MAX_SEED}", config.seed)
+    _check_data(config.data, source)
     if config.baseline is not None:
-        b = config.baseline
-        for key in ("word_ngram_range", "char_ngram_range"):
-            rng = getattr(b, key)
-            if len(rng) != 2 or rng[0] < 1 or rng[0] > rng[1]:
-                raise bad(f"baseline.{key}", "[low, high] with 1 <= low <= high", rng)
-        if not b.C_grid or any(c <= 0 for c in b.C_grid):
-            raise bad("baseline.C_grid", "a non-empty list of positive numbers", b.C_grid)
-        if b.cv_folds < 2:
-            raise bad("baseline.cv_folds", "an integer >= 2", b.cv_folds)
+        _check_ranges(config.baseline, _BASELINE_RANGES, "baseline", source)
+        _check_baseline(config.baseline, source)
     if config.transformer is not None:
+        _check_ranges(config.transformer, _TRANSFORMER_RANGES, "transformer", source)
         t = config.transformer
         if t.max_length != "auto" and not 8 <= t.max_length <= 8192:
-            raise bad(
-                "transformer.max_length", "'auto' or an integer between 8 and 8192", t.max_length
+            raise _bad(
+                source,
+                "transformer.max_length",
+                "'auto' or an integer between 8 and 8192",
+                t.max_length,
             )
-        if t.learning_rate <= 0:
-            raise bad("transformer.learning_rate", "a positive number", t.learning_rate)
-        if t.num_epochs < 1 or t.batch_size < 1 or t.eval_batch_size < 1:
-            raise bad(
-                "transformer.num_epochs/batch_size",
-                "positive integers",
-                (t.num_epochs, t.batch_size),
-            )
-        if not 0 <= t.warmup_ratio < 1:
-            raise bad("transformer.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
-        if not 0 < t.layerwise_lr_decay <= 1:
-            raise bad("transformer.layerwise_lr_decay", "a number in (0, 1]", t.layerwise_lr_decay)
-        if not 50 <= t.max_length_percentile <= 100:
-            raise bad(
-                "transformer.max_length_percentile",
-                "a number in [50, 100]",
-                t.max_length_percentile,
-            )
+
+
+def _check_data(data: DataConfig, source: str) -> None:
+    labels = data.labels
+    if len(labels) < 2 or len(set(labels)) != len(labels) or not all(x.strip() for x in labels):
+        raise _bad(source, "data.labels", "at least two distinct, non-blank label names", labels)
+    for key in ("text_column", "label_column", "group_column"):
+        if not getattr(data, key).strip():
+            raise _bad(source, f"data.{key}", "a column name", getattr(data, key))
+    if data.text_column == data.label_column:
+        raise _bad(
+            source, "data.label_column", "a column other than data.text_column", data.label_column
+        )
+
+
+# (key, low, high, brackets): the allowed interval, "[" / "]" closed, "(" / ")" open; high None =
+# unbounded. max_iter 0 would save an unfitted model; min_df 0 and max_features 0 fail in sklearn.
+_BASELINE_RANGES = (
+    ("min_df", 1, None, "[)"),
+    ("max_features", 1, None, "[)"),
+    ("cv_folds", 2, None, "[)"),
+    ("max_iter", 1, None, "[)"),
+)
+_TRANSFORMER_RANGES = (
+    ("learning_rate", 0, None, "()"),
+    ("num_epochs", 1, None, "[)"),
+    ("batch_size", 1, None, "[)"),
+    ("eval_batch_size", 1, None, "[)"),
+    ("warmup_ratio", 0, 1, "[)"),
+    ("weight_decay", 0, None, "[)"),
+    ("early_stopping_patience", 0, None, "[)"),
+    ("layerwise_lr_decay", 0, 1, "(]"),
+    ("freeze_epochs", 0, None, "[)"),
+    ("freeze_train_top_layers", 0, None, "[)"),
+    ("gradient_accumulation_steps", 1, None, "[)"),
+    ("max_length_percentile", 50, 100, "[]"),
+)
+
+
+def _in_range(value: float, low: float, high: float | None, brackets: str) -> bool:
+    above = value >= low if brackets[0] == "[" else value > low
+    below = high is None or (value <= high if brackets[1] == "]" else value < high)
+    return above and below
+
+
+def _check_ranges(settings: Any, ranges: tuple, section: str, source: str) -> None:
+    for key, low, high, brackets in ranges:
+        value = getattr(settings, key)
+        if value is None or _in_range(value, low, high, brackets):  # None: an unset Optional
+            continue
+        kind = "an integer" if isinstance(value, int) else "a number"
+        if high is None:
+            expected = f"{kind} {'>=' if brackets[0] == '[' else '>'} {low}"
+        else:
+            expected = f"{kind} in {brackets[0]}{low}, {high}{brackets[1]}"
+        raise _bad(source, f"{section}.{key}", expected, value)
+
+
+def _check_baseline(b: BaselineSettings, source: str) -> None:
+    for key in ("word_ngram_range", "char_ngram_range"):
+        rng = getattr(b, key)
+        if len(rng) != 2 or rng[0] < 1 or rng[0] > rng[1]:
+            raise _bad(source, f"baseline.{key}", "[low, high] with 1 <= low <= high", rng)
+    if not b.C_grid or any(c <= 0 for c in b.C_grid):
+        raise _bad(source, "baseline.C_grid", "a non-empty list of positive numbers", b.C_grid)
 
 
 # --- generic dataclass validation -------------------------------------------------------

@@ -207,7 +207,8 @@ def _fit(estimator: Any, X: Any, y: Sequence[str]) -> Any:
     try:
         return estimator.fit(X, y)
     except ValueError as exc:
-        if "no terms remain" in str(exc) or "empty vocabulary" in str(exc):
+        # "max_df corresponds to < documents than min_df": min_df exceeds the training texts.
+        if any(m in str(exc) for m in ("no terms remain", "empty vocabulary", "than min_df")):
             raise ConfigError(
                 f"baseline features: {exc} (lower baseline.min_df or raise baseline.max_features)"
             ) from None
