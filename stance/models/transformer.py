@@ -900,6 +900,26 @@ def _check_files(model_dir: Path, metadata: dict[str, Any]) -> None:
         )
 
 
+def _check_device_available(torch: Any, device: Any) -> None:
+    """A one-line ModelError for a device this machine lacks (torch would fail with an
+    AssertionError deep inside ``model.to``)."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = device.index or 0
+        if index >= count:
+            found = "no CUDA GPU" if count == 0 else f"{count} CUDA GPU(s)"
+            raise ModelError(
+                f"device {str(device)!r} is not available: this machine has {found}"
+                f"{' (torch built without CUDA)' if not torch.backends.cuda.is_built() else ''}; "
+                "use --device cpu (device='cpu') or leave it unset"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(
+            "device 'mps' is not available on this machine; use --device cpu (device='cpu') "
+            "or leave it unset"
+        )
+
+
 def _load_model_dir(model_dir: Path, device: str | None) -> tuple[Any, Any]:
     """Model (eval mode, on ``device``) and tokenizer of a saved model directory; no network."""
     import torch
@@ -913,6 +933,7 @@ def _load_model_dir(model_dir: Path, device: str | None) -> tuple[Any, Any]:
         raise ModelError(
             f"device {device!r} is not a torch device (expected e.g. 'cpu', 'cuda', 'cuda:0', 'mps')"
         ) from None
+    _check_device_available(torch, torch_device)
     try:
         with _no_hf_progress_bars():
             tokenizer = AutoTokenizer.from_pretrained(
