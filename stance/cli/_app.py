@@ -108,8 +108,49 @@ def resamples_option(help: str = "Bootstrap resamples for the 95% intervals.") -
     return typer.Option(DEFAULT_RESAMPLES, "--resamples", min=1, help=help)
 
 
-def bootstrap_seed_option(help: str = "Seed of the bootstrap.") -> Any:
-    return typer.Option(0, "--seed", help=help)
+def bootstrap_seed_option(help: str = "Seed of the bootstrap behind the 95% intervals.") -> Any:
+    # Not "--seed": that is the training seed (`stance train --seed`); these commands only
+    # resample, and `cv`/`experiment` train with each config's own seed.
+    return typer.Option(0, "--bootstrap-seed", min=0, help=help)
+
+
+# = stance.inference.predictor.BACKENDS (not imported: `stance --help` stays light).
+BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")
+
+
+def _check_backend(value: str | None) -> str | None:
+    if value is not None and value not in BACKEND_CHOICES:
+        raise typer.BadParameter(f"expected one of {', '.join(BACKEND_CHOICES)}, found {value!r}")
+    return value
+
+
+def device_option(
+    help: str = "Transformer models: cpu, cuda, cuda:1, ... (default: a GPU if there is one).",
+) -> Any:
+    return typer.Option(None, "--device", help=help)
+
+
+def backend_option(
+    help: str = "Transformer models: torch (default), onnx (faster on CPU) or onnx-int8.",
+) -> Any:
+    return typer.Option(None, "--backend", callback=_check_backend, help=help)
+
+
+def check_model_options(models: list[Any], device: str | None, backend: str | None) -> None:
+    """Refuse ``--device``/``--backend`` when no model given is a transformer (a baseline
+    would silently ignore them). ``models`` may hold None (the default model)."""
+    if device is None and backend is None:
+        return
+    from stance.inference.predictor import resolve_model_dir
+    from stance.models.artifacts import read_metadata
+
+    kinds = {read_metadata(resolve_model_dir(m))["kind"] for m in models}
+    if "transformer" not in kinds:
+        option = "--device" if device is not None else "--backend"
+        raise StanceError(
+            f"{option} applies to transformer models; the model given is a "
+            f"{', '.join(sorted(kinds))} model (leave {option} unset)"
+        )
 
 
 def batch_size_option(help: str = "Texts per forward pass.") -> Any:

@@ -19,6 +19,12 @@ def check(
     minimal: bool = typer.Option(
         False, "--minimal", help="Only require 'text' and 'label' (plain labelled files)."
     ),
+    text_column: str = typer.Option(
+        "text", "--text-column", help="Column holding the statement (a config's data.text_column)."
+    ),
+    label_column: str = typer.Option(
+        "label", "--label-column", help="Column holding the label (a config's data.label_column)."
+    ),
 ) -> None:
     """Validate corpus files; print file:line: message for each problem and exit 1 if any.
 
@@ -28,10 +34,12 @@ def check(
     from stance.data.corpus import check_files
 
     targets = paths or [Path(CORPUS_PATH)]
-    problems = check_files(targets, fields=("text", "label") if minimal else CORPUS_FIELDS)
+    columns = {"text_column": text_column, "label_column": label_column}
+    fields = ("text", "label") if minimal else CORPUS_FIELDS
+    problems = check_files(targets, fields=fields, **columns)
     if not paths and Path(SPLITS_DIR).is_dir():
         # The split files are checked together, so a text in two splits is caught.
-        problems += check_files([Path(SPLITS_DIR)])
+        problems += check_files([Path(SPLITS_DIR)], **columns)
     for problem in problems:
         typer.echo(str(problem), err=True)
     if problems:
@@ -78,7 +86,7 @@ def split(
         "--test-source",
         help="Article file name held out for test (repeatable; default: the project's choice).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the validation sample."),
+    seed: int = typer.Option(0, "--split-seed", min=0, help="Seed of the validation sample."),
 ) -> None:
     """Write the deterministic grouped splits: test = whole seed articles; authored only in train/validation."""
     from stance.constants import TEST_SOURCES

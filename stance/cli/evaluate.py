@@ -17,14 +17,18 @@ import typer
 
 from stance.cli._app import (
     app,
+    backend_option,
     batch_size_option,
     bootstrap_seed_option,
+    check_model_options,
     data_warnings_as_lines,
+    device_option,
     json_option,
     quiet_option,
     report_option,
     resamples_option,
 )
+from stance.errors import StanceError
 
 
 def _run(as_json: bool, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -71,6 +75,8 @@ def evaluate(
     label_column: str = typer.Option(
         "label", "--label-column", help="Column holding the gold label."
     ),
+    device: str | None = device_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """Score a model on a labelled file: accuracy and macro-F1 with 95% bootstrap intervals,
     per-label precision/recall/F1, confusion matrix, calibration (ECE, reliability table).
@@ -78,9 +84,10 @@ def evaluate(
     from stance.evaluation.evaluate import evaluate as run_evaluation
     from stance.evaluation.report import evaluation_text
 
+    check_model_options([model], device, backend)
     result = _run(as_json, lambda: run_evaluation(
         model, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
-        text_column=text_column, label_column=label_column,
+        text_column=text_column, label_column=label_column, device=device, backend=backend,
     ))  # fmt: skip
     _echo(
         result,
@@ -132,13 +139,26 @@ def cv(
     resamples: int = resamples_option(),
     seed: int = bootstrap_seed_option("Seed of the bootstrap (training uses the config's seed)."),
     quiet: bool = quiet_option("No per-fold progress on stderr."),
+    device: str | None = device_option(
+        "Transformer configs: where each fold trains and predicts, overriding "
+        "transformer.device (auto, cpu, cuda, mps)."
+    ),
 ) -> None:
     """Leave-one-article-out cross-validation over the corpus' seed quotes: one model per
     article trained on everything else; the pooled out-of-fold scores with intervals, and per fold.
     """
+    from stance.config import load_config
     from stance.evaluation.evaluate import cross_validate
     from stance.evaluation.report import cv_text
 
+    config = load_config(config)
+    if device is not None:
+        if config.transformer is None:
+            raise StanceError(
+                f"--device applies to transformer configs; {config.source} is a {config.kind} "
+                "config (leave --device unset)"
+            )
+        config.transformer.device = device
     result = _run(as_json, lambda: cross_validate(
         config, folds=folds, quiet=quiet, n_resamples=resamples, seed=seed, report_dir=report
     ))  # fmt: skip

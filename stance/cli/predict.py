@@ -16,16 +16,26 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app, batch_size_option, json_option, quiet_option, warnings_as_lines
+from stance.cli._app import (
+    app,
+    backend_option,
+    batch_size_option,
+    check_model_options,
+    device_option,
+    json_option,
+    quiet_option,
+    warnings_as_lines,
+)
 from stance.inference.predictor import TruncationWarning
 
 # The table shows at most this many characters of each statement (the JSON output has all).
 TABLE_TEXT_WIDTH = 70
-_BACKEND_CHOICES = (
-    "torch",
-    "onnx",
-    "onnx-int8",
-)  # = stance.inference.predictor.BACKENDS (not imported: startup time)
+# Options that only mean something with --input FILE (their defaults are applied there).
+_FILE_OPTIONS = {
+    "text_column": ("--text-column", "text"),
+    "label_column": ("--label-column", "label"),
+    "prob_prefix": ("--prob-prefix", "p_"),
+}
 
 
 def _fail(message: str) -> None:
@@ -82,34 +92,30 @@ def predict(
         "-o",
         help="Where to write the rows with predictions (same format as --input).",
     ),
-    text_column: str = typer.Option(
-        "text", "--text-column", help="Column of --input holding the statements."
+    text_column: str | None = typer.Option(
+        None, "--text-column", help="Column of --input holding the statements. [default: text]"
     ),
     batch_size: int = batch_size_option("Statements per forward pass."),
     skip_invalid: bool = typer.Option(
         False,
         "--skip-invalid",
-        help="Write rows without a usable text with an empty label instead of failing.",
+        help="With --input: write rows without a usable text with an empty label instead of failing.",
     ),
-    label_column: str = typer.Option(
-        "label", "--label-column", help="Name of the predicted-label column added to --output."
+    label_column: str | None = typer.Option(
+        None,
+        "--label-column",
+        help="Name of the predicted-label column added to --output. [default: label]",
     ),
-    prob_prefix: str = typer.Option(
-        "p_",
+    prob_prefix: str | None = typer.Option(
+        None,
         "--prob-prefix",
-        help="Prefix of the probability columns added to --output (p_support, ...).",
+        help="Prefix of the probability columns added to --output (p_support, ...). [default: p_]",
     ),
     as_json: bool = json_option(
         "Print JSON lines (text, label, confidence, scores) instead of a table."
     ),
-    backend: str | None = typer.Option(
-        None,
-        "--backend",
-        help=f"Transformer runtime: {', '.join(_BACKEND_CHOICES)} (default torch; onnx is faster on CPU).",
-    ),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu, cuda, cuda:1, ... (default: a GPU if there is one)."
-    ),
+    backend: str | None = backend_option(),
+    device: str | None = device_option(),
     quiet: bool = quiet_option("No progress bar."),
 ) -> None:
     """Classify statements as support, oppose or conditional.
@@ -122,9 +128,14 @@ def predict(
     """
     from stance.inference.predictor import load, predict_file
 
-    if backend is not None and backend not in _BACKEND_CHOICES:
-        _fail(f"--backend must be one of {', '.join(_BACKEND_CHOICES)}, found {backend!r}")
     options = {"backend": backend, "device": device}
+    given = {"text_column": text_column, "label_column": label_column, "prob_prefix": prob_prefix}
+    misplaced = [_FILE_OPTIONS[k][0] for k, v in given.items() if v is not None]
+    misplaced += ["--skip-invalid"] if skip_invalid else []
+    if misplaced and input_path is None and output_path is None:
+        _fail(
+            f"{', '.join(misplaced)}: for --input FILE only, not for statements given as arguments"
+        )
     if input_path is not None or output_path is not None:
         if texts:
             _fail("give statements as arguments or --input FILE, not both")
@@ -132,13 +143,14 @@ def predict(
             _fail("--input and --output go together: stance predict --input FILE --output FILE")
         if as_json:
             _fail("--json is for statements given as arguments; --output has the format of --input")
+        check_model_options([model], device, backend)
+        columns = {k: given[k] if given[k] is not None else _FILE_OPTIONS[k][1] for k in given}
         progress = _Progress(enabled=not quiet)
         try:
             with warnings_as_lines(TruncationWarning):
                 summary = predict_file(
-                    input_path, output_path, model, text_column=text_column, batch_size=batch_size,
-                    skip_invalid=skip_invalid, label_column=label_column, prob_prefix=prob_prefix,
-                    progress=progress, **options,
+                    input_path, output_path, model, batch_size=batch_size,
+                    skip_invalid=skip_invalid, progress=progress, **columns, **options,
                 )  # fmt: skip
         finally:
             progress.close()
@@ -158,9 +170,14 @@ def predict(
         _fail(
             'nothing to classify: give statements (stance predict "text" ...) or --input FILE --output FILE'
         )
-    for i, text in enumerate(texts, start=1):
-        if not text.strip():
-            _fail(f"statement {i}: empty or whitespace only")
+    from stance.data.io import validate_text
+
+    for i, text in enumerate(texts):
+        try:  # the API's own check and message: items counted from 0, as Python indexes them
+            validate_text(text, f"item {i}")
+        except ValueError as exc:
+            _fail(str(exc))
+    check_model_options([model], device, backend)
     predictor = load(model, **options)
     with warnings_as_lines(TruncationWarning):
         predictions = predictor.predict(texts, batch_size=batch_size)

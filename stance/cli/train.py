@@ -23,7 +23,9 @@ def train(
         "-o",
         help="Where to save the model (default: the config's output_dir).",
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Training seed, overriding the config's seed."
+    ),
     quiet: bool = quiet_option("No progress bars or per-epoch lines."),
 ) -> None:
     """Train a model (baseline or transformer, as the config says) and save it atomically.

@@ -77,6 +77,9 @@ class ModelPredictions:
         confidence: the probability of each predicted label.
         seconds: wall-clock prediction time.
         metadata: the model's ``metadata.json``.
+        probabilities: (n, labels) probabilities of every label (None when not kept).
+        raw_probabilities: the model's uncalibrated probabilities (None when not kept);
+            ``probabilities`` are calibrated when the model has a calibrator.
     """
 
     name: str
@@ -87,6 +90,8 @@ class ModelPredictions:
     confidence: np.ndarray
     seconds: float
     metadata: dict[str, Any]
+    probabilities: np.ndarray | None = None
+    raw_probabilities: np.ndarray | None = None
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -149,7 +154,8 @@ def predict_data(predictor: Predictor, data: LabelledData, name: str | None = No
                  batch_size: int = DEFAULT_BATCH_SIZE) -> ModelPredictions:  # fmt: skip
     """Run a model over every text of ``data``; keep the top label and its probability."""
     started = time.perf_counter()
-    probs = np.asarray(predictor.predict_proba(list(data.texts), batch_size=batch_size))
+    raw = np.asarray(predictor.predict_proba(list(data.texts), batch_size=batch_size))
+    probs = predictor.calibrate(raw)  # what predict() reports: calibrated if the model can be
     seconds = time.perf_counter() - started
     best = probs.argmax(axis=1)
     model_dir = _shown_path(predictor.model_dir) if predictor.model_dir is not None else None
@@ -162,6 +168,8 @@ def predict_data(predictor: Predictor, data: LabelledData, name: str | None = No
         confidence=probs[np.arange(len(best)), best],
         seconds=seconds,
         metadata=dict(predictor.metadata or {}),
+        probabilities=probs,
+        raw_probabilities=raw,
     )
 
 
@@ -261,11 +269,19 @@ def score(
     seed: int = 0,
     n_bins: int = DEFAULT_BINS,
 ) -> dict[str, Any]:
-    """All metrics of one model's predictions on ``data`` (see :func:`stance.evaluation.metrics.classification_summary`)."""
-    return classification_summary(
+    """All metrics of one model's predictions on ``data`` (see :func:`stance.evaluation.metrics.classification_summary`),
+    plus ``calibration`` (ECE before and after) and ``coverage`` (the coverage-accuracy curve)
+    when the raw probabilities were kept (see :func:`stance.evaluation.calibration.calibration_summary`)."""
+    out = classification_summary(
         data.labels, preds.predicted, labels, confidences=preds.confidence,
         n_resamples=n_resamples, seed=seed, n_bins=n_bins,
     )  # fmt: skip
+    if preds.raw_probabilities is not None and preds.probabilities is not None:
+        from stance.evaluation.calibration import calibration_summary
+
+        out.update(calibration_summary(data.labels, preds.raw_probabilities, preds.probabilities,
+                                       labels, preds.metadata, n_bins))  # fmt: skip
+    return out
 
 
 def _settings(n_resamples: int, seed: int, n_bins: int) -> dict[str, Any]:
