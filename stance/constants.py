@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # Order matters: it is the class index order of every model we train.
 LABELS: tuple[str, ...] = ("support", "oppose", "conditional")
+# The two poles of a speaker's net stance (`stance score`: mean P(support) - P(oppose)).
+NET_STANCE_POLES: tuple[str, str] = ("support", "oppose")
 
 LABEL_DEFINITIONS: dict[str, str] = {
     "support": "The speaker endorses the reform or the direction of travel, or says it works.",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stance.constants import DEFAULT_BATCH_SIZE
+from stance.constants import DEFAULT_BATCH_SIZE, NET_STANCE_POLES
 from stance.extract.quotes import Quote, extract_file
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ __all__ = [
 COMMENTS_GROUP = "(readers' comments)"
 UNATTRIBUTED_GROUP = "(unattributed)"
 # The labels whose probabilities make the net stance (support minus oppose).
-_PRO, _CON = "support", "oppose"
+_PRO, _CON = NET_STANCE_POLES
 
 
 @dataclass(frozen=True)
