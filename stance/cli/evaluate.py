@@ -98,26 +98,64 @@ def evaluate(
 
 @app.command()
 def compare(
-    models: list[Path] = typer.Argument(..., help="Two or more model directories."),
-    data: Path = typer.Option(
-        ..., "--data", "-d", help="Labelled JSONL or CSV file all models are scored on."
+    models: list[Path] = typer.Argument(
+        ..., help="Two or more model directories, or two or more `stance cv --json` result files."
     ),
+    data: Path | None = typer.Option(
+        None, "--data", "-d",
+        help="Labelled JSONL or CSV file all models are scored on (model directories only).",
+    ),  # fmt: skip
     as_json: bool = json_option(),
     report: Path | None = report_option(),
     resamples: int = resamples_option(),
     seed: int = bootstrap_seed_option(),
     batch_size: int = batch_size_option(),
+    text_column: str | None = typer.Option(
+        None, "--text-column", help="Column of --data holding the statement. [default: text]"
+    ),
+    label_column: str | None = typer.Option(
+        None, "--label-column", help="Column of --data holding the gold label. [default: label]"
+    ),
+    device: str | None = device_option(),
+    backend: str | None = backend_option(),
 ) -> None:
     """Compare models on the same quotes: scores with intervals side by side, a majority-class
     reference, and for each pair the paired bootstrap of the macro-F1 difference and McNemar's test.
+    Given `stance cv --json` files instead of models, compares their out-of-fold predictions.
     """
     from stance.evaluation.evaluate import compare as run_compare
+    from stance.evaluation.evaluate import compare_cv
     from stance.evaluation.report import comparison_text
 
-    result = _run(as_json, lambda: run_compare(
-        models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report
-    ))  # fmt: skip
+    for_models = {"--text-column": text_column, "--label-column": label_column,
+                  "--device": device, "--backend": backend}  # fmt: skip
+    if _cv_results(models):
+        misplaced = [flag for flag, value in for_models.items() if value is not None]
+        if misplaced:
+            raise StanceError(f"{', '.join(misplaced)}: for model directories only, not cv result files")
+        if data is not None:
+            raise StanceError("--data applies to model directories; cv result files carry their quotes")
+        result = _run(as_json, lambda: compare_cv(
+            models, n_resamples=resamples, seed=seed, report_dir=report
+        ))  # fmt: skip
+    else:
+        if data is None:
+            raise StanceError("--data is required to compare model directories (or pass cv .json files)")
+        check_model_options(list(models), device, backend)
+        result = _run(as_json, lambda: run_compare(
+            models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
+            text_column=text_column or "text", label_column=label_column or "label",
+            device=device, backend=backend,
+        ))  # fmt: skip
     _echo(result, as_json, comparison_text(result))
+
+
+def _cv_results(paths: list[Path]) -> bool:
+    """True when every path is a .json file (cv results); mixing them with model dirs is an error."""
+    is_json = [p.suffix.lower() == ".json" and not p.is_dir() for p in paths]
+    if any(is_json) and not all(is_json):
+        raise StanceError("compare takes either model directories or `stance cv --json` files, not both")
+    return all(is_json)
 
 
 @app.command()

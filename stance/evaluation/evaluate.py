@@ -42,6 +42,7 @@ from stance.evaluation.metrics import (
     CONFIDENCE_LEVEL,
     DEFAULT_BINS,
     DEFAULT_RESAMPLES,
+    classification_report_dict,
     classification_summary,
     mcnemar,
     paired_bootstrap,
@@ -57,6 +58,9 @@ __all__ = [
     "score",
     "evaluate",
     "compare",
+    "compare_predictions",
+    "compare_cv",
+    "groups_of",
     "cross_validate",
 ]
 
@@ -105,7 +109,7 @@ def _as_predictor(model: str | Path | Predictor, **options: Any) -> Predictor:
     return load(model, **options)
 
 
-def _load_uncached(model_dir: Path) -> Predictor:
+def _load_uncached(model_dir: Path, device: str | None = None) -> Predictor:
     """Load a model without keeping it in :func:`stance.inference.predictor.load`'s cache.
 
     Cross-validation loads one model per fold from a temporary directory; caching them would
@@ -117,7 +121,8 @@ def _load_uncached(model_dir: Path) -> Predictor:
     meta = read_metadata(model_dir)
     module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_dir(Path(model_dir), meta)
+    options = {"device": device} if device is not None and meta["kind"] == "transformer" else {}
+    return cls.from_dir(Path(model_dir), meta, **options)
 
 
 def load_eval_data(
@@ -261,6 +266,18 @@ def _misclassified(
     return rows[:limit]
 
 
+def groups_of(data: LabelledData, group_column: str | None) -> list[Any] | None:
+    """The group (article) of each quote, or None when the file has no such column.
+
+    These drive the cluster bootstrap: quotes of one article are not independent, so the
+    main intervals resample whole articles whenever the data says which article a quote is from.
+    """
+    if not group_column or not data.records:
+        return None
+    values = data.column(group_column)
+    return values if any(v not in (None, "") for v in values) else None
+
+
 def score(
     data: LabelledData,
     preds: ModelPredictions,
@@ -268,13 +285,14 @@ def score(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     n_bins: int = DEFAULT_BINS,
+    groups: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """All metrics of one model's predictions on ``data`` (see :func:`stance.evaluation.metrics.classification_summary`),
     plus ``calibration`` (ECE before and after) and ``coverage`` (the coverage-accuracy curve)
     when the raw probabilities were kept (see :func:`stance.evaluation.calibration.calibration_summary`)."""
     out = classification_summary(
         data.labels, preds.predicted, labels, confidences=preds.confidence,
-        n_resamples=n_resamples, seed=seed, n_bins=n_bins,
+        n_resamples=n_resamples, seed=seed, n_bins=n_bins, groups=groups,
     )  # fmt: skip
     if preds.raw_probabilities is not None and preds.probabilities is not None:
         from stance.evaluation.calibration import calibration_summary
@@ -284,18 +302,24 @@ def score(
     return out
 
 
-def _settings(n_resamples: int, seed: int, n_bins: int) -> dict[str, Any]:
+def _settings(n_resamples: int, seed: int, n_bins: int,
+              group_column: str | None = None) -> dict[str, Any]:  # fmt: skip
     return {
         "n_resamples": n_resamples, "seed": seed, "confidence_level": CONFIDENCE_LEVEL,
-        "calibration_bins": n_bins, "ci_method": "percentile bootstrap over quotes",
+        "calibration_bins": n_bins, "group_column": group_column,
+        "ci_method": (f"percentile bootstrap over groups of column {group_column!r} (cluster "
+                      "bootstrap), quote-level beside it" if group_column
+                      else "percentile bootstrap over quotes"),
     }  # fmt: skip
 
 
 def _majority_scores(data: LabelledData, majority: dict[str, Any], labels: Sequence[str],
-                     n_resamples: int, seed: int) -> dict[str, Any]:  # fmt: skip
+                     n_resamples: int, seed: int,
+                     groups: Sequence[Any] | None = None) -> dict[str, Any]:  # fmt: skip
     summary = classification_summary(
-        data.labels, [majority["label"]] * len(data), labels, n_resamples=n_resamples, seed=seed
-    )
+        data.labels, [majority["label"]] * len(data), labels, n_resamples=n_resamples, seed=seed,
+        groups=groups,
+    )  # fmt: skip
     for key in ("ece", "reliability"):  # a constant predictor has no confidence to calibrate
         summary.pop(key)
     return {**majority, **summary}
@@ -311,6 +335,7 @@ def evaluate(
     text_column: str = "text",
     label_column: str = "label",
     n_bins: int = DEFAULT_BINS,
+    group_column: str | None = "source",
     **options: Any,
 ) -> dict[str, Any]:
     """Score one model on a labelled JSONL/CSV file.
@@ -325,6 +350,8 @@ def evaluate(
             ``reliability.png`` there (see :func:`stance.evaluation.report.write_evaluation_report`).
         text_column, label_column: column names in the file.
         n_bins: calibration bins.
+        group_column: the column naming each quote's article; when the file has it, the main
+            intervals resample whole articles (cluster bootstrap; quote-level ones beside).
         **options: passed to :func:`stance.inference.predictor.load` (e.g. ``device="cpu"``).
 
     Returns:
@@ -350,19 +377,20 @@ def evaluate(
         data_path, labels, text_column, label_column, model_name=f"the model {name}"
     )
     preds = predict_data(predictor, data, batch_size=batch_size)
+    groups = groups_of(data, group_column)
     result: dict[str, Any] = {
         "model": preds.model_dir,
         "kind": preds.kind,
         "data": str(data_path),
         "data_sha256": file_sha256(data_path),
         "labels": labels,
-        **score(data, preds, labels, n_resamples, seed, n_bins),
+        **score(data, preds, labels, n_resamples, seed, n_bins, groups),
     }
     result["majority"] = _majority_scores(
-        data, majority_reference([preds], data, labels), labels, n_resamples, seed
+        data, majority_reference([preds], data, labels), labels, n_resamples, seed, groups
     )
     result["misclassified"] = _misclassified(data, preds)
-    result["settings"] = _settings(n_resamples, seed, n_bins)
+    result["settings"] = _settings(n_resamples, seed, n_bins, group_column if groups else None)
     result["predict_seconds"] = round(preds.seconds, 3)
     if report_dir is not None:
         from stance.evaluation.report import write_evaluation_report
@@ -384,6 +412,7 @@ def compare(
     label_column: str = "label",
     n_bins: int = DEFAULT_BINS,
     names: Sequence[str] | None = None,
+    group_column: str | None = "source",
     **options: Any,
 ) -> dict[str, Any]:
     """Score several models on the same quotes and test every pair.
@@ -392,6 +421,8 @@ def compare(
     the seed and the quotes are the same). A majority-class reference row is added (see
     :func:`majority_reference`). Each pair (A, B) gets a paired bootstrap of macro-F1(A) -
     macro-F1(B) (difference, 95% interval, two-sided p-value) and McNemar's test on accuracy.
+    When the file names each quote's article (``group_column``) the intervals and the paired
+    bootstrap resample whole articles; the quote-level paired bootstrap is kept beside it.
 
     Args:
         models: two or more model directories or loaded predictors, with the same label set.
@@ -402,13 +433,14 @@ def compare(
         text_column, label_column: column names in the file.
         n_bins: calibration bins.
         names: display names of the models (default: their directory names, made unique).
+        group_column: the column naming each quote's article (cluster bootstrap when present).
         **options: passed to :func:`stance.inference.predictor.load`.
 
     Returns:
         ``{"data", "data_sha256", "n", "labels", "models": [{name, model, kind, <metrics>,
         misclassified, predict_seconds}], "majority": {label, source, from_training_data,
-        <metrics>}, "pairs": [{"a", "b", "macro_f1": {difference, ci, p_value, ...},
-        "mcnemar": {...}}], "settings"}``.
+        <metrics>}, "pairs": [{"a", "b", "macro_f1": {difference, ci, p_value, unit, ...},
+        "macro_f1_quotes", "mcnemar": {...}}], "settings"}``.
 
     Raises:
         ModelError: fewer than two models, or their label sets differ.
@@ -433,38 +465,14 @@ def compare(
     preds = [
         predict_data(p, data, name=n, batch_size=batch_size) for p, n in zip(predictors, names)
     ]
-    rows = []
-    for p in preds:
-        rows.append({
-            "name": p.name, "model": p.model_dir, "kind": p.kind,
-            **score(data, p, labels, n_resamples, seed, n_bins),
-            "misclassified": _misclassified(data, p),
-            "predict_seconds": round(p.seconds, 3),
-        })  # fmt: skip
-    majority = _majority_scores(
-        data, majority_reference(preds, data, labels), labels, n_resamples, seed
-    )
-    pairs = []
-    for i in range(len(preds)):
-        for j in range(i + 1, len(preds)):
-            a, b = preds[i], preds[j]
-            pairs.append({
-                "a": a.name, "b": b.name,
-                "macro_f1": paired_bootstrap(data.labels, a.predicted, b.predicted, labels,
-                                             n_resamples=n_resamples, seed=seed),
-                "accuracy_a": rows[i]["accuracy"], "accuracy_b": rows[j]["accuracy"],
-                "mcnemar": mcnemar(data.labels, a.predicted, b.predicted),
-            })  # fmt: skip
-    result: dict[str, Any] = {
+    groups = groups_of(data, group_column)
+    majority = majority_reference(preds, data, labels)
+    result = {
         "data": str(data_path),
         "data_sha256": file_sha256(data_path),
-        "n": len(data),
-        "labels": labels,
-        "models": rows,
-        "majority": majority,
-        "pairs": pairs,
-        "settings": _settings(n_resamples, seed, n_bins),
+        **compare_predictions(data, preds, labels, majority, groups, n_resamples, seed, n_bins),
     }
+    result["settings"] = _settings(n_resamples, seed, n_bins, group_column if groups else None)
     if report_dir is not None:
         from stance.evaluation.report import write_comparison_report
 
@@ -472,6 +480,56 @@ def compare(
             k: str(v) for k, v in write_comparison_report(result, report_dir).items()
         }
     return result
+
+
+def compare_predictions(
+    data: LabelledData,
+    preds: Sequence[ModelPredictions],
+    labels: Sequence[str],
+    majority: dict[str, Any],
+    groups: Sequence[Any] | None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    n_bins: int = DEFAULT_BINS,
+    majority_predicted: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Score models already run on the same quotes, next to a reference, and test every pair.
+
+    The step shared by :func:`compare` (models run now) and :func:`compare_cv` (out-of-fold
+    predictions read from ``stance cv`` results).
+
+    Args:
+        majority_predicted: the reference's prediction per quote (default: ``majority["label"]``
+            for every quote; cross-validation uses each fold's own training majority).
+
+    Returns:
+        ``{"n", "labels", "models", "majority", "pairs"}`` (see :func:`compare`).
+    """
+    labels = list(labels)
+    rows = [{
+        "name": p.name, "model": p.model_dir, "kind": p.kind,
+        **score(data, p, labels, n_resamples, seed, n_bins, groups),
+        "misclassified": _misclassified(data, p), "predict_seconds": round(p.seconds, 3),
+    } for p in preds]  # fmt: skip
+    reference = majority_predicted or [majority["label"]] * len(data)
+    summary = classification_summary(data.labels, reference, labels, n_resamples=n_resamples,
+                                     seed=seed, groups=groups)  # fmt: skip
+    summary.pop("ece"), summary.pop("reliability")  # a constant predictor has no confidence
+    pairs = []
+    for i in range(len(preds)):
+        for j in range(i + 1, len(preds)):
+            a, b = preds[i], preds[j]
+            pairs.append({
+                "a": a.name, "b": b.name,
+                "macro_f1": paired_bootstrap(data.labels, a.predicted, b.predicted, labels,
+                                             n_resamples=n_resamples, seed=seed, groups=groups),
+                "macro_f1_quotes": paired_bootstrap(data.labels, a.predicted, b.predicted, labels,
+                                                    n_resamples=n_resamples, seed=seed),
+                "accuracy_a": rows[i]["accuracy"], "accuracy_b": rows[j]["accuracy"],
+                "mcnemar": mcnemar(data.labels, a.predicted, b.predicted),
+            })  # fmt: skip
+    return {"n": len(data), "labels": labels, "models": rows, "majority": {**majority, **summary},
+            "pairs": pairs}  # fmt: skip
 
 
 # --- grouped cross-validation ---------------------------------------------------------------------
@@ -483,7 +541,7 @@ def _read_corpus(config: TrainConfig) -> tuple[list[dict[str, Any]], LabelledDat
     from stance.data.io import iter_records
 
     d = config.data
-    ensure_valid(d.corpus, labels=d.labels)
+    ensure_valid(d.corpus, labels=d.labels, text_column=d.text_column, label_column=d.label_column)
     lines, records = zip(*iter_records(d.corpus))
     data = LabelledData(
         texts=[r[d.text_column] for r in records],
@@ -512,9 +570,12 @@ def cross_validate(
     fixed set of authored statements kept for validation (early stopping). Each fold's model
     is trained through the normal trainer (``data=PreparedData(...)``) into a temporary
     directory, scores its held-out article, and is deleted. The out-of-fold predictions of all
-    folds are pooled and scored like a test set (with bootstrap intervals); per-fold scores are
-    listed too (a single article often lacks a label, so per-fold macro-F1, averaged over all
-    labels, is noisy and pessimistic - the pooled numbers are the ones to quote).
+    folds are pooled and scored like a test set; the main intervals resample whole articles
+    (the folds), the quote-level ones are kept beside them. Per-fold scores are listed too (a
+    single article often lacks a label, so per-fold macro-F1 is noisy and pessimistic).
+
+    Every out-of-fold prediction is kept (``predictions``), so two cv results on the same
+    corpus can be compared quote by quote (:func:`compare_cv`, ``stance compare A.json B.json``).
 
     Args:
         config: a :class:`~stance.config.TrainConfig` or the path of a YAML config (either kind).
@@ -528,8 +589,9 @@ def cross_validate(
     Returns:
         ``{"config", "kind", "corpus", "corpus_sha256", "labels", "n_folds", "n_articles",
         <pooled metrics>, "majority", "folds": [{article, n_train, n_validation, n_test,
-        accuracy, macro_f1, label_counts, train_seconds}], "misclassified", "settings",
-        "seconds"}``.
+        accuracy, macro_f1, label_counts, train_seconds}], "predictions": [{id, line, article,
+        fold, gold, predicted, confidence, probabilities, majority}], "misclassified",
+        "settings", "seconds"}``.
 
     Raises:
         ConfigError, DataError: bad config or corpus; DataError also when the corpus has fewer
@@ -537,15 +599,13 @@ def cross_validate(
 
     Example:
         >>> cv = cross_validate("configs/baseline.yaml")             # doctest: +SKIP
-        >>> cv["macro_f1"], cv["macro_f1_ci"], len(cv["folds"])      # doctest: +SKIP
+        >>> cv["macro_f1"], cv["macro_f1_ci"], len(cv["predictions"])  # doctest: +SKIP
     """
     from stance.data.corpus import article_folds
-    from stance.models.training import PreparedData
 
     if not isinstance(config, TrainConfig):
         config = load_config(config)
     started = time.perf_counter()
-    labels = list(config.data.labels)
     records, data = _read_corpus(config)
     all_folds = article_folds(records, group_column=config.data.group_column)
     if len(all_folds) < 2:
@@ -556,99 +616,240 @@ def cross_validate(
         )
     chosen = all_folds[:folds] if folds else all_folds
     hashes = {str(config.data.corpus): file_sha256(config.data.corpus)}
-    pooled_idx: list[int] = []
-    pooled_pred: list[str] = []
-    pooled_conf: list[float] = []
-    pooled_majority: list[str] = []
-    fold_rows = []
+    fold_rows: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="stance-cv-") as tmp:
-        for number, (article, train_idx, val_idx, test_idx) in enumerate(chosen, start=1):
-            fold_config = copy.deepcopy(config)
-            fold_config.output_dir = str(Path(tmp) / f"fold{number:03d}")
-            prepared = PreparedData(
-                train=data.subset(train_idx),
-                validation=data.subset(val_idx) if val_idx else None,
-                test=data.subset(test_idx),
-                hashes=hashes,
-            )
-            missing = sorted(set(labels) - set(prepared.train.labels))
-            if missing:
-                raise DataError(
-                    config.data.corpus,
-                    f"fold {article!r}: no training examples of label(s) {', '.join(missing)} once the "
-                    "article is held out; every label needs examples outside each article",
-                )
-            fold_started = time.perf_counter()
-            result = _train_fold(fold_config, prepared, quiet)
-            train_seconds = time.perf_counter() - fold_started
-            predictor = _load_uncached(Path(result.model_dir))
-            preds = predict_data(predictor, prepared.test, name=article, batch_size=batch_size)
-            del predictor
-            gold = prepared.test.labels
-            fold_summary = classification_summary(gold, preds.predicted, labels, n_resamples=1)
-            fold_rows.append({
-                "article": article, "n_train": len(train_idx), "n_validation": len(val_idx),
-                "n_test": len(test_idx), "accuracy": fold_summary["accuracy"],
-                "macro_f1": fold_summary["macro_f1"],
-                "label_counts": {label: Counter(gold).get(label, 0) for label in labels},
-                "train_seconds": round(train_seconds, 3),
-            })  # fmt: skip
-            pooled_idx.extend(test_idx)
-            pooled_pred.extend(preds.predicted)
-            pooled_conf.extend(preds.confidence.tolist())
-            # The no-skill reference of this fold: its own training data's majority label.
-            pooled_majority.extend(
-                [_majority(Counter(prepared.train.labels), labels)] * len(test_idx)
-            )
-            if not quiet:
-                print(
-                    f"fold {number}/{len(chosen)} {article}: n={len(test_idx)} accuracy "
-                    f"{fold_summary['accuracy']:.3f} macro-F1 {fold_summary['macro_f1']:.3f} "
-                    f"({train_seconds:.1f}s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    pooled = data.subset(pooled_idx)
-    pooled_preds = ModelPredictions(
-        name=config.kind, model_dir=None, kind=config.kind, labels=tuple(labels),
-        predicted=pooled_pred, confidence=np.asarray(pooled_conf), seconds=0.0, metadata={},
-    )  # fmt: skip
-    result_dict: dict[str, Any] = {
-        "config": config.source,
-        "kind": config.kind,
-        "corpus": str(config.data.corpus),
-        "corpus_sha256": hashes[str(config.data.corpus)],
-        "labels": labels,
-        "n_folds": len(chosen),
-        "n_articles": len(all_folds),
-        **score(pooled, pooled_preds, labels, n_resamples, seed, n_bins),
+        for number, fold in enumerate(chosen, start=1):
+            row, fold_predictions = _run_fold(config, data, hashes, fold, number, Path(tmp),
+                                              batch_size, quiet)  # fmt: skip
+            fold_rows.append(row)
+            predictions.extend(fold_predictions)
+            _log_fold(quiet, number, len(chosen), row)
+    result = _pooled_cv_result(config, data, predictions, n_resamples, seed, n_bins)
+    result = {
+        "config": config.source, "kind": config.kind, "corpus": str(config.data.corpus),
+        "corpus_sha256": hashes[str(config.data.corpus)], "labels": list(config.data.labels),
+        "n_folds": len(chosen), "n_articles": len(all_folds), **result, "folds": fold_rows,
+        "predictions": predictions,
+    }  # fmt: skip
+    result["misclassified"] = result.pop("misclassified")  # keep the documented key order
+    result["settings"] = {
+        **_settings(n_resamples, seed, n_bins, "article (the held-out fold)"),
+        "train_seed": config.seed,
     }
-    # Majority reference: each fold predicts the majority label of its own training data.
-    majority_labels = Counter(pooled_majority)
-    majority = {
-        "label": ", ".join(sorted(majority_labels, key=labels.index)),
-        "source": "each fold predicts the most frequent label of its own training data: "
-        + ", ".join(
-            f"{label} for {count} held-out quotes" for label, count in majority_labels.items()
-        ),
-        "from_training_data": True,
-    }
-    summary = classification_summary(
-        pooled.labels, pooled_majority, labels, n_resamples=n_resamples, seed=seed
-    )
-    summary.pop("ece"), summary.pop("reliability")
-    result_dict["majority"] = {**majority, **summary}
-    result_dict["folds"] = fold_rows
-    result_dict["misclassified"] = _misclassified(pooled, pooled_preds)
-    result_dict["settings"] = {**_settings(n_resamples, seed, n_bins), "train_seed": config.seed}
-    result_dict["seconds"] = round(time.perf_counter() - started, 3)
+    result["seconds"] = round(time.perf_counter() - started, 3)
     if report_dir is not None:
         from stance.evaluation.report import write_cv_report
 
-        result_dict["report"] = {
-            k: str(v) for k, v in write_cv_report(result_dict, report_dir).items()
-        }
-    return result_dict
+        result["report"] = {k: str(v) for k, v in write_cv_report(result, report_dir).items()}
+    return result
+
+
+def _run_fold(config: TrainConfig, data: LabelledData, hashes: dict[str, str], fold: tuple,
+              number: int, tmp: Path, batch_size: int,
+              quiet: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    """Train one fold's model, predict its held-out article; the fold row and its predictions."""
+    from stance.models.training import PreparedData
+
+    article, train_idx, val_idx, test_idx = fold
+    labels = list(config.data.labels)
+    fold_config = copy.deepcopy(config)
+    fold_config.output_dir = str(tmp / f"fold{number:03d}")
+    prepared = PreparedData(
+        train=data.subset(train_idx),
+        validation=data.subset(val_idx) if val_idx else None,
+        test=data.subset(test_idx),
+        hashes=hashes,
+    )
+    missing = sorted(set(labels) - set(prepared.train.labels))
+    if missing:
+        raise DataError(
+            config.data.corpus,
+            f"fold {article!r}: no training examples of label(s) {', '.join(missing)} once the "
+            "article is held out; every label needs examples outside each article",
+        )
+    fold_started = time.perf_counter()
+    trained = _train_fold(fold_config, prepared, quiet)
+    train_seconds = time.perf_counter() - fold_started
+    # The fold predicts where it trained (transformer.device, e.g. set by `stance cv --device`).
+    predictor = _load_uncached(Path(trained.model_dir), getattr(config.transformer, "device", None))
+    preds = predict_data(predictor, prepared.test, name=article, batch_size=batch_size)
+    del predictor
+    gold = prepared.test.labels
+    # The no-skill reference of this fold: its own training data's majority label.
+    majority = _majority(Counter(prepared.train.labels), labels)
+    fold_summary = classification_report_dict(gold, preds.predicted, labels)
+    row = {
+        "article": article, "n_train": len(train_idx), "n_validation": len(val_idx),
+        "n_test": len(test_idx), "accuracy": fold_summary["accuracy"],
+        "macro_f1": fold_summary["macro_f1"],
+        "label_counts": {label: Counter(gold).get(label, 0) for label in labels},
+        "train_seconds": round(train_seconds, 3),
+    }  # fmt: skip
+    return row, _fold_predictions(prepared.test, test_idx, preds, article, number, majority)
+
+
+def _fold_predictions(test: LabelledData, test_idx: Sequence[int], preds: ModelPredictions,
+                      article: str, number: int, majority: str) -> list[dict[str, Any]]:  # fmt: skip
+    """One JSON-ready entry per held-out quote: what was predicted, with every probability."""
+    probs = preds.probabilities
+    return [{
+        "index": int(idx), "id": (test.records[i].get("id") if test.records else None),
+        "line": test.lines[i] if test.lines else None, "article": article, "fold": number,
+        "text": test.texts[i], "gold": test.labels[i], "predicted": preds.predicted[i],
+        "confidence": float(preds.confidence[i]),
+        "probabilities": {label: float(probs[i, j]) for j, label in enumerate(preds.labels)},
+        "majority": majority,
+    } for i, idx in enumerate(test_idx)]  # fmt: skip
+
+
+def _log_fold(quiet: bool, number: int, total: int, row: dict[str, Any]) -> None:
+    if not quiet:
+        print(
+            f"fold {number}/{total} {row['article']}: n={row['n_test']} accuracy "
+            f"{row['accuracy']:.3f} macro-F1 {row['macro_f1']:.3f} ({row['train_seconds']:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _pooled_cv_result(config: TrainConfig, data: LabelledData, predictions: list[dict[str, Any]],
+                      n_resamples: int, seed: int, n_bins: int) -> dict[str, Any]:  # fmt: skip
+    """Pooled out-of-fold scores (cluster bootstrap over the folds), majority reference, mistakes."""
+    labels = list(config.data.labels)
+    pooled = data.subset([p["index"] for p in predictions])
+    preds = _predictions_from_entries(config.kind, config.kind, labels, predictions)
+    groups = [p["article"] for p in predictions]
+    compared = compare_predictions(
+        pooled, [preds], labels, _cv_majority(predictions, labels), groups, n_resamples, seed,
+        n_bins, majority_predicted=[p["majority"] for p in predictions],
+    )  # fmt: skip
+    model = compared["models"][0]
+    for key in ("name", "model", "kind", "predict_seconds"):
+        model.pop(key)
+    return {**model, "majority": compared["majority"]}
+
+
+def _predictions_from_entries(name: str, kind: str, labels: Sequence[str],
+                              entries: Sequence[dict[str, Any]]) -> ModelPredictions:  # fmt: skip
+    return ModelPredictions(
+        name=name, model_dir=None, kind=kind, labels=tuple(labels),
+        predicted=[e["predicted"] for e in entries],
+        confidence=np.asarray([e["confidence"] for e in entries], dtype=np.float64),
+        seconds=0.0, metadata={},
+    )  # fmt: skip
+
+
+def _cv_majority(predictions: Sequence[dict[str, Any]], labels: Sequence[str]) -> dict[str, Any]:
+    counts = Counter(p["majority"] for p in predictions)
+    return {
+        "label": ", ".join(sorted(counts, key=list(labels).index)),
+        "source": "each fold predicts the most frequent label of its own training data: "
+        + ", ".join(f"{label} for {count} held-out quotes" for label, count in counts.items()),
+        "from_training_data": True,
+    }
+
+
+def _read_cv_result(path: str | Path) -> dict[str, Any]:
+    """A ``stance cv --json`` result with its full out-of-fold prediction list, or a DataError."""
+    import json
+
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, "file not found; pass the output of `stance cv --json`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a JSON file ({exc}); pass the output of `stance cv --json`") from None
+    if not isinstance(result, dict) or "folds" not in result or "labels" not in result:
+        raise DataError(path, "not a cross-validation result (no 'folds'); pass the output of "
+                              "`stance cv --json`")  # fmt: skip
+    entries = result.get("predictions")
+    if not isinstance(entries, list) or len(entries) != result.get("n"):
+        raise DataError(path, f"holds {len(entries) if isinstance(entries, list) else 'no'} of its "
+                              f"{result.get('n')} out-of-fold predictions (an older `stance cv` kept only "
+                              "the misclassified ones); rerun `stance cv --json` to get them all")  # fmt: skip
+    ids = [e.get("id") for e in entries]
+    if None in ids or len(set(ids)) != len(ids):
+        raise DataError(path, "out-of-fold predictions need a unique quote 'id' each to be paired; "
+                              "give every corpus record an id and rerun `stance cv`")  # fmt: skip
+    return result
+
+
+def _check_same_quotes(first: dict[str, Any], other: dict[str, Any], path: str | Path) -> None:
+    """Refuse to pair results whose quotes (ids, gold labels) or label sets differ."""
+    if list(other["labels"]) != list(first["labels"]):
+        raise DataError(path, f"labels {', '.join(other['labels'])} differ from the first result's "
+                              f"({', '.join(first['labels'])}); compare results of one label set")  # fmt: skip
+    gold = {e["id"]: e["gold"] for e in first["predictions"]}
+    other_gold = {e["id"]: e["gold"] for e in other["predictions"]}
+    only_first, only_other = sorted(set(gold) - set(other_gold)), sorted(set(other_gold) - set(gold))
+    if only_first or only_other:
+        example = (only_first or only_other)[0]
+        raise DataError(path, f"quote ids differ from the first result's ({len(only_first)} only there, "
+                              f"{len(only_other)} only here, e.g. {example!r}); a paired comparison needs "
+                              "both cv runs on the same corpus and folds")  # fmt: skip
+    changed = [i for i in gold if gold[i] != other_gold[i]]
+    if changed:
+        raise DataError(path, f"{len(changed)} quote(s) have another gold label than in the first result "
+                              f"(e.g. {changed[0]!r}); rerun both on the same corpus")  # fmt: skip
+
+
+def compare_cv(
+    results: Sequence[str | Path],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    n_bins: int = DEFAULT_BINS,
+    names: Sequence[str] | None = None,
+    report_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Compare two or more ``stance cv --json`` results on their shared out-of-fold quotes.
+
+    Each result must hold every out-of-fold prediction (``predictions``, written by
+    :func:`cross_validate`); the quotes are paired by id and must be the same in all. The
+    scores, intervals (cluster bootstrap over the held-out articles, quote-level beside it)
+    and paired tests are those of :func:`compare`.
+
+    Returns:
+        The :func:`compare` dict, with ``data`` naming the cv files and ``cv_results`` their
+        configs and kinds.
+
+    Raises:
+        DataError: a file is not a cv result, lacks the full prediction list (rerun ``stance
+            cv``), or its quote ids, gold labels or labels differ from the first file's.
+    """
+    if len(results) < 2:
+        raise ModelError(f"compare needs at least two cv results, found {len(results)}")
+    loaded = [_read_cv_result(p) for p in results]
+    for path, other in zip(results[1:], loaded[1:]):
+        _check_same_quotes(loaded[0], other, path)
+    if names is None:
+        names = _display_names([str(p) for p in results], [r["kind"] for r in loaded])
+    order = [e["id"] for e in loaded[0]["predictions"]]
+    labels = list(loaded[0]["labels"])
+    preds = []
+    for name, result in zip(names, loaded):
+        by_id = {e["id"]: e for e in result["predictions"]}
+        preds.append(_predictions_from_entries(name, result["kind"], labels, [by_id[i] for i in order]))
+    entries = loaded[0]["predictions"]
+    data = LabelledData(
+        texts=[e.get("text") or "" for e in entries], labels=[e["gold"] for e in entries],
+        records=[{"id": e["id"], "source": e["article"]} for e in entries],
+        lines=[e.get("line") or i + 1 for i, e in enumerate(entries)], path=str(results[0]),
+    )  # fmt: skip
+    groups = [e["article"] for e in entries]
+    result = {
+        "data": " vs ".join(str(p) for p in results), "data_sha256": loaded[0].get("corpus_sha256"),
+        "cv_results": [{"file": str(p), "config": r.get("config"), "kind": r["kind"],
+                        "corpus": r.get("corpus")} for p, r in zip(results, loaded)],
+        **compare_predictions(data, preds, labels, _cv_majority(entries, labels), groups,
+                              n_resamples, seed, n_bins, [e["majority"] for e in entries]),
+        "settings": _settings(n_resamples, seed, n_bins, "article (the held-out fold)"),
+    }  # fmt: skip
+    if report_dir is not None:
+        from stance.evaluation.report import write_comparison_report
+
+        result["report"] = {k: str(v) for k, v in write_comparison_report(result, report_dir).items()}
+    return result
 
 
 def _train_fold(config: TrainConfig, data: Any, quiet: bool) -> Any:
