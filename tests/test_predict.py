@@ -97,6 +97,7 @@ def test_single_string_gives_one_prediction(any_model):
     _check_prediction(p)
     assert json.loads(json.dumps(p.to_dict())) == {
         "label": p.label, "confidence": p.confidence, "scores": p.scores,
+        "needs_review": p.needs_review, "raw_scores": p.raw_scores,
     }  # fmt: skip
 
 
@@ -391,7 +392,7 @@ def test_jsonl_round_trip_keeps_columns_and_order(any_model, tmp_path):
     for row, got, p in zip(ROWS, out, expected):
         assert list(got)[: len(row)] == list(row)  # every input column kept, first, in order
         assert {k: got[k] for k in row} == row
-        assert list(got)[len(row) :] == ["label", "p_support", "p_oppose", "p_conditional"]
+        assert list(got)[len(row) :] == ["label", "p_support", "p_oppose", "p_conditional", "needs_review"]
         assert got["label"] == p.label
         assert [got[f"p_{lb}"] for lb in stance.LABELS] == pytest.approx(
             list(p.scores.values()), abs=1e-6
@@ -405,7 +406,7 @@ def test_csv_round_trip_keeps_columns_and_order(any_model, tmp_path):
     out = _read_csv(tmp_path / "out.csv")
     original = _read_csv(source)
     expected = stance.predict([r["text"] for r in original], model=any_model)
-    assert list(out[0]) == list(original[0]) + ["label", "p_support", "p_oppose", "p_conditional"]
+    assert list(out[0]) == list(original[0]) + ["label", "p_support", "p_oppose", "p_conditional", "needs_review"]
     for row, got, p in zip(original, out, expected, strict=True):
         assert {k: got[k] for k in row} == row
         assert got["label"] == p.label
@@ -435,6 +436,7 @@ def test_other_text_column_and_prediction_column_names(baseline_model, tmp_path)
         "prob_support",
         "prob_oppose",
         "prob_conditional",
+        "needs_review",
     }
 
 

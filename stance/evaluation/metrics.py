@@ -520,7 +520,11 @@ def expected_calibration_error(
         >>> expected_calibration_error([0.9, 0.9, 0.9, 0.9], [True, True, True, False])  # 0.9 vs 0.75
         0.15000000000000002
     """
-    rows = reliability_table(confidences, correct, n_bins)
+    return _ece_from_table(reliability_table(confidences, correct, n_bins))
+
+
+def _ece_from_table(rows: Sequence[dict[str, Any]]) -> float:
+    # The one ECE formula: every ECE the package reports comes through here.
     n = sum(r["count"] for r in rows)
     return float(
         sum(r["count"] / n * abs(r["accuracy"] - r["mean_confidence"]) for r in rows if r["count"])
@@ -572,14 +576,7 @@ def classification_summary(
         t, p = _pair(y_true, y_pred, labels)
         correct = t == p
         table = reliability_table(confidences, correct, n_bins)
-        n = sum(r["count"] for r in table)
-        out["ece"] = float(
-            sum(
-                r["count"] / n * abs(r["accuracy"] - r["mean_confidence"])
-                for r in table
-                if r["count"]
-            )
-        )
+        out["ece"] = _ece_from_table(table)
         out["reliability"] = table
     else:
         out["ece"] = None

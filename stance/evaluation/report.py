@@ -31,6 +31,7 @@ from stance.models.artifacts import atomic_file, ensure_directory
 __all__ = [
     "plot_confusion_matrix",
     "plot_reliability",
+    "plot_coverage",
     "plot_comparison",
     "evaluation_markdown",
     "comparison_markdown",
@@ -169,6 +170,64 @@ def plot_reliability(reliability: Sequence[dict[str, Any]], ece: float | None, p
     return path
 
 
+def plot_coverage(coverage: dict[str, Any], path: str | Path, title: str = "Coverage and accuracy") -> Path:
+    """Accuracy on the accepted quotes against the share accepted, one point per confidence
+    threshold; the model's review threshold is marked."""
+    rows = [r for r in coverage["curve"] if r["accepted"]]
+    fig = _figure(5.6, 4.6)
+    ax = fig.add_subplot()
+    ax.plot([r["coverage"] for r in rows], [r["accuracy"] for r in rows], marker="o", color="#4c72b0")
+    for r in rows:
+        ax.annotate(f"≥{r['threshold']:.2f}", (r["coverage"], r["accuracy"]), fontsize=7,
+                    textcoords="offset points", xytext=(4, 4))  # fmt: skip
+    chosen = [r for r in rows if r["threshold"] == coverage.get("review_threshold")]
+    if chosen:
+        ax.scatter([chosen[0]["coverage"]], [chosen[0]["accuracy"]], s=90, color="#dd8452", zorder=3,
+                   label=f"review threshold {coverage['review_threshold']:.3f}")  # fmt: skip
+        ax.legend(loc="lower left", fontsize=8)
+    if coverage.get("target_precision") is not None:
+        ax.axhline(coverage["target_precision"], linestyle="--", color="grey")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Coverage (share of quotes accepted: confidence >= threshold)")
+    ax.set_ylabel("Accuracy on the accepted quotes")
+    ax.set_title(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def _coverage_rows(result: dict[str, Any]) -> list[list[str]]:
+    threshold = result["coverage"].get("review_threshold")
+    return [[f"{r['threshold']:.3f}" + (" (review threshold)" if r["threshold"] == threshold else ""),
+             r["accepted"], _f(r["coverage"]), _f(r["accuracy"])]
+            for r in result["coverage"]["curve"]]  # fmt: skip
+
+
+def _calibration_section(result: dict[str, Any], images: dict[str, str], h: str) -> list[str]:
+    """ECE before and after calibration, and the coverage-accuracy table (issue 16)."""
+    cal, cov = result["calibration"], result["coverage"]
+    parts = [
+        f"{h} Calibration before and after\n\nECE before calibration (raw model output): "
+        f"**{_f(cal['ece_raw'])}**; after ({cal['method'] or 'no calibrator'}): **{_f(cal['ece'])}**. "
+        f"Raw accuracy {_f(cal['accuracy_raw'])}, macro-F1 {_f(cal['macro_f1_raw'])}."
+    ]
+    if "reliability_raw" in images:
+        parts.append(f"![Reliability diagram before calibration]({images['reliability_raw']})")
+    target = cov.get("target_precision")
+    parts.append(
+        f"{h} Coverage and accuracy\n\nQuotes accepted (calibrated confidence >= threshold) and "
+        f"the accuracy on them. Review threshold {_f(cov['review_threshold'])} (chosen on the "
+        f"validation split for precision {_f(target)}): {cov['accepted']} accepted, "
+        f"{cov['needs_review']} need review, accuracy on the accepted {_f(cov['accuracy_accepted'])}.\n\n"
+        + _table(["threshold", "accepted", "coverage", "accuracy"], _coverage_rows(result))
+    )
+    if "coverage" in images:
+        parts.append(f"![Coverage and accuracy]({images['coverage']})")
+    return parts
+
+
 def _legend_labels(ax: Any) -> list[str]:
     return ax.get_legend_handles_labels()[1]
 
@@ -304,6 +363,8 @@ def _model_sections(result: dict[str, Any], images: dict[str, str], level: int =
         )
         if "reliability" in images:
             parts.append(f"![Reliability diagram]({images['reliability']})")
+    if result.get("calibration"):
+        parts += _calibration_section(result, images, h)
     parts.append(f"{h} Misclassified quotes\n\n{_misclassified(result)}")
     return "\n\n".join(parts)
 
@@ -489,6 +550,9 @@ def evaluation_text(result: dict[str, Any]) -> str:
     ]
     if result.get("ece") is not None:
         lines.append(f"ECE       {_f(result['ece'])}")
+    if result.get("calibration"):
+        lines.append(f"ECE before calibration {_f(result['calibration']['ece_raw'])}, after "
+                     f"{_f(result['calibration']['ece'])}")  # fmt: skip
     if result.get("majority"):
         maj = result["majority"]
         lines.append(
@@ -509,6 +573,11 @@ def evaluation_text(result: dict[str, Any]) -> str:
             [[f"({r['bin'][0]:.1f}, {r['bin'][1]:.1f}]", r["count"], _f(r["mean_confidence"]), _f(r["accuracy"])]
              for r in result["reliability"] if r["count"]],
         )]  # fmt: skip
+    if result.get("coverage"):
+        cov = result["coverage"]
+        lines += ["", f"coverage and accuracy (review threshold {_f(cov['review_threshold'])}: "
+                  f"{cov['needs_review']} of {result['n']} need review)",
+                  *_terminal_table(["threshold", "accepted", "coverage", "accuracy"], _coverage_rows(result))]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -545,6 +614,14 @@ def _model_figures(result: dict[str, Any], out: Path, prefix: str, title: str) -
             result.get("ece"),
             out / f"{prefix}reliability.png",
             title=f"Reliability: {title}",
+        )
+    if result.get("calibration"):
+        files["reliability_raw"] = plot_reliability(
+            result["calibration"]["reliability_raw"], result["calibration"]["ece_raw"],
+            out / f"{prefix}reliability_raw.png", title=f"Reliability before calibration: {title}",
+        )  # fmt: skip
+        files["coverage"] = plot_coverage(
+            result["coverage"], out / f"{prefix}coverage.png", title=f"Coverage and accuracy: {title}"
         )
     return files
 

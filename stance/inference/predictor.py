@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "REVIEW_COLUMN",
     "Prediction",
     "Predictor",
     "TruncationWarning",
@@ -80,6 +81,8 @@ _BACKEND_CLASSES = {
 FILE_CHUNK_ROWS = 2048
 # Skipped rows remembered (with their reason) for the summary; the rest are only counted.
 MAX_SKIPPED_EXAMPLES = 10
+# The column predict_file adds after the probabilities: the Prediction.needs_review flag.
+REVIEW_COLUMN = "needs_review"
 
 
 class TruncationWarning(UserWarning):
@@ -92,17 +95,29 @@ class Prediction:
 
     Attributes:
         label: the most probable label.
-        scores: probability of every label (they sum to 1).
+        scores: probability of every label (they sum to 1), calibrated when the model
+            directory holds a calibrator (``calibration.json``), else the model's raw output.
         confidence: the probability of ``label``.
+        needs_review: True when ``confidence`` is below the model's review threshold (chosen
+            on held-out data to reach a stated precision on accepted predictions), and for
+            every prediction of a model without one.
+        raw_scores: the model's uncalibrated probabilities (equal to ``scores`` without a
+            calibrator).
     """
 
     label: str
     scores: dict[str, float]
     confidence: float
+    needs_review: bool = True
+    raw_scores: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict, ready for ``json.dumps``."""
-        return {"label": self.label, "confidence": self.confidence, "scores": dict(self.scores)}
+        return {
+            "label": self.label, "confidence": self.confidence, "scores": dict(self.scores),
+            "needs_review": self.needs_review,
+            "raw_scores": dict(self.raw_scores) if self.raw_scores is not None else None,
+        }  # fmt: skip
 
 
 def _warn_truncated(cut: int, total: int, max_length: int | None) -> None:
@@ -150,6 +165,33 @@ class Predictor(ABC):
         self.labels = tuple(labels)
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.metadata = metadata or {}
+        self._load_calibration()
+
+    def _load_calibration(self) -> None:
+        """Read ``calibration.json`` when the metadata records one (models made before
+        calibration existed have none: their scores stay raw and every prediction needs review)."""
+        self.calibrator: Any = None
+        self.review_threshold: float | None = None
+        if self.model_dir is None or not self.metadata.get("calibration"):
+            return
+        from stance.evaluation.calibration import Calibrator, read_calibration
+
+        record = read_calibration(self.model_dir, self.metadata)
+        where = self.model_dir / self.metadata["calibration"].get("file", "calibration.json")
+        self.calibrator = Calibrator.from_dict(record.get("calibrator") or {}, len(self.labels), where)
+        self.review_threshold = (record.get("review") or {}).get("threshold")
+
+    def calibrate(self, probs: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw ones (unchanged without a calibrator)."""
+        return probs if self.calibrator is None else self.calibrator.apply(probs)
+
+    def needs_review(self, confidence: np.ndarray) -> np.ndarray:
+        """Boolean array: calibrated confidences below the review threshold (all, if none)."""
+        import numpy as np
+
+        if self.review_threshold is None:
+            return np.ones(len(confidence), dtype=bool)
+        return np.asarray(confidence) < self.review_threshold
 
     @classmethod
     @abstractmethod
@@ -245,15 +287,16 @@ class Predictor(ABC):
     def _warn_truncated(self, cut: int, total: int) -> None:
         _warn_truncated(cut, total, self.max_length)
 
-    def _to_predictions(self, probs: np.ndarray) -> list[Prediction]:
+    def _to_predictions(self, raw: np.ndarray) -> list[Prediction]:
+        probs = self.calibrate(raw)
         best = probs.argmax(axis=1)
+        review = self.needs_review(probs.max(axis=1)).tolist()
         out = []
-        for row, b in zip(probs.tolist(), best.tolist()):
-            out.append(
-                Prediction(
-                    label=self.labels[b], scores=dict(zip(self.labels, row)), confidence=row[b]
-                )
-            )
+        for row, raw_row, b, flag in zip(probs.tolist(), raw.tolist(), best.tolist(), review):
+            out.append(Prediction(
+                label=self.labels[b], scores=dict(zip(self.labels, row)), confidence=row[b],
+                needs_review=flag, raw_scores=dict(zip(self.labels, raw_row)),
+            ))  # fmt: skip
         return out
 
     def __repr__(self) -> str:
@@ -647,7 +690,7 @@ def _row_problem(record: dict[str, Any], text_column: str) -> str | None:
 
 
 def _output_columns(labels: Sequence[str], label_column: str, prob_prefix: str) -> list[str]:
-    return [label_column] + [f"{prob_prefix}{label}" for label in labels]
+    return [label_column] + [f"{prob_prefix}{label}" for label in labels] + [REVIEW_COLUMN]
 
 
 def _check_clash(
@@ -681,8 +724,9 @@ def predict_file(
     """Predict every row of a JSONL or CSV file and write the rows back with predictions.
 
     The output has the input's format and every input column, in the input's row order, with
-    ``label_column`` and one probability column per label (``p_support``, ``p_oppose``...)
-    appended. The file is read in chunks of ``chunk_rows`` rows (memory stays flat for a
+    ``label_column``, one probability column per label (``p_support``, ``p_oppose``...;
+    calibrated when the model has a calibrator) and ``needs_review`` (see
+    :class:`Prediction`) appended. The file is read in chunks of ``chunk_rows`` rows (memory stays flat for a
     million rows) and written to a temporary file beside ``output_path`` that is renamed into
     place only at the end: a crash or an error never leaves a half-written output, and a
     previous output file stays intact.
@@ -771,7 +815,7 @@ def predict_file(
     # Pass 2: predict chunk by chunk, writing as we go.
     counts = dict.fromkeys(predictor.labels, 0)
     truncated = predicted = done = 0
-    empty = ["", *[None] * len(predictor.labels)]  # a skipped row: empty label, no probabilities
+    empty = ["", *[None] * (len(predictor.labels) + 1)]  # a skipped row: empty label, no scores
     with atomic_file(output_path) as fh:
         writer = None
         if fmt == "csv":
@@ -784,19 +828,22 @@ def predict_file(
             ]
             results: dict[int, list[float]] = {}
             if valid:
-                probs, cut = predictor.predict_proba_counted(
+                raw, cut = predictor.predict_proba_counted(
                     [chunk[i][1][text_column] for i in valid], batch_size
                 )
                 truncated += cut
-                results = dict(zip(valid, probs.tolist()))
+                probs = predictor.calibrate(raw)
+                review = predictor.needs_review(probs.max(axis=1)).tolist()
+                results = dict(zip(valid, zip(probs.tolist(), review)))
             for i, (_, record) in enumerate(chunk):
-                row = results.get(i)
+                result = results.get(i)
                 values = empty
-                if row is not None:
+                if result is not None:
+                    row, flag = result
                     label = predictor.labels[max(range(len(row)), key=row.__getitem__)]
                     counts[label] += 1
                     predicted += 1
-                    values = [label, *row]
+                    values = [label, *row, flag]
                 if writer is not None:
                     writer.writerow([*record.values(), *("" if v is None else v for v in values)])
                 else:

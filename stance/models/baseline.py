@@ -53,7 +53,14 @@ from stance.models.artifacts import (
     write_metadata,
 )
 from stance.models.model_card import write_model_card
-from stance.models.training import PreparedData, TrainResult, prepare_data, run_record
+from stance.models.training import (
+    PreparedData,
+    TrainResult,
+    calibration_files,
+    fit_calibration,
+    prepare_data,
+    run_record,
+)
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -436,17 +443,24 @@ def train_baseline(
     union = pipeline.named_steps["features"]
     n_features = {name: len(vec.vocabulary_) for name, vec in union.transformer_list}
     output_dir = Path(config.output_dir)
+    val_probs = (  # held-out probabilities for the calibrator
+        BaselinePredictor(pipeline, labels).predict_proba(data.validation.texts)
+        if data.validation
+        else None
+    )
     with atomic_directory(output_dir) as tmp:
         # Deflate: the coefficient matrix and term arrays compress well (~10x).
         sio.dump(pipeline, tmp / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
         # Fail now, not at load time, if a library upgrade put a new type into the file.
         check_skops_types(tmp / MODEL_FILE, shown_path=output_dir / MODEL_FILE)
+        calibration = fit_calibration(tmp, "baseline", val_probs, data.validation, labels)
         meta = write_metadata(
             tmp,
             kind="baseline",
             labels=labels,
-            weight_files=[MODEL_FILE],
+            weight_files=[MODEL_FILE, *calibration_files(calibration)],
             **run_record(config, data, labels, train_seconds, metrics),
+            calibration=calibration,
             C=cv["best_C"],
             cv=cv,
             n_features=n_features,

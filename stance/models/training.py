@@ -33,6 +33,8 @@ __all__ = [
     "prepare_data",
     "normalise_text",
     "run_record",
+    "fit_calibration",
+    "calibration_files",
     "LeakageWarning",
 ]
 
@@ -106,6 +108,36 @@ def run_record(
         "train_seconds": round(train_seconds, 3),
         "metrics": metrics,
     }
+
+
+# Calibrator per model kind (stance.evaluation.calibration): a temperature for the transformer
+# (one parameter, never changes its labels); Platt scaling for the baseline.
+CALIBRATION_METHODS = {"baseline": "platt", "transformer": "temperature"}
+
+
+def fit_calibration(
+    model_dir: str | Path,
+    kind: str,
+    probs: Any,
+    validation: LabelledData | None,
+    labels: list[str] | tuple[str, ...],
+) -> dict[str, Any] | None:
+    """Fit the calibrator, review threshold and held-out error rates on the validation split's
+    raw probabilities ``probs`` and write ``calibration.json`` into ``model_dir``.
+
+    Returns the summary for ``metadata.json`` (``calibration``), or None without a validation
+    split (the model's scores then stay raw and every prediction needs review).
+    """
+    if validation is None or len(validation) == 0 or probs is None:
+        return None
+    from stance.evaluation.calibration import write_calibration
+
+    return write_calibration(model_dir, probs, validation.labels, labels, CALIBRATION_METHODS[kind])
+
+
+def calibration_files(summary: dict[str, Any] | None) -> list[str]:
+    """The file names :func:`fit_calibration` wrote (checksummed with the weights)."""
+    return [summary["file"]] if summary else []
 
 
 def normalise_text(text: str) -> str:

@@ -61,7 +61,14 @@ from stance.inference.predictor import (
 from stance.inference.predictor import TruncationWarning as _TruncationWarning
 from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
 from stance.models.backbone import Backbone, resolve_backbone
-from stance.models.training import PreparedData, TrainResult, prepare_data, run_record
+from stance.models.training import (
+    PreparedData,
+    TrainResult,
+    calibration_files,
+    fit_calibration,
+    prepare_data,
+    run_record,
+)
 
 if TYPE_CHECKING:
     from stance.data.io import LabelledData
@@ -595,6 +602,8 @@ def _fit_and_save(
             return _metrics(out.predictions, out.label_ids, labels)
 
         metrics = {"train": evaluate(train_rows), "validation": evaluate(val_rows)}
+        # Held-out probabilities of the kept model, for the calibrator (every rank predicts).
+        val_probs = softmax(trainer.predict(val_rows).predictions) if val_rows else None
         history = reporter.history
         best_epoch = None
         if has_validation and history:
@@ -646,14 +655,16 @@ def _fit_and_save(
                 ("tokenizer", "vocab", "special_tokens", "spiece", "merges", "added_tokens")
             )
         )
+        calibration = fit_calibration(tmp, "transformer", val_probs, data.validation, labels)
         meta = write_metadata(
             tmp,
             kind="transformer",
             labels=labels,
             # The config holds id2label: a swapped label map would silently flip predictions,
             # so it is checksummed with the weights and the tokenizer.
-            weight_files=[WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files],
+            weight_files=[WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files, *calibration_files(calibration)],
             **run_record(config, data, labels, train_seconds, metrics),
+            calibration=calibration,
             backbone={"name": backbone.name, "source": backbone.source, "path": backbone.path},
             max_length=max_length,
             token_lengths=length_stats,
