@@ -18,6 +18,7 @@ from stance.cli import (  # noqa: E402,F401  (imported for their side effect: re
     info,
     data,
     extract,
+    label,
     run,
 )
 

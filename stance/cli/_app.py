@@ -21,11 +21,13 @@ from stance.errors import StanceError
 
 
 class _Group(TyperGroup):
-    """Turns the package's own errors into one clean line and a non-zero exit."""
+    """Turns the package's own errors into one clean line and a non-zero exit, and every
+    warning raised while a command runs into one ``warning: ...`` line."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings_as_lines(Warning):
+                return super().invoke(ctx)
         except StanceError as exc:
             typer.echo(f"error: {exc}", err=True)
             # typer.Exit: typer 0.29 vendors its own click, whose Exit is the one it catches.
@@ -63,9 +65,9 @@ app.add_typer(data_app, name="data")
 def warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
     """Show warnings of ``categories`` as one ``warning: ...`` line on stderr.
 
-    Python's default form names and quotes a line of the package's source, which reads like a
-    bug report; these warnings are about the user's data (leaked test texts, truncated quotes).
-    Other warnings keep the default form.
+    Python's default form names and quotes a line of the package's (or a library's) source,
+    which reads like a bug report; a user needs the message only. Every command runs inside
+    this with ``Warning`` (see ``_Group.invoke``); other categories keep the default form.
     """
     previous = warnings.showwarning
 

@@ -98,3 +98,41 @@ def split(
     for name, rows in splits.items():
         write_jsonl(out / f"{name}.jsonl", rows)
         typer.echo(f"{out / f'{name}.jsonl'}: {len(rows)} statements")
+
+
+@data_app.command("merge")
+def merge(
+    new_files: list[Path] = typer.Argument(
+        ..., help="Newly labelled corpus files (e.g. stance label output)."
+    ),
+    corpus: Path = typer.Option(Path(CORPUS_PATH), "--into", help="Corpus to add them to."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the merged corpus here (default: --into, in place)."
+    ),
+    test: Path = typer.Option(
+        Path(SPLITS_DIR) / "test.jsonl",
+        "--test",
+        help="Test split that new quotes must not leak from.",
+    ),
+    allow_near: bool = typer.Option(
+        False,
+        "--allow-near-duplicates",
+        help="Accept near-duplicates of corpus texts (never of test texts).",
+    ),
+) -> None:
+    """Add labelled quotes to a corpus, refusing invalid records, duplicates of corpus texts or
+    ids, and texts leaked from the test split (same, near-same, or from a test article).
+    """
+    from stance.labelling.merge import merge_labels
+
+    result = merge_labels(corpus, new_files, output, test=test, allow_near=allow_near)
+    for problem in result["problems"]:
+        typer.echo(problem, err=True)
+    if not result["ok"]:
+        typer.echo(f"{len(result['problems'])} problem(s); nothing merged", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"merged {result['n_new']} new statements into {result['output']} "
+        f"({result['n_corpus'] + result['n_new']} in all); re-split with: "
+        f"stance data split {result['output']} --out DIR"
+    )

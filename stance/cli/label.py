@@ -1,0 +1,226 @@
+"""CLI: ``stance review``, ``stance suggest``, ``stance label`` and ``stance learning-curve``.
+
+The labelling loop (library: :mod:`stance.labelling`); ``stance data merge`` lives with the
+other data commands in :mod:`stance.cli.data`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from stance.cli._app import app, data_warnings_as_lines, json_option, quiet_option
+from stance.constants import ARTICLES_DIR, LABELS
+
+BASELINE_CONFIG = Path("configs/baseline.yaml")
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _progress(what: str, quiet: bool):
+    if quiet:
+        return None
+    return lambda i, n: print(f"{what} {i}/{n} done", file=sys.stderr, flush=True)
+
+
+@app.command()
+def review(
+    data: Path | None = typer.Argument(
+        None, help="Labelled JSONL/CSV (default: the config's corpus)."
+    ),
+    config: Path = typer.Option(
+        BASELINE_CONFIG, "--config", "-c", help="Model config (baseline: fast)."
+    ),
+    folds: int = typer.Option(5, "--folds", min=2, help="Grouped cross-validation folds."),
+    top: int = typer.Option(40, "--top", min=0, help="Rows to print (0: all); the JSONL has all."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write every flagged row as JSONL."
+    ),
+    as_json: bool = json_option(),
+    quiet: bool = quiet_option("No per-fold progress lines."),
+) -> None:
+    """Find likely label errors: out-of-fold probabilities (articles kept whole) + cleanlab.
+
+    Prints rank, id, given label, suggested label, score (the out-of-fold probability of the
+    given label: low = suspect) and the text. Decide each against data/GUIDELINES.md.
+    """
+    from stance.labelling.review import find_label_errors, write_issues
+
+    with data_warnings_as_lines():
+        result = find_label_errors(config, data, folds, progress=_progress("fold", quiet))
+    if output is not None:
+        write_issues(result["issues"], output)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    typer.echo(
+        f"{result['n_issues']} of {result['n']} statements flagged in {result['data']} "
+        f"({result['kind']}, {result['folds']}-fold grouped CV over {result['n_groups']} groups; "
+        f"out-of-fold macro-F1 {result['oof']['macro_f1']:.3f}, accuracy {result['oof']['accuracy']:.3f})"
+    )
+    rows = result["issues"][:top] if top else result["issues"]
+    typer.echo(f"\n{'rank':>4}  {'id':<22} {'label':<12} {'suggested':<12} {'score':>6}  text")
+    for r in rows:
+        typer.echo(
+            f"{r['rank']:>4}  {str(r['id'] or r['line']):<22} {r['label']:<12} "
+            f"{r['suggested']:<12} {r['score']:>6.3f}  {_short(r['text'], 70)}"
+        )
+    if output is not None:
+        typer.echo(f"\nwrote {result['n_issues']} rows to {output}")
+
+
+@app.command()
+def suggest(
+    input: Path = typer.Option(
+        ..., "--input", "-i", help="Quotes to choose from (JSONL/CSV, e.g. stance extract output)."
+    ),
+    n: int = typer.Option(50, "--n", min=1, help="How many quotes to pick."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the batch here (JSONL) instead of stdout."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Trained model directory (default: train --config now)."
+    ),
+    config: Path = typer.Option(
+        BASELINE_CONFIG, "--config", "-c", help="Config trained when no --model is given."
+    ),
+    method: str = typer.Option("margin", "--method", help="Uncertainty: margin or entropy."),
+    pool_factor: int = typer.Option(
+        5, "--pool-factor", min=1, help="Diversity picks among the n*this most uncertain."
+    ),
+    exclude: list[Path] = typer.Option(
+        None,
+        "--exclude",
+        help="Labelled files never to suggest from (repeatable; default data/corpus.jsonl).",
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="Column holding the quote."),
+) -> None:
+    """Pick the quotes to label next: most uncertain for the model, and diverse (greedy
+    k-center on TF-IDF), skipping quotes already labelled. The output is ready for stance label.
+    """
+    from stance.constants import CORPUS_PATH
+    from stance.labelling.suggest import METHODS
+    from stance.labelling.suggest import suggest as pick
+    from stance.models.artifacts import atomic_file
+
+    if method not in METHODS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(METHODS)}, found {method!r}", param_hint="--method"
+        )
+    if exclude is None:
+        exclude = [Path(CORPUS_PATH)] if Path(CORPUS_PATH).is_file() else []
+    with data_warnings_as_lines():
+        batch = pick(
+            input, n, model, None if model else config, method, pool_factor, exclude, text_column
+        )
+    from stance.data.io import json_line  # the one JSONL writer: same escaping everywhere
+
+    lines = "".join(json_line(it) for it in batch["items"])
+    if output is None:
+        typer.echo(lines, nl=False)
+    else:
+        with atomic_file(output) as fh:
+            fh.write(lines)
+    typer.echo(
+        f"picked {len(batch['items'])} of {batch['n_input']} quotes ({batch['n_excluded']} already "
+        f"labelled or near-copies, skipped; {method} uncertainty, k-center over the "
+        f"{batch['n_pool']} most uncertain)" + (f"; wrote {output}" if output else ""),
+        err=True,
+    )
+
+
+@app.command()
+def label(
+    input: Path = typer.Argument(
+        ..., help="Quotes to label (JSONL/CSV; e.g. stance suggest output)."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Labelled corpus file (appended; resumed if it exists)."
+    ),
+    role: str = typer.Option("other", "--role", help="Role for quotes whose input has none."),
+    reform: str = typer.Option(
+        "new_care_models", "--reform", help="Reform for quotes whose input has none."
+    ),
+    articles: Path = typer.Option(
+        Path(ARTICLES_DIR), "--articles", help="Where to find articles for context."
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="Column holding the quote."),
+) -> None:
+    """Label quotes in the terminal: 1/2/3 for support/oppose/conditional, s skip, u undo, q quit.
+
+    Every answer is saved at once (appended and flushed to disk); run the same command again
+    to resume. The output passes stance data check and goes into a corpus with stance data merge.
+    """
+    from stance.labelling.annotate import Session, run_session
+
+    defaults = {"role": role, "reform": reform}
+    session = Session.open(input, output, LABELS, defaults, text_column)
+    result = run_session(session, articles_dir=articles)
+    typer.echo(
+        f"{result['labelled_now']} labelled now; {output}: {result['answered']} labelled, "
+        f"{result['skipped']} skipped, {result['remaining']} to go"
+        + ("" if result["remaining"] else " (done)")
+    )
+
+
+@app.command("learning-curve")
+def learning_curve(
+    config: Path = typer.Option(
+        BASELINE_CONFIG, "--config", "-c", help="Model config (baseline: fast)."
+    ),
+    eval_files: list[Path] = typer.Option(
+        None,
+        "--eval",
+        "-e",
+        help="Labelled files to score on (repeatable; default the config's test file).",
+    ),
+    fractions: str = typer.Option(
+        "0.125,0.25,0.5,1", "--fractions", help="Comma-separated fractions of the training split."
+    ),
+    seeds: int = typer.Option(
+        3, "--seeds", min=1, help="Subsets drawn per fraction (seeds 0..N-1)."
+    ),
+    out: Path = typer.Option(
+        Path("reports/learning_curve"), "--out", help="Directory for the table (md, json) and PNG."
+    ),
+    as_json: bool = json_option(),
+    quiet: bool = quiet_option("No per-point progress lines."),
+) -> None:
+    """Train on 1/8, 1/4, 1/2 and all of the training data with several seeds, score each on
+    the evaluation file(s), and write a table and a PNG: does labelling more still help?
+    """
+    from stance.labelling.curve import curve_markdown, write_curve
+    from stance.labelling.curve import learning_curve as run_curve
+
+    try:
+        parts = [float(f) for f in fractions.split(",") if f.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected numbers like 0.25,0.5,1, found {fractions!r}", param_hint="--fractions"
+        ) from None
+
+    def show(p: dict) -> None:
+        scores = ", ".join(f"{k} macro-F1 {v['macro_f1']:.3f}" for k, v in p["scores"].items())
+        print(
+            f"fraction {p['fraction']:g} seed {p['seed']} (n={p['n_train']}): {scores}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with data_warnings_as_lines():
+        curve = run_curve(
+            config, eval_files or None, parts, range(seeds), progress=None if quiet else show
+        )
+    curve["seeds"] = list(curve["seeds"])
+    curve["report"] = write_curve(curve, out)
+    if as_json:
+        typer.echo(json.dumps(curve, indent=2))
+        return
+    typer.echo(curve_markdown(curve))
+    typer.echo(f"wrote {', '.join(curve['report'].values())}")

@@ -1,0 +1,211 @@
+"""Learning curves: does the model still improve with more labels?
+
+For each seed, the training split is shuffled once per label and cut at each fraction, so the
+subsets are nested (the 1/4 subset holds the 1/8 one) and keep the label mix; every label
+keeps at least one example. Each subset trains a model through the kind's own trainer (the
+config's validation file is kept for early stopping) and is scored on every evaluation file
+with :mod:`stance.evaluation.metrics`. Results: a table of mean, standard deviation, minimum
+and maximum over seeds of macro-F1 and accuracy per fraction and file (Markdown and JSON) and a
+PNG of macro-F1 against the number of training examples.
+
+Example:
+    >>> curve = learning_curve("configs/baseline.yaml", seeds=(0, 1, 2))   # doctest: +SKIP
+    >>> [(p["fraction"], p["n_train"], p["scores"]["test"]["macro_f1"]) for p in curve["points"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stance.config import TrainConfig, load_config
+from stance.data.io import LabelledData
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "DEFAULT_SEEDS",
+    "nested_subsets",
+    "learning_curve",
+    "curve_markdown",
+    "write_curve",
+]
+
+DEFAULT_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def nested_subsets(labels: Sequence[str], fractions: Sequence[float], seed: int) -> list[list[int]]:
+    """Indices of each fraction's subset, stratified by label and nested (in file order)."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    orders = {label: rng.permutation(idx).tolist() for label, idx in sorted(by_label.items())}
+    subsets = []
+    for fraction in fractions:
+        chosen = []
+        for idx in orders.values():
+            chosen += idx[: max(1, math.ceil(fraction * len(idx)))]
+        subsets.append(sorted(chosen))
+    return subsets
+
+
+def _eval_data(paths: Sequence[str | Path], config: TrainConfig) -> dict[str, LabelledData]:
+    from stance.data.io import load_labelled
+
+    d = config.data
+    out = {}
+    for path in paths:
+        name = Path(path).stem
+        if name in out:  # two files called test.jsonl: use the full path as the name
+            name = str(path)
+        out[name] = load_labelled(path, d.labels, d.text_column, d.label_column)
+    return out
+
+
+def _scores(gold: Sequence[str], proba: np.ndarray, labels: list[str]) -> dict[str, float]:
+    from stance.evaluation.metrics import accuracy, macro_f1
+
+    pred = [labels[i] for i in proba.argmax(axis=1)]
+    return {"macro_f1": macro_f1(gold, pred, labels), "accuracy": accuracy(gold, pred)}
+
+
+def learning_curve(
+    config: TrainConfig | str | Path = "configs/baseline.yaml",
+    eval_files: Sequence[str | Path] | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    quiet: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train on growing fractions of the training split and score each model.
+
+    Args:
+        config: the model (baseline by default; transformer configs work, slowly).
+        eval_files: labelled files to score on; default the config's test file.
+        fractions: of the training split, each in (0, 1].
+        seeds: one nested series of subsets per seed (the trainer keeps the config's seed).
+        progress: called with each point as it is done.
+
+    Returns:
+        ``{"config", "kind", "train", "eval_files", "fractions", "seeds", "points": [{fraction,
+        seed, n_train, scores: {file: {macro_f1, accuracy}}, seconds}], "summary": [{fraction,
+        n_train, file, macro_f1_mean, macro_f1_sd, macro_f1_min, macro_f1_max, accuracy_mean,
+        accuracy_sd}], "seconds"}``.
+    """
+    from stance.labelling.folds import train_and_predict
+    from stance.models.training import prepare_data
+
+    started = time.perf_counter()
+    cfg = config if isinstance(config, TrainConfig) else load_config(config)
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
+        raise ValueError(f"fractions must lie in (0, 1], found {list(fractions)}")
+    files = list(eval_files) if eval_files else [cfg.data.test]
+    if any(f is None for f in files):
+        raise ValueError("no evaluation file: give one (--eval) or set data.test in the config")
+    data = prepare_data(cfg)
+    evals = _eval_data(files, cfg)
+    labels = list(cfg.data.labels)
+    points = []
+    for seed in seeds:
+        for fraction, idx in zip(fractions, nested_subsets(data.train.labels, fractions, seed)):
+            t0 = time.perf_counter()
+            probas = train_and_predict(
+                cfg, data.train.subset(idx), data.validation, [e.texts for e in evals.values()],
+                quiet,
+            )  # fmt: skip
+            point = {
+                "fraction": fraction, "seed": seed, "n_train": len(idx),
+                "scores": {name: _scores(e.labels, p, labels)
+                           for (name, e), p in zip(evals.items(), probas)},
+                "seconds": round(time.perf_counter() - t0, 3),
+            }  # fmt: skip
+            points.append(point)
+            if progress is not None:
+                progress(point)
+    return {
+        "config": cfg.source, "kind": cfg.kind, "train": cfg.data.train,
+        "eval_files": {name: e.path for name, e in evals.items()},
+        "fractions": list(fractions), "seeds": list(seeds), "points": points,
+        "summary": _summary(points, list(fractions), list(evals)),
+        "seconds": round(time.perf_counter() - started, 3),
+    }  # fmt: skip
+
+
+def _summary(points: list[dict[str, Any]], fractions: list[float], files: list[str]) -> list[dict]:
+    rows = []
+    for name in files:
+        for fraction in fractions:
+            at = [p for p in points if p["fraction"] == fraction]
+            f1 = np.array([p["scores"][name]["macro_f1"] for p in at])
+            acc = np.array([p["scores"][name]["accuracy"] for p in at])
+            rows.append({
+                "file": name, "fraction": fraction,
+                "n_train": int(round(np.mean([p["n_train"] for p in at]))),
+                "macro_f1_mean": float(f1.mean()), "macro_f1_sd": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+                "macro_f1_min": float(f1.min()), "macro_f1_max": float(f1.max()),
+                "accuracy_mean": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+            })  # fmt: skip
+    return rows
+
+
+def curve_markdown(curve: dict[str, Any]) -> str:
+    """The summary table as Markdown, one table per evaluation file."""
+    out = [f"# Learning curve ({curve['kind']}, {curve['config']})", "",
+           f"Training data: {curve['train']}; seeds {', '.join(map(str, curve['seeds']))} "
+           "(nested stratified subsets per seed). Mean ± sample SD over seeds [min, max].", ""]  # fmt: skip
+    for name, path in curve["eval_files"].items():
+        out += [f"## {name} ({path})", "",
+                "| fraction | training examples | macro-F1 mean ± SD [min, max] | accuracy mean ± SD |",
+                "|---:|---:|---:|---:|"]  # fmt: skip
+        for r in (r for r in curve["summary"] if r["file"] == name):
+            out.append(
+                f"| {r['fraction']:g} | {r['n_train']} | {r['macro_f1_mean']:.3f} ± "
+                f"{r['macro_f1_sd']:.3f} [{r['macro_f1_min']:.3f}, {r['macro_f1_max']:.3f}] | "
+                f"{r['accuracy_mean']:.3f} ± {r['accuracy_sd']:.3f} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def _plot(curve: dict[str, Any], path: Path) -> Path:
+    from stance.evaluation.report import _figure  # the reports' figure settings
+
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    for name in curve["eval_files"]:
+        rows = [r for r in curve["summary"] if r["file"] == name]
+        x = [r["n_train"] for r in rows]
+        ax.errorbar(x, [r["macro_f1_mean"] for r in rows], yerr=[r["macro_f1_sd"] for r in rows],
+                    marker="o", capsize=3, label=name)  # fmt: skip
+        for p in (p for p in curve["points"] if name in p["scores"]):
+            ax.plot(p["n_train"], p["scores"][name]["macro_f1"], ".", color="grey", alpha=0.5)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training examples (log scale)")
+    ax.set_ylabel("macro-F1")
+    ax.set_title(f"Learning curve: {curve['kind']}")
+    ax.legend()
+    fig.savefig(path)
+    return path
+
+
+def write_curve(curve: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
+    """Write ``learning_curve.md``, ``learning_curve.json`` and ``learning_curve.png``."""
+    from stance.models.artifacts import atomic_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "learning_curve.md", "json": out / "learning_curve.json",
+             "png": out / "learning_curve.png"}  # fmt: skip
+    with atomic_file(paths["markdown"]) as fh:
+        fh.write(curve_markdown(curve) + "\n")
+    with atomic_file(paths["json"]) as fh:
+        fh.write(json.dumps(curve, indent=2, allow_nan=False) + "\n")
+    _plot(curve, paths["png"])
+    return {k: str(v) for k, v in paths.items()}

@@ -1,0 +1,130 @@
+"""Adding newly labelled quotes to a corpus, refusing duplicates and test-set leakage.
+
+All checks run before anything is written, and nothing is written if any fails:
+
+- each new file is a valid corpus file (:func:`stance.data.corpus.check_files`: schema, labels,
+  duplicate ids and texts within and across the new files);
+- no new id or text is already in the corpus (the same check over corpus + new files);
+- no new text leaks from the test split: not the same text, not a near-duplicate
+  (:func:`stance.data.corpus.near_duplicates`), not a quote from a held-out test article;
+- no new text is a near-duplicate of a corpus text (refused unless ``allow_near``: two
+  speakers can say nearly the same thing, but a re-cut of a labelled quote counts twice).
+
+Example:
+    >>> merge_labels("data/corpus.jsonl", ["labelled.jsonl"], output="my/corpus.jsonl")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stance.constants import CORPUS_FIELDS, LABELS, SPLITS_DIR, TEST_SOURCES
+from stance.data.corpus import Problem, check_files, near_duplicates, write_jsonl
+from stance.data.io import read_records
+
+__all__ = ["DEFAULT_TEST", "NEAR_DUPLICATE", "merge_problems", "merge_labels"]
+
+DEFAULT_TEST = f"{SPLITS_DIR}/test.jsonl"
+NEAR_DUPLICATE = 0.8
+
+
+def _texts(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    return [(line, r) for line, r in read_records(path) if isinstance(r.get("text"), str)]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _leak_problems(new: list[tuple[str, int, dict]], test: list[tuple[str, int, dict]],
+                   test_sources: Sequence[str], threshold: float) -> list[Problem]:  # fmt: skip
+    """New records that are, or nearly are, test texts, or come from a test article."""
+    found = []
+    for path, line, r in new:
+        if r.get("source") in test_sources:
+            found.append(Problem(path, line, f"leak: quote from held-out test article "
+                                 f"{r['source']!r}; test articles are never trained on"))  # fmt: skip
+    test_norm = {_norm(r["text"]): (p, ln) for p, ln, r in test}
+    for path, line, r in new:
+        if _norm(r["text"]) in test_norm:
+            p, ln = test_norm[_norm(r["text"])]
+            found.append(Problem(path, line, f"leak: same text as the test split ({p}:{ln})"))
+    texts = [r["text"] for _, _, r in test] + [r["text"] for _, _, r in new]
+    k = len(test)
+    for i, j, sim in near_duplicates(texts, threshold):
+        if i < k <= j and _norm(texts[i]) != _norm(texts[j]):
+            path, line, _ = new[j - k]
+            p, ln, _ = test[i]
+            found.append(Problem(path, line, f"leak: near-duplicate (cosine {sim:.2f}) of the "
+                                 f"test split ({p}:{ln})"))  # fmt: skip
+    return found
+
+
+def _near_problems(new: list[tuple[str, int, dict]], corpus: list[tuple[str, int, dict]],
+                   threshold: float) -> list[Problem]:  # fmt: skip
+    texts = [r["text"] for _, _, r in corpus] + [r["text"] for _, _, r in new]
+    k = len(corpus)
+    found = []
+    for i, j, sim in near_duplicates(texts, threshold):
+        if i < k <= j and _norm(texts[i]) != _norm(texts[j]):  # exact copies: check_files
+            path, line, _ = new[j - k]
+            p, ln, r = corpus[i]
+            found.append(Problem(path, line, f"near-duplicate (cosine {sim:.2f}) of {p}:{ln} "
+                                 f"({r.get('id')}); pass --allow-near-duplicates if both belong"))  # fmt: skip
+    return found
+
+
+def merge_problems(
+    corpus: str | Path,
+    new_files: Sequence[str | Path],
+    test: str | Path | None = DEFAULT_TEST,
+    labels: Sequence[str] = LABELS,
+    allow_near: bool = False,
+    threshold: float = NEAR_DUPLICATE,
+    test_sources: Sequence[str] = TEST_SOURCES,
+) -> list[Problem]:
+    """Every reason not to merge ``new_files`` into ``corpus`` (empty list: safe to merge)."""
+    new_paths = [Path(p) for p in new_files]
+    problems = check_files(new_paths, labels=labels, fields=CORPUS_FIELDS)
+    if problems:
+        return problems  # fix the files themselves before comparing them with the corpus
+    shown = {str(p) for p in new_paths}
+    # Checked together, a text or id in both the corpus and a new file is reported in the latter.
+    problems = [p for p in check_files([Path(corpus), *new_paths], labels=labels)
+                if p.path in shown]  # fmt: skip
+    new = [(str(p), line, r) for p in new_paths for line, r in _texts(p)]
+    test_rows = []
+    if test is not None and Path(test).is_file():
+        test_rows = [(str(test), line, r) for line, r in _texts(Path(test))]
+    problems += _leak_problems(new, test_rows, test_sources, threshold)
+    if not allow_near:
+        corpus_rows = [(str(corpus), line, r) for line, r in _texts(Path(corpus))]
+        problems += _near_problems(new, corpus_rows, threshold)
+    return problems
+
+
+def merge_labels(
+    corpus: str | Path,
+    new_files: Sequence[str | Path],
+    output: str | Path | None = None,
+    **checks: Any,
+) -> dict[str, Any]:
+    """Append the records of ``new_files`` to ``corpus`` and write ``output`` (default: the
+    corpus itself), atomically, if :func:`merge_problems` finds nothing.
+
+    Returns:
+        ``{"ok", "problems": [str], "n_corpus", "n_new", "output"}``; ``output`` is None and
+        nothing is written when ``ok`` is False.
+    """
+    problems = merge_problems(corpus, new_files, **checks)
+    base = [r for _, r in read_records(corpus)]
+    if problems:
+        return {"ok": False, "problems": [str(p) for p in problems], "n_corpus": len(base),
+                "n_new": 0, "output": None}  # fmt: skip
+    new = [r for p in new_files for _, r in read_records(p)]
+    target = Path(output) if output is not None else Path(corpus)
+    write_jsonl(target, [*base, *new])
+    return {"ok": True, "problems": [], "n_corpus": len(base), "n_new": len(new),
+            "output": str(target)}  # fmt: skip

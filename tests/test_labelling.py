@@ -1,0 +1,333 @@
+"""The labelling loop: review (label errors), suggest, label (terminal session), merge, curve."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stance.cli import app
+from tests.conftest import REPO, write_jsonl
+
+LABELS = ("support", "oppose", "conditional")
+REFORMS = ["vanguard", "federation", "network", "hub", "care home model", "polyclinic",
+           "neighbourhood team", "super-partnership", "integrated care system", "MCP"]  # fmt: skip
+TEMPLATES = {
+    "support": ["The {r} works brilliantly and we fully back it.",
+                "Our patients love the {r}; roll it out everywhere."],
+    "oppose": ["The {r} is a costly disaster and we reject it outright.",
+               "Scrap the {r}, it wrecks general practice."],
+    "conditional": ["We would back the {r} only if the funding is guaranteed.",
+                    "The {r} can work provided GPs keep control of the budget."],
+}  # fmt: skip
+
+
+def _articles() -> list[dict]:
+    """60 quotes: ten 'articles' of six (two per label), clear wording."""
+    rows = []
+    for a, reform in enumerate(REFORMS):
+        for label, texts in TEMPLATES.items():
+            for k, t in enumerate(texts):
+                rows.append({
+                    "id": f"a{a}-{label}-{k}", "text": t.format(r=reform), "label": label,
+                    "source": f"art{a}.txt", "speaker": None, "role": "other", "reform": "pcn",
+                })  # fmt: skip
+    return rows
+
+
+def _config(tmp_path: Path, splits: dict, C: float = 1.0) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        f"kind: baseline\nseed: 3\noutput_dir: {tmp_path / 'model'}\n"
+        f"data:\n  train: {splits['train']}\n  validation: {splits['validation']}\n"
+        f"  test: {splits['test']}\n  corpus: {splits['corpus']}\n"
+        f"baseline:\n  C_grid: [{C}]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+# --- review ----------------------------------------------------------------------------------
+
+
+def test_planted_label_error_is_found(tmp_path, tiny_splits):
+    from stance.labelling.review import find_label_errors
+
+    rows = _articles()
+    planted = rows[9]  # "Scrap the federation, it wrecks general practice." (oppose)
+    assert planted["label"] == "oppose"
+    rows[9] = {**planted, "label": "support"}
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    config = _config(tmp_path, {**tiny_splits, "corpus": corpus}, C=10.0)
+    result = find_label_errors(config, folds=5)
+    assert result["n"] == 60 and result["folds"] == 5 and result["n_groups"] == 10
+    top = result["issues"][0]
+    assert (top["id"], top["label"], top["suggested"]) == (planted["id"], "support", "oppose")
+    # The score is the out-of-fold probability of the given label: the planted one is lowest.
+    assert top["score"] == min(r["score"] for r in result["issues"])
+    assert len(result["issues"]) <= 3  # the clean statements are not flagged wholesale
+
+
+def test_review_groups_keep_articles_and_pairs_whole():
+    from stance.labelling.folds import review_groups
+
+    records = [{"source": "a.txt"}, {"source": "a.txt"}, {"source": "authored"},
+               {"source": "authored"}, {"source": "authored", "pair_id": "p1"},
+               {"source": "authored", "pair_id": "p1"}, {}]  # fmt: skip
+    g = review_groups(records)
+    assert g[0] == g[1] and g[2] != g[3] and g[4] == g[5] and len(set(g)) == 5
+
+
+def test_review_cli_writes_jsonl(tmp_path, tiny_splits):
+    rows = _articles()
+    rows[0] = {**rows[0], "label": "oppose"}
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    config = _config(tmp_path, {**tiny_splits, "corpus": corpus}, C=10.0)
+    out = tmp_path / "issues.jsonl"
+    res = CliRunner().invoke(app, ["review", "--config", str(config), "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    flagged = [json.loads(line) for line in out.read_text().splitlines()]
+    assert flagged[0]["id"] == rows[0]["id"] and flagged[0]["rank"] == 1
+    assert rows[0]["id"] in res.output
+
+
+# --- suggest -----------------------------------------------------------------------------------
+
+
+def test_uncertainty_matches_scipy_and_numpy():
+    from scipy.stats import entropy
+
+    from stance.labelling.suggest import uncertainty
+
+    p = np.array([[0.7, 0.2, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    assert np.allclose(uncertainty(p, "entropy"), entropy(p, axis=1) / np.log(3), atol=1e-9)
+    top2 = -np.sort(-p, axis=1)[:, :2]
+    assert np.allclose(uncertainty(p, "margin"), 1 - (top2[:, 0] - top2[:, 1]))
+    with pytest.raises(ValueError, match="margin, entropy"):
+        uncertainty(p, "random")
+
+
+def test_suggestion_batch_is_diverse(tmp_path, baseline_model, tiny_records):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from stance.labelling.suggest import suggest
+
+    names = ["Patel", "Jones", "Smith", "Brown", "Khan", "Evans", "Wood", "Green"]
+    copies = [f"Dr {n} said the hubs could work if funding follows patients into the community."
+              for n in names]  # fmt: skip
+    distinct = ["Scrap this reorganisation now.", "Federations gave us a real voice.",
+                "Trusts running surgeries will end continuity.", "We back integrated teams.",
+                "Only with more staff will networks succeed."]  # fmt: skip
+    already = tiny_records[0]["text"]
+    pool = [{"text": t, "source": "new.txt"} for t in [*copies, *distinct, already]]
+    path = write_jsonl(tmp_path / "pool.jsonl", pool)
+    labelled = tmp_path / "corpus.jsonl"
+    write_jsonl(labelled, tiny_records)
+    batch = suggest(path, n=5, model=baseline_model, pool_factor=10, exclude=[labelled])
+    texts = [it["text"] for it in batch["items"]]
+    assert len(texts) == 5 and already not in texts and batch["n_excluded"] == 1
+    # Diverse alternatives exist, so at most one near-copy of the hub quote is picked.
+    assert sum(t in copies for t in texts) <= 1
+    sims = cosine_similarity(TfidfVectorizer().fit_transform(texts))
+    assert sims[np.triu_indices(5, 1)].max() < 0.5
+    item = batch["items"][0]
+    assert set(item["scores"]) == set(LABELS) and abs(sum(item["scores"].values()) - 1) < 1e-3
+    assert item["guess"] == max(item["scores"], key=item["scores"].get) and item["rank"] == 1
+    unsure = [it["uncertainty"] for it in batch["items"]]
+    assert unsure == sorted(unsure, reverse=True)
+
+
+def test_k_center_takes_farthest_point():
+    from stance.labelling.suggest import k_center
+
+    v = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0], [0.7071, 0.7071]])
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert k_center(v, 3) == [0, 2, 3]
+
+
+# --- label -----------------------------------------------------------------------------------
+
+
+def _batch(tmp_path: Path, n: int = 5) -> Path:
+    rows = [{"id": f"q{i}", "text": f"Quote number {i} about the new hubs.", "speaker": "Dr A",
+             "source": "x.txt", "guess": "support", "scores": {"support": 0.5, "oppose": 0.3,
+             "conditional": 0.2}} for i in range(n)]  # fmt: skip
+    return write_jsonl(tmp_path / "batch.jsonl", rows)
+
+
+def _answers(path: Path) -> list[tuple[str, str]]:
+    return [(r["id"], r["label"]) for r in map(json.loads, path.read_text().splitlines())]
+
+
+def test_killed_session_resumes_without_loss(tmp_path):
+    from stance.data.corpus import check_files
+
+    batch, out = _batch(tmp_path), tmp_path / "labelled.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stance.cli", "label", str(batch), "-o", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+    )  # fmt: skip
+    proc.stdin.write(b"1\n2\n")
+    proc.stdin.flush()  # stdin stays open: the session waits for the third answer
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") == 2):
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _answers(out) == [("q0", "support"), ("q1", "oppose")]
+    with out.open("a") as fh:  # a write torn by a kill: half a line, no newline
+        fh.write('{"id": "q2", "text": "Quo')
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="3\ns\nu\n2\n")
+    assert res.exit_code == 0, res.output
+    assert "incomplete last line" in res.output and "3/5" in res.output
+    assert _answers(out) == [("q0", "support"), ("q1", "oppose"), ("q2", "conditional"),
+                             ("q3", "oppose")]  # fmt: skip
+    assert "1 to go" in res.output  # q4: stdin ended, so the session stopped with it saved
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\n")
+    assert res.exit_code == 0 and "(done)" in res.output
+    assert [a for a, _ in _answers(out)] == ["q0", "q1", "q2", "q3", "q4"]
+    assert check_files([out]) == []
+    record = json.loads(out.read_text().splitlines()[0])
+    assert record["role"] == "other" and record["source"] == "x.txt" and "scores" not in record
+
+
+def test_undo_and_skip_are_saved(tmp_path):
+    batch, out = _batch(tmp_path, 3), tmp_path / "l.jsonl"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\nu\n3\ns\nx\nq\n")
+    assert res.exit_code == 0, res.output
+    assert "undid q0" in res.output and "unknown key 'x'" in res.output
+    assert _answers(out) == [("q0", "conditional")]
+    assert (tmp_path / "l.jsonl.skipped").read_text() == "q1\n"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="u\nu\n2\n")
+    assert "undid q1" in res.output and "undid q0" in res.output
+    assert _answers(out) == [("q0", "oppose")] and not (tmp_path / "l.jsonl.skipped").read_text()
+
+
+def test_context_shows_the_article_around_the_quote(tmp_path):
+    from stance.labelling.annotate import context
+
+    article = tmp_path / "a.txt"
+    article.write_text("Before words here. The quote itself. After words there.", encoding="utf-8")
+    item = {"text": "The quote itself.", "source": "a.txt", "start": 19, "end": 36}
+    assert context(item, tmp_path) == ("Before words here.", "After words there.")
+    assert context({**item, "start": 0}, tmp_path) is None  # offsets of another version
+
+
+# --- merge -----------------------------------------------------------------------------------
+
+
+def _new(tmp_path: Path, rows: list[dict]) -> Path:
+    base = {"source": "new.txt", "speaker": None, "role": "other", "reform": "pcn"}
+    return write_jsonl(tmp_path / "new.jsonl", [{**base, **r} for r in rows])
+
+
+def test_merge_refuses_duplicate_and_leaked_test_text(tmp_path, tiny_splits):
+    test_text = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[0])["text"]
+    train_text = json.loads(Path(tiny_splits["train"]).read_text().splitlines()[0])["text"]
+    new = _new(tmp_path, [
+        {"id": "n1", "text": "A fresh quote nobody has labelled yet.", "label": "support"},
+        {"id": "n2", "text": train_text, "label": "support"},
+        {"id": "n3", "text": test_text.upper(), "label": "oppose"},
+    ])  # fmt: skip
+    out = tmp_path / "merged.jsonl"
+    args = ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]), "-o", str(out),
+            "--test", str(tiny_splits["test"])]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1 and not out.exists()
+    assert f"{new}:2: in more than one split" in res.output
+    assert f"{new}:3: leak: same text as the test split" in res.output
+    assert "nothing merged" in res.output
+
+
+def test_merge_refuses_near_duplicate_leak_and_test_article(tmp_path, tiny_splits):
+    from stance.labelling.merge import merge_problems
+
+    test_text = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[0])["text"]
+    new = _new(tmp_path, [
+        {"id": "n1", "text": test_text.rstrip(".") + " today.", "label": "oppose"},
+        {"id": "n2", "text": "Something new.", "label": "oppose", "source": "c.txt"},
+    ])  # fmt: skip
+    problems = [str(p) for p in merge_problems(tiny_splits["corpus"], [new],
+                test=tiny_splits["test"], test_sources=("c.txt",))]  # fmt: skip
+    assert any(":1: leak: near-duplicate" in p for p in problems)
+    assert any(":2: leak: quote from held-out test article 'c.txt'" in p for p in problems)
+
+
+def test_merge_adds_clean_records(tmp_path, tiny_splits):
+    from stance.data.corpus import check_files
+
+    new = _new(tmp_path, [{"id": "n1", "text": "A fresh quote nobody has labelled yet.",
+                           "label": "support"}])  # fmt: skip
+    out = tmp_path / "merged.jsonl"
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out), "--test", str(tiny_splits["test"])])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == 19 and check_files([out]) == []
+
+
+# --- learning curve ------------------------------------------------------------------------------
+
+
+def test_nested_subsets_are_nested_and_stratified():
+    from stance.labelling.curve import nested_subsets
+
+    labels = ["a"] * 16 + ["b"] * 8 + ["c"] * 2
+    subsets = nested_subsets(labels, (0.125, 0.25, 0.5, 1.0), seed=1)
+    assert [len(s) for s in subsets] == [2 + 1 + 1, 4 + 2 + 1, 8 + 4 + 1, 26]
+    for small, big in zip(subsets, subsets[1:]):
+        assert set(small) <= set(big)
+    assert nested_subsets(labels, (0.5,), seed=2) != nested_subsets(labels, (0.5,), seed=1)
+
+
+def test_learning_curve_has_the_right_points(tmp_path, tiny_splits):
+    config = _config(tmp_path, tiny_splits)
+    out = tmp_path / "curve"
+    args = ["learning-curve", "--config", str(config), "--fractions", "0.25,0.5,1", "--seeds", "2",
+            "--eval", str(tiny_splits["test"]), "--eval", str(tiny_splits["validation"]),
+            "--out", str(out), "--json", "-q"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    curve = json.loads(res.output)
+    # 12 training statements, 4 per label: ceil(f * 4) per label.
+    assert [(p["fraction"], p["seed"], p["n_train"]) for p in curve["points"]] == [
+        (0.25, 0, 3),
+        (0.5, 0, 6),
+        (1.0, 0, 12),
+        (0.25, 1, 3),
+        (0.5, 1, 6),
+        (1.0, 1, 12),
+    ]
+    assert [(r["file"], r["fraction"]) for r in curve["summary"]] == [
+        (f, x) for f in ("test", "validation") for x in (0.25, 0.5, 1.0)
+    ]
+    for name in ("learning_curve.md", "learning_curve.json", "learning_curve.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| 0.25 | 3 |" in (out / "learning_curve.md").read_text()
+    # Each score is the existing metric on the model's predictions; check one with sklearn.
+    from sklearn.metrics import f1_score
+
+    from stance.config import load_config
+    from stance.data.io import load_labelled
+    from stance.labelling.folds import train_and_predict
+
+    cfg = load_config(config)
+    train = load_labelled(tiny_splits["train"])
+    test = load_labelled(tiny_splits["test"])
+    (proba,) = train_and_predict(cfg, train, None, [test.texts])
+    pred = [LABELS[i] for i in proba.argmax(axis=1)]
+    expected = f1_score(test.labels, pred, labels=list(LABELS), average="macro", zero_division=0)
+    full = [p for p in curve["points"] if p["fraction"] == 1.0][0]
+    assert full["scores"]["test"]["macro_f1"] == pytest.approx(expected)
+    rows = [r for r in curve["summary"] if r["file"] == "test" and r["fraction"] == 0.25]
+    f1s = [p["scores"]["test"]["macro_f1"] for p in curve["points"] if p["fraction"] == 0.25]
+    assert rows[0]["macro_f1_mean"] == pytest.approx(np.mean(f1s))
+    assert rows[0]["macro_f1_sd"] == pytest.approx(np.std(f1s, ddof=1))
