@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import warnings
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_cli_evaluate_text_and_report(baseline_model, tiny_records, tmp_path):
             )
     report = tmp_path / "report"
     out = runner.invoke(app, ["evaluate", "-m", str(baseline_model), "-d", str(data), "--report", str(report),
-                              "--resamples", "50", "--seed", "3"])  # fmt: skip
+                              "--resamples", "50", "--bootstrap-seed", "3"])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "macro-F1" in out.stdout and "confusion matrix" in out.stdout and "n = 18" in out.stdout
     md = (report / "report.md").read_text(encoding="utf-8")
@@ -250,23 +251,29 @@ def _retarget(config: Path, output_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def test_cli_experiment_writes_the_report(baseline_config, transformer_config, tmp_path):
+def test_cli_experiment_writes_the_report(baseline_config, transformer_config, tiny_records, tmp_path):
     base = _retarget(baseline_config, tmp_path / "models" / "baseline", tmp_path / "b.yaml")
     trans = _retarget(transformer_config, tmp_path / "models" / "transformer", tmp_path / "t.yaml")
     reports, docs = tmp_path / "reports", tmp_path / "docs" / "report"
     docs.mkdir(parents=True)
     (docs / "stale.png").write_bytes(b"old")
+    extra = write_jsonl(tmp_path / "eval" / "blind.jsonl", tiny_records[:9])
     out = runner.invoke(app, ["experiment", "--baseline-config", str(base), "--transformer-config", str(trans),
-                              "--report-dir", str(reports), "--docs-dir", str(docs), "--quiet",
-                              "--resamples", "100", "--cv", "--cv-folds", "1"])  # fmt: skip
+                              "--report-dir", str(reports), "--docs", "--docs-dir", str(docs), "--quiet",
+                              "--resamples", "100", "--cv", "--cv-folds", "1",
+                              "--extra-eval", str(extra)])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "baseline - transformer: macro-F1 difference" in out.stdout
     assert "majority" in out.stdout and "timings:" in out.stdout
+    assert "side by side" in out.stdout and "blind (n = 9)" in out.stdout
+    assert "used for model selection, not a held-out score" in out.stdout
     (run_dir,) = list(reports.iterdir())
     for directory in (run_dir, docs):
         md = (directory / "report.md").read_text(encoding="utf-8")
-        for text in ("Summary", "Paired tests", "baseline (baseline) on the test split",
-                     "transformer (transformer) on the test split", "Cross-validation: baseline"):  # fmt: skip
+        for text in ("Summary: test split", "Paired tests", "baseline (baseline) on the test split",
+                     "transformer (transformer) on the test split", "Cross-validation: baseline",
+                     "Every evaluation set", "blind (n = 9)", "model selection",
+                     "macro-F1 CI over quotes", "cluster bootstrap"):  # fmt: skip
             assert text in md, text
         for name in ("comparison.png", "baseline_confusion_matrix.png", "baseline_reliability.png",
                      "transformer_confusion_matrix.png", "transformer_reliability.png",
@@ -274,15 +281,56 @@ def test_cli_experiment_writes_the_report(baseline_config, transformer_config, t
             assert _is_png(directory / name), name
         experiment = json.loads((directory / "experiment.json").read_text(encoding="utf-8"))
         assert experiment["comparison"]["n"] == 3
-        assert set(experiment["timings"]) >= {
-            "train_baseline",
-            "train_transformer",
-            "evaluate",
-            "total",
-        }
+        (blind,) = experiment["extra"]
+        assert blind["set"] == "blind" and blind["n"] == 9
+        # The blind file names two articles: the main intervals resample them.
+        assert {m["ci_unit"] for m in blind["models"]} == {"group"}
+        assert set(experiment["timings"]) >= {"train_baseline", "train_transformer", "evaluate", "total"}
     assert not (docs / "stale.png").exists()  # the docs copy is replaced as a whole
     assert (tmp_path / "models" / "baseline" / "metadata.json").is_file()
     assert (tmp_path / "models" / "transformer" / "metadata.json").is_file()
+
+
+def test_experiment_leaves_the_docs_copy_alone_without_docs(baseline_config, transformer_config,
+                                                            tmp_path, monkeypatch):  # fmt: skip
+    base = _retarget(baseline_config, tmp_path / "models" / "baseline", tmp_path / "b.yaml")
+    trans = _retarget(transformer_config, tmp_path / "models" / "transformer", tmp_path / "t.yaml")
+    monkeypatch.chdir(tmp_path)  # the default docs/report and reports/ resolve here
+    docs = tmp_path / "docs" / "report"
+    docs.mkdir(parents=True)
+    (docs / "report.md").write_text("committed\n", encoding="utf-8")
+    out = runner.invoke(app, ["experiment", "--baseline-config", str(base), "--transformer-config", str(trans),
+                              "--quiet", "--resamples", "50", "--no-extra-eval"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert (docs / "report.md").read_text(encoding="utf-8") == "committed\n"
+    (run_dir,) = list((tmp_path / "reports").iterdir())
+    assert (run_dir / "report.md").is_file() and "copied to" not in out.stdout
+    assert json.loads((run_dir / "experiment.json").read_text(encoding="utf-8"))["extra"] == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cv-folds", "2"], "--cv-folds applies to cross-validation"),
+    (["--docs-dir", "elsewhere"], "--docs-dir applies with --docs"),
+    (["--no-extra-eval", "--extra-eval", "x.jsonl"], "contradict"),
+])  # fmt: skip
+def test_cli_experiment_rejects_options_out_of_place(args, message):
+    out = runner.invoke(app, ["experiment", "--quiet", *args])
+    assert out.exit_code == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line
+
+
+def test_experiment_extra_eval_defaults_come_from_constants(tmp_path, monkeypatch):
+    from stance.constants import EXTRA_EVAL_PATHS
+    from stance.errors import DataError
+    from stance.evaluation.experiment import extra_eval_files
+
+    monkeypatch.chdir(tmp_path)
+    assert extra_eval_files() == []  # none exist here
+    write_jsonl(tmp_path / EXTRA_EVAL_PATHS[-1], [{"text": "x", "label": "support"}])
+    assert extra_eval_files() == [EXTRA_EVAL_PATHS[-1]]
+    with pytest.raises(DataError, match="extra evaluation file not found"):
+        extra_eval_files(["missing.jsonl"])
 
 
 def test_experiment_rejects_different_test_files(baseline_config, transformer_config, tmp_path):
@@ -313,31 +361,210 @@ def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_rec
     assert "TruncationWarning" not in out.stderr and ".py:" not in out.stderr
 
 
-def test_compare_cv_script_rebuilds_out_of_fold_predictions(tiny_records, tmp_path, capsys):
-    import runpy
+@pytest.fixture(scope="module")
+def cv_result(baseline_config) -> dict:
+    return cross_validate(baseline_config, n_resamples=100)
 
-    from stance.models.artifacts import file_sha256
 
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", tiny_records)
-    ids = [r["id"] for r in tiny_records]
+def test_cv_keeps_every_out_of_fold_prediction(cv_result, tiny_records):
+    from stance.evaluation.metrics import classification_summary
 
-    def result(wrong: dict[str, str]) -> dict:
-        # The shape of `stance cv --json` that the script reads.
-        return {
-            "config": "x.yaml", "kind": "baseline", "corpus": str(corpus),
-            "corpus_sha256": file_sha256(corpus), "labels": list(LABELS), "n": len(ids),
-            "macro_f1": 0.0, "misclassified": [{"id": i, "predicted": p} for i, p in wrong.items()],
-        }  # fmt: skip
+    entries = cv_result["predictions"]
+    gold = {r["id"]: r for r in tiny_records}
+    assert sorted(e["id"] for e in entries) == sorted(gold)  # each quote once, none missing
+    for e in entries:
+        assert e["gold"] == gold[e["id"]]["label"] and e["text"] == gold[e["id"]]["text"]
+        assert e["article"] == gold[e["id"]]["source"]
+        assert sum(e["probabilities"].values()) == pytest.approx(1.0)
+        assert e["predicted"] == max(e["probabilities"], key=e["probabilities"].get)
+        assert e["confidence"] == e["probabilities"][e["predicted"]]
+        assert e["fold"] == ["a.txt", "b.txt", "c.txt"].index(e["article"]) + 1
+    assert len(cv_result["misclassified"]) == sum(e["gold"] != e["predicted"] for e in entries)
+    # The pooled scores are those of the kept predictions; the main interval resamples articles.
+    again = classification_summary([e["gold"] for e in entries], [e["predicted"] for e in entries],
+                                   LABELS, n_resamples=100, groups=[e["article"] for e in entries])  # fmt: skip
+    assert cv_result["macro_f1"] == again["macro_f1"]
+    assert cv_result["macro_f1_ci"] == again["macro_f1_ci"]
+    assert cv_result["ci_unit"] == "group" and cv_result["n_groups"] == 3
 
-    gold = {r["id"]: r["label"] for r in tiny_records}
-    other = {lab: next(x for x in LABELS if x != lab) for lab in LABELS}
-    a = write_jsonl(tmp_path / "a.json", [result({})])  # perfect
-    b = write_jsonl(tmp_path / "b.json", [result({i: other[gold[i]] for i in ids[:6]})])
-    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "compare_cv.py"))["main"]
-    assert main([str(a), str(b), "--resamples", "200"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["n"] == len(ids)
-    assert out["paired_bootstrap_macro_f1"]["macro_f1_a"] == 1.0
-    assert out["paired_bootstrap_macro_f1"]["difference"] > 0
-    assert out["mcnemar_accuracy"]["a_right_b_wrong"] == 6
-    assert out["mcnemar_accuracy"]["a_wrong_b_right"] == 0
+
+def _flip(result: dict, ids: set[str]) -> dict:
+    """A copy of a cv result whose predictions are wrong on ``ids`` (another label, same shape)."""
+    copy = json.loads(json.dumps(result))
+    for e in copy["predictions"]:
+        if e["id"] in ids:
+            wrong = next(x for x in LABELS if x != e["gold"])
+            e["predicted"], e["confidence"] = wrong, 0.9
+    return copy
+
+
+def test_cli_compare_takes_two_cv_results(cv_result, tmp_path):
+    from stance.evaluation.metrics import mcnemar, paired_bootstrap
+
+    perfect = _flip(cv_result, set())
+    for e in perfect["predictions"]:
+        e["predicted"] = e["gold"]
+    ids = sorted(e["id"] for e in perfect["predictions"])
+    worse = _flip(perfect, set(ids[:5]))
+    worse["predictions"].reverse()  # paired by id, not by position
+    a, b = tmp_path / "cv_a.json", tmp_path / "cv_b.json"
+    a.write_text(json.dumps(perfect), encoding="utf-8")
+    b.write_text(json.dumps(worse), encoding="utf-8")
+    out = runner.invoke(app, ["compare", str(a), str(b), "--json", "--resamples", "200"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["n"] == 18 and [m["name"] for m in result["models"]] == ["cv_a.json", "cv_b.json"]
+    pair = result["pairs"][0]
+    assert (pair["mcnemar"]["a_right_b_wrong"], pair["mcnemar"]["a_wrong_b_right"]) == (5, 0)
+    entries = perfect["predictions"]
+    by_id = {e["id"]: e for e in worse["predictions"]}
+    gold = [e["gold"] for e in entries]
+    pred_b = [by_id[e["id"]]["predicted"] for e in entries]
+    groups = [e["article"] for e in entries]
+    expected = paired_bootstrap(gold, gold, pred_b, LABELS, n_resamples=200, groups=groups)
+    assert pair["macro_f1"] == expected and pair["macro_f1"]["unit"] == "group"
+    assert pair["mcnemar"] == mcnemar(gold, gold, pred_b)
+    text = runner.invoke(app, ["compare", str(a), str(b), "--resamples", "50"])
+    assert text.exit_code == 0 and "cv_a.json - cv_b.json: macro-F1 difference" in text.stdout
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda r: r.pop("predictions"), "rerun `stance cv --json`"),  # an old cv result
+    (lambda r: r["predictions"].pop(), "rerun `stance cv --json`"),  # a truncated list
+    (lambda r: r["predictions"][0].update(id="someone-else"), "quote ids differ"),
+    (lambda r: r["predictions"][0].update(gold="oppose" if r["predictions"][0]["gold"] != "oppose"
+                                          else "support"), "another gold label"),
+])  # fmt: skip
+def test_compare_refuses_cv_results_that_cannot_be_paired(cv_result, tmp_path, damage, message):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(cv_result), encoding="utf-8")
+    broken = json.loads(json.dumps(cv_result))
+    damage(broken)
+    b.write_text(json.dumps(broken), encoding="utf-8")
+    out = runner.invoke(app, ["compare", str(a), str(b), "--resamples", "20"])
+    assert out.exit_code == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line and str(b) in line
+
+
+def test_compare_refuses_mixed_or_missing_inputs(cv_result, baseline_model, tmp_path):
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps(cv_result), encoding="utf-8")
+    mixed = runner.invoke(app, ["compare", str(a), str(baseline_model)])
+    assert mixed.exit_code == 1 and "not both" in mixed.stderr
+    no_data = runner.invoke(app, ["compare", str(baseline_model), str(baseline_model)])
+    assert no_data.exit_code == 1 and "--data is required" in no_data.stderr
+
+
+def test_compare_cv_script_is_gone():
+    # `stance compare a.json b.json` replaced it; it rebuilt predictions from a capped list.
+    assert not (Path(__file__).parents[1] / "scripts" / "compare_cv.py").exists()
+
+
+# --- warnings ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("category", [UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning])
+def test_every_command_shows_library_warnings_as_one_line(category, monkeypatch, tmp_path):
+    """`stance score` (and any command: the app's group wraps them all) prints a library warning
+    as one `warning: ...` line, never Python's `file.py:123: Category` + source-line form."""
+    import stance.extract.score
+
+    def fake_score_articles(files, model=None):
+        warnings.warn("the tokenizer option x is deprecated", category, stacklevel=2)
+        return {str(f): [] for f in files}
+
+    monkeypatch.setattr(stance.extract.score, "score_articles", fake_score_articles)
+    article = tmp_path / "a.txt"
+    article.write_text("No quotes here.\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        out = runner.invoke(app, ["score", str(article)])
+    assert out.exit_code == 0, out.output
+    lines = [line for line in out.stderr.splitlines() if "deprecated" in line]
+    assert lines == ["warning: the tokenizer option x is deprecated"]
+    assert category.__name__ not in out.stderr and ".py:" not in out.stderr
+
+
+def test_warnings_of_another_command_are_one_line_too(monkeypatch, tmp_path):
+    import stance.cli.info  # noqa: F401  (registers `info`)
+    import stance.models.artifacts
+
+    def fake_read_metadata(model_dir):
+        warnings.warn("metadata written by a newer stance", UserWarning, stacklevel=2)
+        return {"kind": "baseline"}
+
+    monkeypatch.setattr(stance.models.artifacts, "read_metadata", fake_read_metadata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        out = runner.invoke(app, ["info", "--model", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert out.stderr.strip() == "warning: metadata written by a newer stance"
+
+
+# --- progress output ---------------------------------------------------------------------------
+
+
+class _FakeStream(io.StringIO):
+    def __init__(self, tty: bool):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _run_epochs(reporter, epochs: int = 2, steps: int = 5) -> None:
+    from types import SimpleNamespace
+
+    state = SimpleNamespace(is_world_process_zero=True)
+    args = SimpleNamespace(gradient_accumulation_steps=1)
+    for epoch in range(epochs):
+        reporter.on_epoch_begin(args, state, None, train_dataloader=list(range(steps)))
+        for _ in range(steps):
+            reporter.on_step_end(args, state, None)
+        reporter.on_epoch_end(args, state, None)
+        reporter.on_log(args, state, None, logs={"loss": 1.0 - epoch / 10})
+        reporter.on_evaluate(args, state, None, metrics={"eval_macro_f1": 0.5, "eval_accuracy": 0.6})
+
+
+def test_training_progress_in_a_log_file_is_one_line_per_epoch():
+    from stance.models.hf_trainer import EpochReporter
+
+    log = _FakeStream(tty=False)
+    _run_epochs(EpochReporter(2, has_validation=True, show=True, stream=log))
+    assert "\r" not in log.getvalue()
+    assert log.getvalue().splitlines() == [
+        "epoch 1/2: train loss 1.000, validation macro-F1 0.500, accuracy 0.600",
+        "epoch 2/2: train loss 0.900, validation macro-F1 0.500, accuracy 0.600",
+    ]
+
+
+def test_training_progress_on_a_terminal_draws_live_bars():
+    from stance.models.hf_trainer import EpochReporter
+
+    terminal = _FakeStream(tty=True)
+    _run_epochs(EpochReporter(2, has_validation=True, show=True, stream=terminal))
+    text = terminal.getvalue()
+    assert "\r" in text and "0/5" in text  # tqdm frames, redrawn in place
+    assert "epoch 2/2: train loss 0.900" in text
+
+
+def test_prediction_progress_fits_the_stream():
+    from stance.progress import Progress
+
+    log = _FakeStream(tty=False)
+    progress = Progress(total=1000, desc="predict", unit="row", stream=log)
+    for done in range(64, 1001, 64):  # batches of 64 rows, then the last partial one
+        progress.update_to(done)
+    progress.update_to(1000)
+    progress.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    assert 5 <= len(lines) <= 11 and lines[-1] == "predict: 1000/1000 rows (100%)"
+    terminal = _FakeStream(tty=True)
+    bar = Progress(total=1000, desc="predict", unit="row", stream=terminal)
+    for done in range(100, 1001, 100):
+        bar.update_to(done)
+    bar.close()
+    assert "\r" in terminal.getvalue() and "predict: 1000/1000 rows" not in terminal.getvalue()

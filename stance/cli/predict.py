@@ -51,8 +51,8 @@ def _one_line(text: str, width: int = TABLE_TEXT_WIDTH) -> str:
 
 
 class _Progress:
-    """A tqdm bar on stderr, created on the first update (when the row count is known); it
-    appears only for runs longer than a second."""
+    """Progress on stderr, created on the first update (when the row count is known): a bar
+    on a terminal (only for runs longer than a second), else a line per tenth of the rows."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -62,10 +62,10 @@ class _Progress:
         if not self.enabled:
             return
         if self.bar is None:
-            from tqdm.auto import tqdm
+            from stance.progress import Progress
 
-            self.bar = tqdm(total=total, unit="row", file=sys.stderr, delay=1.0, dynamic_ncols=True)
-        self.bar.update(done - self.bar.n)
+            self.bar = Progress(total=total, desc="predict", unit="row", stream=sys.stderr, delay=1.0)
+        self.bar.update_to(done)
 
     def close(self) -> None:
         if self.bar is not None:

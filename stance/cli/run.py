@@ -13,24 +13,41 @@ from stance.cli._app import (
     quiet_option,
     resamples_option,
 )
-from stance.constants import REPORTS_DIR
+from stance.constants import (
+    BASELINE_CONFIG,
+    DOCS_REPORT_DIR,
+    EXTRA_EVAL_PATHS,
+    REPORTS_DIR,
+    TRANSFORMER_CONFIG,
+)
+from stance.errors import StanceError
 
 
 @app.command()
 def experiment(
     baseline_config: Path = typer.Option(
-        Path("configs/baseline.yaml"), "--baseline-config", help="Config of the baseline."
+        Path(BASELINE_CONFIG), "--baseline-config", help="Config of the baseline."
     ),
     transformer_config: Path = typer.Option(
-        Path("configs/transformer.yaml"), "--transformer-config", help="Config of the transformer."
+        Path(TRANSFORMER_CONFIG), "--transformer-config", help="Config of the transformer."
     ),
     report_dir: Path = typer.Option(
         Path(REPORTS_DIR), "--report-dir", help="The report goes to REPORT_DIR/<UTC time>/."
     ),
-    docs_dir: Path = typer.Option(
-        Path("docs/report"), "--docs-dir", help="A copy of the report replaces this directory."
+    docs: bool = typer.Option(
+        False, "--docs", help=f"Also replace the committed copy of the report ({DOCS_REPORT_DIR}/)."
     ),
-    no_docs: bool = typer.Option(False, "--no-docs", help="Do not copy the report to --docs-dir."),
+    docs_dir: Path = typer.Option(
+        Path(DOCS_REPORT_DIR), "--docs-dir", help="With --docs: where the copy goes."
+    ),
+    extra_eval: list[Path] | None = typer.Option(
+        None, "--extra-eval",
+        help="Also score both models on this labelled file (repeatable). Default: "
+        + ", ".join(EXTRA_EVAL_PATHS) + ", those that exist.",
+    ),  # fmt: skip
+    no_extra_eval: bool = typer.Option(
+        False, "--no-extra-eval", help="Score on the test split only."
+    ),
     cv: bool = typer.Option(
         False,
         "--cv",
@@ -44,29 +61,23 @@ def experiment(
     quiet: bool = quiet_option("No progress on stderr."),
 ) -> None:
     """The main job: train the baseline and the transformer on the training split, evaluate both
-    on the held-out test split (scores with 95% intervals, majority reference, paired tests),
-    and write the report (Markdown + figures) to reports/<time>/ and docs/report/.
+    on the held-out test split and every extra evaluation file (scores with 95% intervals,
+    majority reference, paired tests), and write the report (Markdown + figures) to
+    reports/<time>/ (and to docs/report/ with --docs).
     """
     from stance.evaluation.experiment import run_experiment
-    from stance.evaluation.report import comparison_text
+    from stance.evaluation.report import experiment_text
 
+    if cv_folds is not None and not cv:
+        raise StanceError("--cv-folds applies to cross-validation; add --cv or drop --cv-folds")
+    if docs_dir != Path(DOCS_REPORT_DIR) and not docs:
+        raise StanceError("--docs-dir applies with --docs; add --docs or drop --docs-dir")
+    if no_extra_eval and extra_eval:
+        raise StanceError("--extra-eval and --no-extra-eval contradict each other; keep one")
     with data_warnings_as_lines():
         result = run_experiment(
             baseline_config, transformer_config, report_dir=report_dir,
-            docs_dir=None if no_docs else docs_dir, quiet=quiet, cv=cv, cv_folds=cv_folds,
-            n_resamples=resamples, seed=seed,
+            docs_dir=docs_dir if docs else None, quiet=quiet, cv=cv, cv_folds=cv_folds,
+            n_resamples=resamples, seed=seed, extra_eval=[] if no_extra_eval else extra_eval or None,
         )  # fmt: skip
-    typer.echo(comparison_text(result["comparison"]))
-    for item in result.get("cv") or []:
-        typer.echo(
-            f"\nCV {item['name']} ({item['n_folds']} folds, pooled n = {item['n']}): accuracy "
-            f"{item['accuracy']:.3f} [{item['accuracy_ci'][0]:.3f}, {item['accuracy_ci'][1]:.3f}], macro-F1 "
-            f"{item['macro_f1']:.3f} [{item['macro_f1_ci'][0]:.3f}, {item['macro_f1_ci'][1]:.3f}]"
-        )
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items())
-    typer.echo(f"\ntimings: {timings}")
-    if result.get("report_dir"):
-        typer.echo(
-            f"report: {result['report_dir']}/report.md"
-            + (f" (copied to {result['docs_dir']})" if result.get("docs_dir") else "")
-        )
+    typer.echo(experiment_text(result))

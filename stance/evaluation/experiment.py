@@ -1,4 +1,4 @@
-"""The main job: train both models, evaluate them on the held-out test split, write the report.
+"""The main job: train both models, evaluate them on every evaluation set, write the report.
 
 :func:`run_experiment` (``stance experiment``) does, in order:
 
@@ -7,11 +7,15 @@
    ``output_dir`` as ``stance train`` would;
 2. scores both on the test split (``data.test``, the same file in both configs: whole seed
    articles held out of training) with :func:`stance.evaluation.evaluate.compare`: accuracy and
-   macro-F1 with bootstrap intervals, a majority-class reference, the paired bootstrap of the
-   macro-F1 difference and McNemar's test;
-3. optionally (``cv=True``) runs leave-one-article-out cross-validation of both models;
-4. writes the report (``report.md``, PNGs, ``experiment.json``) to ``reports/<UTC time>/`` and
-   copies it to ``docs/report/`` (the committed copy the README links to).
+   macro-F1 with intervals (whole articles resampled), a majority-class reference, the paired
+   bootstrap of the macro-F1 difference and McNemar's test;
+3. does the same on every extra evaluation file (default: those of
+   :data:`stance.constants.EXTRA_EVAL_PATHS` that exist: the test quotes that are not worked
+   examples in the guidelines, and the development set of real positions);
+4. optionally (``cv=True``) runs leave-one-article-out cross-validation of both models;
+5. writes the report (``report.md``, PNGs, ``experiment.json``) to ``reports/<UTC time>/``,
+   and copies it to ``docs/report/`` (the committed copy the README links to) only when
+   asked (``docs_dir``), so a plain run leaves the repository's tracked files untouched.
 
 Example:
     >>> result = run_experiment(quiet=True)                                     # doctest: +SKIP
@@ -25,11 +29,19 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stance.config import TrainConfig, load_config
-from stance.constants import DEFAULT_RESAMPLES, REPORTS_DIR
+from stance.constants import (
+    BASELINE_CONFIG,
+    DEFAULT_RESAMPLES,
+    DOCS_REPORT_DIR,
+    EXTRA_EVAL_PATHS,
+    REPORTS_DIR,
+    TRANSFORMER_CONFIG,
+)
 from stance.errors import ConfigError, DataError
 from stance.models.artifacts import (
     atomic_directory,
@@ -42,12 +54,14 @@ __all__ = [
     "DEFAULT_BASELINE_CONFIG",
     "DEFAULT_TRANSFORMER_CONFIG",
     "DEFAULT_DOCS_DIR",
+    "extra_eval_files",
     "run_experiment",
 ]
 
-DEFAULT_BASELINE_CONFIG = "configs/baseline.yaml"
-DEFAULT_TRANSFORMER_CONFIG = "configs/transformer.yaml"
-DEFAULT_DOCS_DIR = "docs/report"
+# Kept under their old names for callers; the values live in stance.constants.
+DEFAULT_BASELINE_CONFIG = BASELINE_CONFIG
+DEFAULT_TRANSFORMER_CONFIG = TRANSFORMER_CONFIG
+DEFAULT_DOCS_DIR = DOCS_REPORT_DIR
 REPORT_JSON = "experiment.json"
 
 
@@ -76,7 +90,7 @@ def _report_subdir(root: Path, stamp: str) -> Path:
 
 
 def _check_docs_dir(path: Path) -> None:
-    """Refuse a --docs-dir that exists and does not look like an earlier report copy.
+    """Refuse a docs directory that exists and does not look like an earlier report copy.
 
     An earlier copy holds report.md or experiment.json, or only figures (.png); anything else
     (a folder of notes, a mistyped path) would be deleted by the copy, so it is an error.
@@ -84,9 +98,7 @@ def _check_docs_dir(path: Path) -> None:
     if not path.exists():
         return
     if not path.is_dir():
-        raise ConfigError(
-            f"{path}: --docs-dir is a file; choose another directory or pass --no-docs"
-        )
+        raise ConfigError(f"{path}: --docs-dir is a file; choose another directory")
     entries = list(path.iterdir())
     earlier_report = any(p.name in (REPORT_JSON, "report.md") for p in entries) or all(
         p.is_file() and p.suffix == ".png" for p in entries
@@ -94,59 +106,26 @@ def _check_docs_dir(path: Path) -> None:
     if not earlier_report:
         raise ConfigError(
             f"{path}: --docs-dir holds other files and is not an earlier report (no report.md or "
-            f"{REPORT_JSON}); the report copy would replace them. Choose another directory, empty "
-            "it, or pass --no-docs"
+            f"{REPORT_JSON}); the report copy would replace them. Choose another directory or empty it"
         )
 
 
-def run_experiment(
-    baseline_config: TrainConfig | str | Path = DEFAULT_BASELINE_CONFIG,
-    transformer_config: TrainConfig | str | Path = DEFAULT_TRANSFORMER_CONFIG,
-    report_dir: str | Path | None = REPORTS_DIR,
-    docs_dir: str | Path | None = DEFAULT_DOCS_DIR,
-    quiet: bool = False,
-    cv: bool = False,
-    cv_folds: int | None = None,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Train the baseline and the transformer, compare them on the test split, write the report.
+def extra_eval_files(extra_eval: Sequence[str | Path] | None = None) -> list[str]:
+    """The extra evaluation files of a run: the given ones (each must exist), or by default
+    those of :data:`~stance.constants.EXTRA_EVAL_PATHS` that exist."""
+    if extra_eval is None:
+        return [p for p in EXTRA_EVAL_PATHS if Path(p).is_file()]
+    for path in extra_eval:
+        if not Path(path).is_file():
+            raise DataError(path, "extra evaluation file not found; pass an existing labelled file")
+    return [str(p) for p in extra_eval]
 
-    Args:
-        baseline_config: config (or its path) of kind ``baseline``.
-        transformer_config: config (or its path) of kind ``transformer``.
-        report_dir: the report goes to ``<report_dir>/<UTC time>/``; None writes no report.
-        docs_dir: a copy of the report replaces this directory (None: no copy).
-        quiet: no progress on stderr.
-        cv: also run leave-one-article-out cross-validation of both models (over
-            ``data.corpus``); adds minutes (one training per article per model).
-        cv_folds: with ``cv``, only the first this many folds.
-        n_resamples, seed: bootstrap settings of every interval and test.
 
-    Returns:
-        ``{"created_utc", "stance_version", "training": [{name, kind, config, model_dir,
-        train_seconds, validation}], "comparison": <stance.evaluation.evaluate.compare result>,
-        "cv": [<cross_validate result + name>] or None, "timings": {...}, "versions",
-        "report_dir", "docs_dir"}``.
+def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
+                  report_dir: str | Path | None) -> str:  # fmt: skip
+    """Fail before minutes of training: the shared test file, split files, output paths."""
+    from stance.models.training import _check_output_dir
 
-    Raises:
-        ConfigError: a config is of the wrong kind, has no test split, or the two configs name
-            different test files (a paired comparison needs the same quotes).
-        DataError: a split file is missing, or from training and evaluation (names the file).
-        ModelError: from loading the trained models.
-    """
-    from stance import __version__
-    from stance.evaluation.evaluate import compare, cross_validate
-    from stance.evaluation.report import write_experiment_report
-    from stance.models.training import _check_output_dir, train
-
-    started = time.perf_counter()
-    machine = _machine()
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
-    configs = {
-        "baseline": _load(baseline_config, "baseline"),
-        "transformer": _load(transformer_config, "transformer"),
-    }
     tests = {name: cfg.data.test for name, cfg in configs.items()}
     for name, test in tests.items():
         if not test:
@@ -158,11 +137,9 @@ def run_experiment(
             f"the two configs name different test files ({tests['baseline']} and {tests['transformer']}); "
             "a paired comparison needs both models scored on the same quotes"
         )
-    test_path = str(tests["baseline"])
     for cfg in configs.values():
         for split in (cfg.data.train, cfg.data.validation, cfg.data.test):
             if split and not Path(split).exists():
-                # Fail before minutes of training, with the way out.
                 raise DataError(
                     split,
                     f"file not found (named by {cfg.source}); create the splits with "
@@ -176,8 +153,13 @@ def run_experiment(
         _check_docs_dir(Path(docs_dir))
     if report_dir is not None:
         ensure_directory(report_dir)  # a file in the way fails now, not after training
+    return str(tests["baseline"])
 
-    timings: dict[str, float] = {}
+
+def _train_all(configs: dict[str, TrainConfig], quiet: bool,
+               timings: dict[str, float]) -> list[dict[str, Any]]:  # fmt: skip
+    from stance.models.training import train
+
     training = []
     for name, cfg in configs.items():
         _log(quiet, f"[experiment] training the {name} ({cfg.source}) ...")
@@ -187,73 +169,143 @@ def run_experiment(
         training.append({
             "name": name, "kind": result.kind, "config": cfg.source, "model_dir": str(result.model_dir),
             "train_seconds": round(result.train_seconds, 3),
+            # Used to pick the best epoch (transformer) or C (baseline): not a held-out score.
             "validation": (result.metrics or {}).get("validation"),
+            "validation_use": "model selection (best epoch / C); not held out",
         })  # fmt: skip
-        _log(
-            quiet,
-            f"[experiment] {name} trained in {timings[f'train_{name}']:.1f}s -> {result.model_dir}",
-        )
+        _log(quiet, f"[experiment] {name} trained in {timings[f'train_{name}']:.1f}s -> {result.model_dir}")
+    return training
 
-    _log(quiet, f"[experiment] evaluating both on {test_path} ...")
+
+def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], quiet: bool,
+                  n_resamples: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
+    """One :func:`~stance.evaluation.evaluate.compare` result per evaluation file, in order."""
+    from stance.evaluation.evaluate import compare
+
+    results = []
+    for path in files:
+        _log(quiet, f"[experiment] evaluating both on {path} ...")
+        result = compare(
+            [t["model_dir"] for t in training], path, n_resamples=n_resamples, seed=seed,
+            names=[t["name"] for t in training],
+        )  # fmt: skip
+        results.append({"set": Path(path).stem, **result})
+    return results
+
+
+def _cross_validate_all(configs: dict[str, TrainConfig], cv_folds: int | None, quiet: bool,
+                        n_resamples: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
+    from stance.evaluation.evaluate import cross_validate
+
+    results = []
+    for name, cfg in configs.items():
+        _log(quiet, f"[experiment] leave-one-article-out CV of the {name} ...")
+        result = cross_validate(cfg, folds=cv_folds, quiet=quiet, n_resamples=n_resamples, seed=seed)
+        results.append({"name": name, **result})
+    return results
+
+
+def run_experiment(
+    baseline_config: TrainConfig | str | Path = BASELINE_CONFIG,
+    transformer_config: TrainConfig | str | Path = TRANSFORMER_CONFIG,
+    report_dir: str | Path | None = REPORTS_DIR,
+    docs_dir: str | Path | None = None,
+    quiet: bool = False,
+    cv: bool = False,
+    cv_folds: int | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    extra_eval: Sequence[str | Path] | None = None,
+) -> dict[str, Any]:
+    """Train the baseline and the transformer, compare them on every evaluation set, write the report.
+
+    Args:
+        baseline_config: config (or its path) of kind ``baseline``.
+        transformer_config: config (or its path) of kind ``transformer``.
+        report_dir: the report goes to ``<report_dir>/<UTC time>/``; None writes no report.
+        docs_dir: if given, a copy of the report replaces this directory (the committed copy is
+            :data:`~stance.constants.DOCS_REPORT_DIR`; ``stance experiment --docs``).
+        quiet: no progress on stderr.
+        cv: also run leave-one-article-out cross-validation of both models (over
+            ``data.corpus``); adds minutes (one training per article per model).
+        cv_folds: with ``cv``, only the first this many folds.
+        n_resamples, seed: bootstrap settings of every interval and test.
+        extra_eval: files to score both models on besides the test split (each must exist);
+            None: those of :data:`~stance.constants.EXTRA_EVAL_PATHS` that exist; [] for none.
+
+    Returns:
+        ``{"created_utc", "stance_version", "training": [{name, kind, config, model_dir,
+        train_seconds, validation, validation_use}], "comparison": <compare result on the test
+        split>, "extra": [<compare result + "set">, ...], "cv": [<cross_validate result + name>]
+        or None, "timings", "versions", "machine", "report_dir", "docs_dir"}``.
+
+    Raises:
+        ConfigError: a config is of the wrong kind, has no test split, the two configs name
+            different test files, or ``cv_folds`` is given without ``cv``.
+        DataError: a split or extra file is missing, or from training and evaluation.
+        ModelError: from loading the trained models.
+    """
+    from stance import __version__
+
+    if cv_folds is not None and not cv:
+        raise ConfigError("--cv-folds applies to cross-validation; add --cv or drop --cv-folds")
+    started = time.perf_counter()
+    machine = _machine()
+    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    configs = {
+        "baseline": _load(baseline_config, "baseline"),
+        "transformer": _load(transformer_config, "transformer"),
+    }
+    test_path = _check_inputs(configs, docs_dir, report_dir)
+    extra_files = extra_eval_files(extra_eval)
+    timings: dict[str, float] = {}
+    training = _train_all(configs, quiet, timings)
     t0 = time.perf_counter()
-    comparison = compare(
-        [t["model_dir"] for t in training], test_path, n_resamples=n_resamples, seed=seed,
-        names=[t["name"] for t in training],
-    )  # fmt: skip
+    comparison, *extra = _evaluate_all(training, [test_path, *extra_files], quiet, n_resamples, seed)
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
-
     cv_results = None
     if cv:
-        cv_results = []
         t0 = time.perf_counter()
-        for name, cfg in configs.items():
-            _log(quiet, f"[experiment] leave-one-article-out CV of the {name} ...")
-            result = cross_validate(
-                cfg, folds=cv_folds, quiet=quiet, n_resamples=n_resamples, seed=seed
-            )
-            cv_results.append({"name": name, **result})
+        cv_results = _cross_validate_all(configs, cv_folds, quiet, n_resamples, seed)
         timings["cross_validation"] = round(time.perf_counter() - t0, 3)
-
     experiment: dict[str, Any] = {
-        "created_utc": created.isoformat(),
-        "stance_version": __version__,
-        "training": training,
-        "comparison": comparison,
-        "cv": cv_results,
-        "timings": timings,
-        "versions": library_versions(),
-        "machine": machine,
-        "report_dir": None,
-        "docs_dir": None,
-    }
+        "created_utc": created.isoformat(), "stance_version": __version__, "training": training,
+        "comparison": comparison, "extra": extra, "cv": cv_results, "timings": timings,
+        "versions": library_versions(), "machine": machine, "report_dir": None, "docs_dir": None,
+    }  # fmt: skip
     if report_dir is not None:
-        t0 = time.perf_counter()
-        out = _report_subdir(Path(report_dir), created.strftime("%Y%m%dT%H%M%SZ"))
-        experiment["report_dir"] = str(out)
-        if docs_dir is not None:
-            experiment["docs_dir"] = str(docs_dir)
-        # The Markdown shows the total up to here; experiment.json adds the report stage.
-        machine["load_average_at_end"] = _machine()["load_average_1_5_15min"]
-        timings["total"] = round(time.perf_counter() - started, 3)
-        write_experiment_report(experiment, out)
-        timings["report"] = round(time.perf_counter() - t0, 3)
-        timings["total"] = round(time.perf_counter() - started, 3)
-        with atomic_file(out / REPORT_JSON) as fh:
-            json.dump(experiment, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        if docs_dir is not None:
-            # Replace the whole directory, so figures of an older run never linger beside new ones.
-            with atomic_directory(Path(docs_dir)) as tmp:
-                for path in out.iterdir():
-                    if path.is_file():
-                        shutil.copy2(path, tmp / path.name)
-        _log(
-            quiet,
-            f"[experiment] report written to {out}"
-            + (f" and copied to {docs_dir}" if docs_dir else ""),
-        )
+        stamp = created.strftime("%Y%m%dT%H%M%SZ")
+        _write_report(experiment, _report_subdir(Path(report_dir), stamp), docs_dir, started)
+        _log(quiet, f"[experiment] report written to {experiment['report_dir']}"
+                    + (f" and copied to {docs_dir}" if docs_dir else ""))  # fmt: skip
     timings["total"] = round(time.perf_counter() - started, 3)
     return experiment
+
+
+def _write_report(experiment: dict[str, Any], out: Path, docs_dir: str | Path | None,
+                  started: float) -> None:  # fmt: skip
+    """report.md + figures + experiment.json into ``out``; with ``docs_dir``, a copy there."""
+    from stance.evaluation.report import write_experiment_report
+
+    t0 = time.perf_counter()
+    timings = experiment["timings"]
+    experiment["report_dir"] = str(out)
+    experiment["docs_dir"] = str(docs_dir) if docs_dir is not None else None
+    # The Markdown shows the total up to here; experiment.json adds the report stage.
+    experiment["machine"]["load_average_at_end"] = _machine()["load_average_1_5_15min"]
+    timings["total"] = round(time.perf_counter() - started, 3)
+    write_experiment_report(experiment, out)
+    timings["report"] = round(time.perf_counter() - t0, 3)
+    timings["total"] = round(time.perf_counter() - started, 3)
+    with atomic_file(out / REPORT_JSON) as fh:
+        json.dump(experiment, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    if docs_dir is not None:
+        # Replace the whole directory, so figures of an older run never linger beside new ones.
+        with atomic_directory(Path(docs_dir)) as tmp:
+            for path in out.iterdir():
+                if path.is_file():
+                    shutil.copy2(path, tmp / path.name)
 
 
 def _machine() -> dict[str, Any]:

@@ -37,6 +37,8 @@ __all__ = [
     "comparison_markdown",
     "cv_markdown",
     "comparison_text",
+    "experiment_text",
+    "evaluation_sets_markdown",
     "evaluation_text",
     "cv_text",
     "write_evaluation_report",
@@ -59,6 +61,21 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 def _with_ci(value: float, ci: Sequence[float]) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _ci_unit(result: dict[str, Any]) -> str:
+    """What the main interval resampled: whole articles (cluster bootstrap) or single quotes."""
+    if result.get("ci_unit") == "group":
+        return f"articles ({result['n_groups']})"
+    return "quotes"
+
+
+def _quote_ci(result: dict[str, Any], key: str) -> str:
+    """The quote-level interval, shown beside the main one when that resampled articles."""
+    ci = result.get(f"{key}_ci_quotes")
+    if result.get("ci_unit") != "group" or not ci:
+        return "-"
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def _p(p: float) -> str:
@@ -270,17 +287,12 @@ def plot_comparison(comparison: dict[str, Any], path: str | Path, title: str | N
 
 def _headline(result: dict[str, Any]) -> str:
     return _table(
-        ["n", "accuracy [95% CI]", "macro-F1 [95% CI]", "ECE"],
-        [
-            [
-                result["n"],
-                _with_ci(result["accuracy"], result["accuracy_ci"]),
-                _with_ci(result["macro_f1"], result["macro_f1_ci"]),
-                _f(result.get("ece")),
-            ]
-        ],  # fmt: skip
-        align="rrrr",
-    )
+        ["n", "accuracy [95% CI]", "macro-F1 [95% CI]", "CI resamples", "macro-F1 CI over quotes", "ECE"],
+        [[result["n"], _with_ci(result["accuracy"], result["accuracy_ci"]),
+          _with_ci(result["macro_f1"], result["macro_f1_ci"]), _ci_unit(result),
+          _quote_ci(result, "macro_f1"), _f(result.get("ece"))]],
+        align="rrrlrr",
+    )  # fmt: skip
 
 
 def _per_label(result: dict[str, Any]) -> str:
@@ -331,8 +343,14 @@ def _misclassified(result: dict[str, Any], limit: int = REPORT_MISCLASSIFIED) ->
 
 def _settings_line(result: dict[str, Any]) -> str:
     s = result.get("settings") or {}
+    unit = (
+        f"whole articles (cluster bootstrap over `{s['group_column']}`: quotes of one article are "
+        "not independent, so this is the interval to quote; the quote-level one is shown beside "
+        "it, and with only a few articles even the article-level interval is a rough guide)"
+        if s.get("group_column") else "quotes"
+    )  # fmt: skip
     return (
-        f"Intervals: 95% percentile bootstrap over quotes ({s.get('n_resamples', '?')} resamples, "
+        f"Intervals: 95% percentile bootstrap over {unit} ({s.get('n_resamples', '?')} resamples, "
         f"seed {s.get('seed', '?')}). Macro-F1 averages the F1 of every label of the label set "
         "(a label with no support and no predictions counts as 0). ECE: expected calibration error "
         f"over {s.get('calibration_bins', 10)} equal-width bins of the predicted label's probability."
@@ -399,39 +417,46 @@ def evaluation_markdown(result: dict[str, Any], images: dict[str, str] | None = 
 
 def _comparison_table(comparison: dict[str, Any]) -> str:
     rows = [[m["name"], m["kind"], m["n"], _with_ci(m["accuracy"], m["accuracy_ci"]),
-             _with_ci(m["macro_f1"], m["macro_f1_ci"]), _f(m.get("ece"))]
+             _with_ci(m["macro_f1"], m["macro_f1_ci"]), _quote_ci(m, "macro_f1"), _f(m.get("ece"))]
             for m in comparison["models"]]  # fmt: skip
     maj = comparison["majority"]
     rows.append([f"majority: always {maj['label']}", "reference", maj["n"],
-                 _with_ci(maj["accuracy"], maj["accuracy_ci"]), _with_ci(maj["macro_f1"], maj["macro_f1_ci"]), "n/a"])  # fmt: skip
+                 _with_ci(maj["accuracy"], maj["accuracy_ci"]), _with_ci(maj["macro_f1"], maj["macro_f1_ci"]),
+                 _quote_ci(maj, "macro_f1"), "n/a"])  # fmt: skip
+    unit = _ci_unit(comparison["models"][0])
     return _table(
-        ["model", "kind", "n", "accuracy [95% CI]", "macro-F1 [95% CI]", "ECE"],
-        rows,
-        align="llrrrr",
-    )
+        ["model", "kind", "n", f"accuracy [95% CI, {unit}]", f"macro-F1 [95% CI, {unit}]",
+         "macro-F1 CI over quotes", "ECE"], rows, align="llrrrrr",
+    )  # fmt: skip
 
 
 def _pairs_table(comparison: dict[str, Any]) -> str:
     rows = []
     for pair in comparison["pairs"]:
         f1, mc = pair["macro_f1"], pair["mcnemar"]
+        quotes = pair.get("macro_f1_quotes") if f1.get("unit") == "group" else None
         rows.append([
             f"{pair['a']} - {pair['b']}", f"{f1['difference']:+.3f}", f"[{f1['ci'][0]:+.3f}, {f1['ci'][1]:+.3f}]",
-            _p(f1["p_value"]), f"{pair['accuracy_a'] - pair['accuracy_b']:+.3f}",
+            _p(f1["p_value"]),
+            f"[{quotes['ci'][0]:+.3f}, {quotes['ci'][1]:+.3f}], p = {_p(quotes['p_value'])}" if quotes else "-",
+            f"{pair['accuracy_a'] - pair['accuracy_b']:+.3f}",
             f"{mc['a_right_b_wrong']} / {mc['a_wrong_b_right']}",
             f"{_p(mc['p_value'])} ({'exact' if mc['method'] == 'exact' else 'chi-square'})",
         ])  # fmt: skip
     return _table(
-        ["A - B", "macro-F1 difference", "95% CI", "p (paired bootstrap)", "accuracy difference",
-         "McNemar: only A right / only B right", "McNemar p"], rows, align="lrrrrrr",
+        ["A - B", "macro-F1 difference", "95% CI", "p (paired bootstrap)", "over quotes: 95% CI, p",
+         "accuracy difference",
+         "McNemar: only A right / only B right", "McNemar p"], rows, align="lrrrrrrr",
     )  # fmt: skip
 
 
 _PAIRS_NOTE = (
-    "The paired bootstrap resamples the same quotes for both models, so the interval is for the "
-    "difference itself; p is two-sided (2 x the smaller share of resampled differences on either "
-    "side of 0, add-one corrected). McNemar's test looks only at quotes exactly one model gets "
-    "right: exact binomial below 25 such quotes, else chi-square with continuity correction. "
+    "The paired bootstrap resamples the same quotes (where the data names articles: the same "
+    "whole articles; the quote-level test is beside it) for both models, so the interval is for "
+    "the difference itself; p is two-sided (2 x the smaller share of resampled differences on "
+    "either side of 0, add-one corrected). McNemar's test looks only at quotes exactly one model "
+    "gets right and treats quotes as independent: exact binomial below 25 such quotes, else "
+    "chi-square with continuity correction max(0, |b - c| - 1)^2 / (b + c). "
     "With a few hundred quotes only large differences are detectable: an interval that spans 0 "
     "means the data cannot tell the models apart, not that they are equal."
 )
@@ -507,7 +532,8 @@ def cv_markdown(cv: dict[str, Any], images: dict[str, str] | None = None, title:
 
 def comparison_text(comparison: dict[str, Any]) -> str:
     """A plain-text table of a comparison for the terminal (models, reference, paired tests)."""
-    lines = [f"{comparison['data']}: {comparison['n']} quotes", ""]
+    unit = _ci_unit(comparison["models"][0])
+    lines = [f"{comparison['data']}: {comparison['n']} quotes (95% intervals resample {unit})", ""]
     width = max(len(m["name"]) for m in comparison["models"]) + 2
     width = max(width, len(f"majority ({comparison['majority']['label']})") + 2)
     lines.append(f"{'model':<{width}}{'accuracy [95% CI]':>28}{'macro-F1 [95% CI]':>28}{'ECE':>8}")
@@ -525,11 +551,64 @@ def comparison_text(comparison: dict[str, Any]) -> str:
             f"{pair['a']} - {pair['b']}: macro-F1 difference {f1['difference']:+.3f} "
             f"[{f1['ci'][0]:+.3f}, {f1['ci'][1]:+.3f}], paired bootstrap p = {_p(f1['p_value'])}"
         )
+        if f1.get("unit") == "group" and pair.get("macro_f1_quotes"):
+            q = pair["macro_f1_quotes"]
+            lines.append(f"  over quotes instead of articles: [{q['ci'][0]:+.3f}, {q['ci'][1]:+.3f}], "
+                         f"p = {_p(q['p_value'])}")  # fmt: skip
         lines.append(
             f"  McNemar ({mc['method']}): only {pair['a']} right {mc['a_right_b_wrong']}, only {pair['b']} "
             f"right {mc['a_wrong_b_right']}, p = {_p(mc['p_value'])}"
         )
     return "\n".join(lines)
+
+
+def _set_rows(experiment: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of every model (and the majority reference) on every evaluation set."""
+    sets = [("test", experiment["comparison"])] + [
+        (e.get("set") or Path(e["data"]).stem, e) for e in experiment.get("extra") or []
+    ]
+    header = ["model"] + [f"{name} (n = {c['n']}) macro-F1 [95% CI, {_ci_unit(c['models'][0])}]"
+                          for name, c in sets]  # fmt: skip
+    rows = [[m["name"]] + [_with_ci(c["models"][i]["macro_f1"], c["models"][i]["macro_f1_ci"])
+                           for _, c in sets]
+            for i, m in enumerate(experiment["comparison"]["models"])]  # fmt: skip
+    rows.append(["majority reference"] + [_with_ci(c["majority"]["macro_f1"], c["majority"]["macro_f1_ci"])
+                                          for _, c in sets])  # fmt: skip
+    return header, rows
+
+
+def evaluation_sets_markdown(experiment: dict[str, Any]) -> str:
+    """The main job's models side by side on the test split and every extra evaluation file."""
+    header, rows = _set_rows(experiment)
+    return _table(header, rows)
+
+
+def experiment_text(experiment: dict[str, Any]) -> str:
+    """What ``stance experiment`` prints: the test comparison, every set side by side, CV, timings."""
+    parts = [comparison_text(experiment["comparison"])]
+    for extra in experiment.get("extra") or []:
+        parts.append(comparison_text(extra))
+    if experiment.get("extra"):
+        header, rows = _set_rows(experiment)
+        parts.append("\n".join(["macro-F1 on every evaluation set, side by side:",
+                                *_terminal_table(header, rows)]))  # fmt: skip
+    for item in experiment.get("cv") or []:
+        parts.append(
+            f"CV {item['name']} ({item['n_folds']} folds, pooled n = {item['n']}): accuracy "
+            f"{_with_ci(item['accuracy'], item['accuracy_ci'])}, macro-F1 "
+            f"{_with_ci(item['macro_f1'], item['macro_f1_ci'])} (intervals over {_ci_unit(item)})"
+        )
+    for t in experiment.get("training") or []:
+        val = (t.get("validation") or {}).get("macro_f1")
+        if val is not None:
+            parts.append(f"{t['name']}: validation macro-F1 {val:.3f} (used for model selection, "
+                         "not a held-out score)")  # fmt: skip
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in experiment["timings"].items())
+    parts.append(f"timings: {timings}")
+    if experiment.get("report_dir"):
+        parts.append(f"report: {experiment['report_dir']}/report.md"
+                     + (f" (copied to {experiment['docs_dir']})" if experiment.get("docs_dir") else ""))  # fmt: skip
+    return "\n\n".join(parts)
 
 
 def _terminal_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -546,8 +625,12 @@ def evaluation_text(result: dict[str, Any]) -> str:
     lines = [
         f"n = {result['n']}",
         f"accuracy  {_with_ci(result['accuracy'], result['accuracy_ci'])}",
-        f"macro-F1  {_with_ci(result['macro_f1'], result['macro_f1_ci'])}   (95% bootstrap intervals)",
+        f"macro-F1  {_with_ci(result['macro_f1'], result['macro_f1_ci'])}   (95% bootstrap intervals "
+        f"over {_ci_unit(result)})",
     ]
+    if result.get("ci_unit") == "group":
+        lines.append(f"          over quotes instead: accuracy {_quote_ci(result, 'accuracy')}, "
+                     f"macro-F1 {_quote_ci(result, 'macro_f1')}")  # fmt: skip
     if result.get("ece") is not None:
         lines.append(f"ECE       {_f(result['ece'])}")
     if result.get("calibration"):
@@ -688,12 +771,41 @@ def _machine_note(machine: dict[str, Any] | None) -> str:
     return note + "."
 
 
+def _training_section(experiment: dict[str, Any]) -> str:
+    rows = [[t["name"], t["kind"], t["config"], t["model_dir"], f"{t['train_seconds']:.1f}",
+             _f((t.get("validation") or {}).get("macro_f1"))]
+            for t in experiment.get("training", [])]  # fmt: skip
+    timings = experiment.get("timings", {})
+    return "\n\n".join([
+        "## Training\n\n" + _table(["model", "kind", "config", "saved to", "train s",
+                                     "validation macro-F1 (model selection)"], rows, align="lllllr"),
+        "The validation split chose the best epoch (transformer) and C (baseline), so its scores "
+        "are optimistic: they are not held-out results. Quote the test split and the extra sets.",
+        "Timings (seconds): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + "."
+        + _machine_note(experiment.get("machine")),
+    ])  # fmt: skip
+
+
+def _extra_sections(experiment: dict[str, Any]) -> list[str]:
+    """Every model on every evaluation set side by side, then each extra set's table and tests."""
+    extra = experiment.get("extra") or []
+    if not extra:
+        return []
+    parts = ["## Every evaluation set\n\n" + evaluation_sets_markdown(experiment)]
+    for e in extra:
+        parts += [f"### {e.get('set') or Path(e['data']).name}\n\nData: `{e['data']}`, {e['n']} quotes.",
+                  _comparison_table(e)]  # fmt: skip
+        if e["pairs"]:
+            parts.append(_pairs_table(e))
+    return parts
+
+
 def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write the main job's report: run details, the comparison on the test split, optional CV.
+    """Write the main job's report: the test comparison, every extra set, training, optional CV.
 
     Args:
         experiment: the dict :func:`stance.evaluation.experiment.run_experiment` builds (``comparison``,
-            ``training``, ``timings``, ``created_utc``, ``versions`` and optionally ``cv``).
+            ``extra``, ``training``, ``timings``, ``created_utc``, ``versions`` and optionally ``cv``).
         out_dir: the report directory.
 
     Returns:
@@ -703,54 +815,32 @@ def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> 
     ensure_directory(out)  # a file in the way: one clear error, not a traceback
     comparison = experiment["comparison"]
     files, images = _comparison_figures(comparison, out)
-    timings = experiment.get("timings", {})
-    training_rows = [
-        [t["name"], t["kind"], t["config"], t["model_dir"], f"{t['train_seconds']:.1f}",
-         _f((t.get("validation") or {}).get("macro_f1"))]
-        for t in experiment.get("training", [])
-    ]  # fmt: skip
     parts = [
         "# Stance models: held-out evaluation",
         f"Generated {experiment.get('created_utc', '')} by `stance experiment` (stance "
         f"{experiment.get('stance_version', '?')}). Both models were trained on the training split "
-        "of their configs and scored on the held-out test split: whole seed articles no model saw "
-        "in training.",
-        "## Summary\n\n" + _comparison_table(comparison),
+        "of their configs and scored on the held-out test split (whole seed articles no model saw "
+        "in training) and on every extra evaluation file below.",
+        "## Summary: test split\n\n" + _comparison_table(comparison),
         f"Reference row: {comparison['majority']['source']}.",
         "![Macro-F1 and accuracy with 95% intervals](comparison.png)",
     ]
     if comparison["pairs"]:
         parts += ["## Paired tests", _pairs_table(comparison), _PAIRS_NOTE]
-    parts += [
-        "## Training\n\n"
-        + _table(
-            ["model", "kind", "config", "saved to", "train s", "validation macro-F1"],
-            training_rows,
-            align="lllllr",
-        ),  # fmt: skip
-        "Timings (seconds): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
-        + "."
-        + _machine_note(experiment.get("machine")),
-    ]
+    parts += _extra_sections(experiment)
+    parts.append(_training_section(experiment))
     for m in comparison["models"]:
-        parts.append(
-            f"## {m['name']} ({m['kind']}) on the test split\n\nModel directory: `{m['model']}`."
-        )
+        parts.append(f"## {m['name']} ({m['kind']}) on the test split\n\nModel directory: `{m['model']}`.")
         parts.append(_model_sections(m, images["models"][m["name"]], level=3))
     for cv in experiment.get("cv") or []:
-        prefix = f"{_slug(cv['name'])}_"
-        cv_files = _model_figures(
-            cv, out, f"{prefix}cv_", f"{cv['name']}, leave-one-article-out (n = {cv['n']})"
-        )
+        cv_files = _model_figures(cv, out, f"{_slug(cv['name'])}_cv_",
+                                  f"{cv['name']}, leave-one-article-out (n = {cv['n']})")  # fmt: skip
         files.update({f"{cv['name']}_cv_{k}": p for k, p in cv_files.items()})
         parts.append(cv_markdown(cv, images={k: p.name for k, p in cv_files.items()},
                                  title=f"Cross-validation: {cv['name']}", level=2))  # fmt: skip
     parts.append("## Method\n\n" + _settings_line(comparison))
     versions = experiment.get("versions") or {}
     if versions:
-        parts.append(
-            "Library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + "."
-        )
+        parts.append("Library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + ".")
     md = "\n\n".join(parts) + "\n"
     return {"markdown": _write_text(out / "report.md", md), **files}

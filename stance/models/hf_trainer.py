@@ -178,7 +178,9 @@ class StanceTrainer(Trainer):
 
 
 class EpochReporter(TrainerCallback):
-    """Per-epoch history, and (if ``show``) a tqdm bar per epoch plus a one-line summary.
+    """Per-epoch history, and (if ``show``) a one-line summary per epoch, with a live tqdm bar
+    during each epoch only when ``stream`` is a terminal (a pipe or log file gets just the
+    epoch lines, not carriage-return frames).
 
     Attributes:
         history: one dict per epoch: ``epoch``, ``train_loss``, and when there is a validation
@@ -200,7 +202,9 @@ class EpochReporter(TrainerCallback):
         return self.show and state.is_world_process_zero
 
     def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
-        if not self._printing(state):
+        from stance.progress import is_terminal
+
+        if not self._printing(state) or not is_terminal(self.stream):
             return
         from tqdm.auto import tqdm
 
