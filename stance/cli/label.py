@@ -38,6 +38,12 @@ def review(
         BASELINE_CONFIG, "--config", "-c", help="Model config (baseline: fast)."
     ),
     folds: int = typer.Option(5, "--folds", min=2, help="Grouped cross-validation folds."),
+    C: float | None = typer.Option(
+        None,
+        "--C",
+        help="Baseline only: use this C in every fold instead of searching the config's grid "
+        "(much faster; e.g. the C in models/baseline/metadata.json).",
+    ),
     top: int = typer.Option(40, "--top", min=0, help="Rows to print (0: all); the JSONL has all."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write every flagged row as JSONL."
@@ -53,7 +59,10 @@ def review(
     from stance.labelling.review import find_label_errors, write_issues
 
     with data_warnings_as_lines():
-        result = find_label_errors(config, data, folds, progress=_progress("fold", quiet))
+        overrides = {"baseline.C_grid": [C]} if C is not None else None
+        result = find_label_errors(
+            config, data, folds, progress=_progress("fold", quiet), overrides=overrides
+        )
     if output is not None:
         write_issues(result["issues"], output)
     if as_json:
