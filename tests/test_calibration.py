@@ -123,7 +123,9 @@ def test_coverage_curve_matches_sklearn_accuracy_on_accepted():
         keep = conf >= row["threshold"]
         assert row["accepted"] == keep.sum() and row["coverage"] == pytest.approx(keep.mean())
         if keep.any():
-            assert row["accuracy"] == pytest.approx(accuracy_score(np.ones(keep.sum()), correct[keep]))
+            assert row["accuracy"] == pytest.approx(
+                accuracy_score(np.ones(keep.sum()), correct[keep])
+            )
 
 
 def test_damaged_calibrator_is_one_line_model_error():

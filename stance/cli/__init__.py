@@ -14,6 +14,7 @@ from stance.cli import (  # noqa: E402,F401  (imported for their side effect: re
     train,
     predict,
     evaluate,
+    prevalence,
     explain,
     info,
     data,

@@ -126,7 +126,9 @@ class Calibrator:
             if method == "platt":
                 w, b = np.asarray(d["weights"], float), np.asarray(d["bias"], float)
                 if w.shape != (k, k) or b.shape != (k,):
-                    raise ValueError(f"expected weights {k}x{k} and bias {k}, found {w.shape}, {b.shape}")
+                    raise ValueError(
+                        f"expected weights {k}x{k} and bias {k}, found {w.shape}, {b.shape}"
+                    )
                 return cls(method, weights=w.tolist(), bias=b.tolist())
             raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
         except (KeyError, TypeError, ValueError) as exc:
@@ -232,7 +234,9 @@ def review_threshold(
 
 
 def coverage_curve(
-    confidence: Sequence[float], correct: Sequence[bool], thresholds: Sequence[float] = COVERAGE_THRESHOLDS
+    confidence: Sequence[float],
+    correct: Sequence[bool],
+    thresholds: Sequence[float] = COVERAGE_THRESHOLDS,
 ) -> list[dict[str, Any]]:
     """Share of quotes accepted (confidence >= threshold) and the accuracy on them.
 
@@ -390,7 +394,9 @@ def read_calibration(model_dir: str | Path, metadata: dict[str, Any]) -> dict[st
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read the calibration ({exc}); retrain the model") from None
+        raise ModelError(
+            f"{path}: cannot read the calibration ({exc}); retrain the model"
+        ) from None
     if not isinstance(record, dict) or record.get("labels") != list(metadata["labels"]):
         raise ModelError(
             f"{path}: expected a calibration for labels {', '.join(metadata['labels'])}, found "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stance.constants import DEFAULT_BATCH_SIZE, NET_STANCE_POLES
+from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_RESAMPLES, NET_STANCE_POLES
 from stance.extract.quotes import Quote, extract_file
 
 if TYPE_CHECKING:
@@ -47,12 +47,14 @@ class ScoredQuote:
         label: the most probable label.
         confidence: the probability of ``label``.
         scores: the probability of every label.
+        model_dir: the model that scored it (its held-out error rates adjust the speaker shares).
     """
 
     quote: Quote
     label: str
     confidence: float
     scores: dict[str, float]
+    model_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The extraction fields plus ``label``, ``confidence`` and ``scores`` (JSON-ready)."""
@@ -74,6 +76,9 @@ class SpeakerSummary:
             model's labels do not include both ``support`` and ``oppose``.
         mean_confidence: mean confidence of the quotes' predictions.
         sources: the articles the quotes come from, in first-seen order.
+        shares: per label, the raw share of the speaker's quotes, the share adjusted for the
+            model's held-out error rates, and 95% intervals; ``small`` when under 10 quotes
+            (see :func:`stance.evaluation.prevalence.prevalence`).
     """
 
     speaker: str
@@ -83,6 +88,7 @@ class SpeakerSummary:
     net: float | None
     mean_confidence: float
     sources: list[str]
+    shares: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict, ready for ``json.dumps``."""
@@ -90,6 +96,7 @@ class SpeakerSummary:
             "speaker": self.speaker, "n": self.n, "labels": dict(self.labels),
             "majority": self.majority, "net": self.net,
             "mean_confidence": self.mean_confidence, "sources": list(self.sources),
+            "shares": self.shares,
         }  # fmt: skip
 
 
@@ -125,7 +132,8 @@ def score_quotes(
         return []
     predictions = predictor.predict([_model_text(q) for q in quotes], batch_size=batch_size)
     return [
-        ScoredQuote(quote=q, label=p.label, confidence=p.confidence, scores=dict(p.scores))
+        ScoredQuote(quote=q, label=p.label, confidence=p.confidence, scores=dict(p.scores),
+                    model_dir=str(predictor.model_dir) if predictor.model_dir else None)  # fmt: skip
         for q, p in zip(quotes, predictions)
     ]
 
@@ -174,11 +182,19 @@ def speaker_key(quote: Quote) -> str:
 
 def summarise_speakers(
     scored: Iterable[ScoredQuote] | dict[str, list[ScoredQuote]],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> list[SpeakerSummary]:
-    """Per-speaker summary: number of quotes, their labels, majority label and net stance.
+    """Per-speaker summary: number of quotes, their labels, majority label, net stance, and
+    the shares of each label with 95% intervals.
+
+    The shares come from :func:`stance.evaluation.prevalence.prevalence`, the function behind
+    ``stance prevalence``: adjusted for the held-out error rates of the model that scored the
+    quotes when its directory records them, else raw counts (interval over quotes only).
 
     Args:
         scored: scored units, or the dict :func:`score_articles` returns.
+        n_resamples, seed: bootstrap settings of the share intervals.
 
     Returns:
         One :class:`SpeakerSummary` per speaker, most quotes first (then by name).
@@ -192,6 +208,7 @@ def summarise_speakers(
     groups: dict[str, list[ScoredQuote]] = {}
     for item in scored:
         groups.setdefault(speaker_key(item.quote), []).append(item)
+    shares = _speaker_shares(groups, n_resamples, seed)
     out = []
     for speaker, items in groups.items():
         label_names = list(items[0].scores)
@@ -212,6 +229,35 @@ def summarise_speakers(
         out.append(SpeakerSummary(
             speaker=speaker, n=len(items), labels=counts, majority=majority, net=net,
             mean_confidence=sum(it.confidence for it in items) / len(items), sources=sources,
+            shares=shares.get(speaker),
         ))  # fmt: skip
     out.sort(key=lambda s: (-s.n, s.speaker))
     return out
+
+
+def _speaker_shares(
+    groups: dict[str, list[ScoredQuote]], n_resamples: int, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Per speaker: the :func:`~stance.evaluation.prevalence.prevalence` row (n, small, shares)."""
+    if not groups:
+        return {}
+    import numpy as np
+
+    from stance.errors import ModelError
+    from stance.evaluation.prevalence import model_confusion, prevalence
+
+    first = next(iter(groups.values()))[0]
+    labels = list(first.scores)
+    confusion: Any = np.eye(len(labels), dtype=np.int64)  # no error rates: raw counts
+    adjusted = False
+    if first.model_dir:
+        try:
+            labels, confusion, _ = model_confusion(first.model_dir)
+            adjusted = True
+        except ModelError:  # a model without held-out error rates: raw shares
+            pass
+    speakers = [speaker for speaker, items in groups.items() for _ in items]
+    predicted = [it.label for items in groups.values() for it in items]
+    rows = prevalence(predicted, speakers, labels, confusion, n_resamples=n_resamples, seed=seed)
+    return {row["group"]: {"adjusted": adjusted, "small": row["small"], **row["shares"]}
+            for row in rows}  # fmt: skip

@@ -1,0 +1,365 @@
+"""Stance prevalence per group, corrected for the classifier's errors, with honest intervals.
+
+Counting predicted labels ("classify and count") is biased whenever the classifier errs: with
+a recall of 0.7 for ``oppose`` and a few ``support`` quotes misread as ``oppose``, the counted
+share of ``oppose`` drifts toward the model's own habits, by tens of points on real data.
+
+The **adjusted** estimate (adjusted classify-and-count, ACC; Forman 2008) inverts the model's
+measured error rates. With ``M[i, j] = P(predicted j | true i)`` from the model's held-out
+(validation) confusion matrix, the expected predicted shares are ``q = M^T p``; the adjusted
+shares solve that system for ``p`` (pseudo-inverse), then are clipped to [0, 1] and renormalised.
+
+The **95% interval** is a percentile bootstrap over *both* sources of error: each resample
+redraws the group's predicted-label shares and each row of ``M`` (the held-out predictions of
+one true label), and solves again. The draws are a Bayesian bootstrap (Dirichlet over the
+counts with a Jeffreys prior of 1/2): like resampling quotes, but a group whose quotes all got
+one label still gets an honest interval instead of [1, 1]. Groups
+with fewer than :data:`~stance.constants.MIN_GROUP_SIZE` quotes are flagged ``small``: the
+interval is reported, the point estimate should not be quoted on its own.
+
+The adjustment assumes the error rates measured on the held-out data hold for the quotes
+being counted. When the quotes differ (authored validation statements vs. real news quotes),
+that assumption fails and no interval can repair it: see ``docs/prevalence.md``.
+
+Example:
+    >>> import numpy as np
+    >>> confusion = [[8, 2, 0], [1, 9, 0], [0, 0, 10]]      # rows: true label
+    >>> adjusted_shares(np.array([0.44, 0.46, 0.10]), confusion).round(3).tolist()
+    [0.5, 0.4, 0.1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stance.constants import DEFAULT_RESAMPLES, MIN_GROUP_SIZE
+from stance.errors import DataError, ModelError
+
+__all__ = [
+    "MISSING_GROUP",
+    "ALL_GROUP",
+    "rate_matrix",
+    "adjusted_shares",
+    "estimate_group",
+    "prevalence",
+    "model_confusion",
+    "prevalence_file",
+    "plot_prevalence",
+]
+
+CONFIDENCE_LEVEL = 0.95
+# Jeffreys prior of the Dirichlet draws behind the intervals (see estimate_group).
+_PRIOR = 0.5
+MISSING_GROUP = "(missing)"
+ALL_GROUP = "(all)"
+
+
+def rate_matrix(confusion: Any) -> np.ndarray:
+    """``M[..., i, j] = P(predicted j | true i)`` from confusion counts (rows = true label).
+
+    A true label with no held-out examples has no measured error rate; its row is taken as
+    "always predicted correctly" (the identity row), which leaves its share unadjusted.
+    """
+    cm = np.asarray(confusion, dtype=np.float64)
+    totals = cm.sum(axis=-1, keepdims=True)
+    eye = np.broadcast_to(np.eye(cm.shape[-1]), cm.shape)
+    return np.where(totals > 0, cm / np.where(totals > 0, totals, 1.0), eye)
+
+
+def adjusted_shares(observed: np.ndarray, confusion: Any) -> np.ndarray:
+    """Adjusted classify-and-count: solve ``M^T p = q`` for the true shares ``p``.
+
+    Args:
+        observed: predicted-label shares ``q``, shape (..., k) (rows sum to 1).
+        confusion: held-out confusion counts (..., k, k), rows = true label; leading axes
+            broadcast with ``observed`` (one matrix per bootstrap resample).
+
+    Returns:
+        Shares (..., k), clipped to [0, 1] and renormalised to sum to 1 (the raw shares where
+        every adjusted share clips to 0).
+    """
+    q = np.asarray(observed, dtype=np.float64)
+    m = rate_matrix(confusion)
+    p = (np.linalg.pinv(np.swapaxes(m, -1, -2)) @ q[..., None])[..., 0]
+    p = np.clip(p, 0.0, 1.0)
+    total = p.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, p / np.where(total > 0, total, 1.0), q)
+
+
+def _interval(values: np.ndarray, level: float) -> np.ndarray:
+    alpha = (1 - level) / 2
+    return np.quantile(values, [alpha, 1 - alpha], axis=0).T  # (k, 2)
+
+
+def estimate_group(
+    counts: Sequence[int],
+    confusion: Any,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    rng: np.random.Generator | None = None,
+    level: float = CONFIDENCE_LEVEL,
+) -> dict[str, np.ndarray]:
+    """Raw and adjusted shares of one group, each with a percentile-bootstrap interval.
+
+    Args:
+        counts: the group's number of quotes predicted with each label.
+        confusion: held-out confusion counts (k, k), rows = true label.
+        n_resamples: bootstrap resamples.
+        rng: the random generator (seeded by the caller).
+        level: interval coverage.
+
+    Returns:
+        ``{"raw", "raw_ci", "adjusted", "adjusted_ci"}``: arrays (k,) and (k, 2); the point
+        estimates are the plain shares and their ACC correction (no prior).
+    """
+    rng = rng or np.random.default_rng(0)
+    counts = np.asarray(counts, dtype=np.int64)
+    cm = np.asarray(confusion, dtype=np.int64)
+    n, k = int(counts.sum()), counts.size
+    q = counts / max(n, 1)
+    # Bayesian bootstrap of the counts (Dirichlet, Jeffreys prior 1/2): like resampling the
+    # quotes, but a group whose quotes all got one label still gets an interval, not [1, 1].
+    q_boot = rng.dirichlet(counts + _PRIOR, size=n_resamples)
+    # The same for the held-out predictions of each true label: the error-rate uncertainty.
+    cm_boot = np.stack([rng.dirichlet(cm[i] + _PRIOR, size=n_resamples) for i in range(k)], axis=1)
+    return {
+        "raw": q,
+        "raw_ci": _interval(q_boot, level),
+        "adjusted": adjusted_shares(q, cm),
+        "adjusted_ci": _interval(adjusted_shares(q_boot, cm_boot), level),
+    }
+
+
+def prevalence(
+    predicted: Sequence[str],
+    groups: Sequence[Any] | None,
+    labels: Sequence[str],
+    confusion: Any,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    min_group: int = MIN_GROUP_SIZE,
+    level: float = CONFIDENCE_LEVEL,
+) -> list[dict[str, Any]]:
+    """Per-group shares of each label: raw counting, adjusted, and 95% intervals.
+
+    Args:
+        predicted: the predicted label of each quote.
+        groups: the group of each quote (None: one group of all quotes); a missing value
+            (None or "") is the group :data:`MISSING_GROUP`.
+        labels: the label set, in the confusion matrix's order.
+        confusion: the model's held-out confusion counts (rows = true label).
+        n_resamples, seed, level: bootstrap settings.
+        min_group: groups with fewer quotes are flagged ``small``.
+
+    Returns:
+        One row per group, the largest first, then :data:`ALL_GROUP` for all quotes:
+        ``{"group", "n", "small", "counts": {label: n}, "shares": {label: {"raw", "raw_ci",
+        "adjusted", "adjusted_ci"}}}``.
+
+    Raises:
+        ValueError: a predicted label is not in ``labels``, or the lengths differ.
+    """
+    labels = list(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({str(p) for p in predicted} - set(index))
+    if unknown:
+        raise ValueError(
+            f"predicted label(s) {', '.join(unknown)} are not among {', '.join(labels)}"
+        )
+    if groups is not None and len(groups) != len(predicted):
+        raise ValueError(
+            f"groups and predicted differ in length ({len(groups)} vs {len(predicted)})"
+        )
+    keys = [
+        MISSING_GROUP if g in (None, "") else str(g)
+        for g in (groups or [ALL_GROUP] * len(predicted))
+    ]
+    members: dict[str, np.ndarray] = {}
+    for key, label in zip(keys, predicted):
+        members.setdefault(key, np.zeros(len(labels), dtype=np.int64))[index[label]] += 1
+    order = sorted(members, key=lambda g: (-members[g].sum(), g))
+    if groups is not None:
+        order.append(ALL_GROUP)
+        members[ALL_GROUP] = sum(members.values(), np.zeros(len(labels), dtype=np.int64))
+    rng = np.random.default_rng(seed)
+    return [
+        _row(g, members[g], labels, confusion, n_resamples, rng, level, min_group) for g in order
+    ]
+
+
+def _row(group: str, counts: np.ndarray, labels: list[str], confusion: Any, n_resamples: int,
+         rng: np.random.Generator, level: float, min_group: int) -> dict[str, Any]:  # fmt: skip
+    est = estimate_group(counts, confusion, n_resamples, rng, level)
+    shares = {
+        label: {"raw": float(est["raw"][i]), "raw_ci": est["raw_ci"][i].tolist(),
+                "adjusted": float(est["adjusted"][i]), "adjusted_ci": est["adjusted_ci"][i].tolist()}
+        for i, label in enumerate(labels)
+    }  # fmt: skip
+    n = int(counts.sum())
+    return {"group": group, "n": n, "small": n < min_group,
+            "counts": dict(zip(labels, counts.tolist())), "shares": shares}  # fmt: skip
+
+
+# --- from a model directory and a file ------------------------------------------------------------
+
+
+def model_confusion(model: Any) -> tuple[list[str], list[list[int]], dict[str, Any]]:
+    """``(labels, held-out confusion counts, calibration summary)`` of a model directory or
+    loaded predictor, as recorded at training time.
+
+    Raises:
+        ModelError: the model records no held-out predictions (trained without a validation
+            split, or before this was recorded): retrain it with a validation split.
+    """
+    from stance.evaluation.calibration import read_calibration
+    from stance.inference.predictor import Predictor, load
+
+    predictor = model if isinstance(model, Predictor) else load(model)
+    record = None
+    if predictor.model_dir is not None:
+        record = read_calibration(predictor.model_dir, predictor.metadata)
+    if not record or "confusion" not in record.get("held_out", {}):
+        raise ModelError(
+            f"{predictor.model_dir}: expected held-out error rates (calibration.json), found none; "
+            "retrain the model with a validation split (data.validation in its config)"
+        )
+    summary = {"model": str(predictor.model_dir), "fitted_on": record.get("fitted_on"),
+               "n_held_out": record.get("n")}  # fmt: skip
+    return list(predictor.labels), record["held_out"]["confusion"], summary
+
+
+def _read_input(path: Path, by: str, text_column: str, prob_prefix: str, labels: Sequence[str],
+                predictor: Any, label_column: str) -> tuple[list[str], list[Any], list[dict], bool]:  # fmt: skip
+    """Predicted labels, groups and records of a file; a file without the probability
+    columns of ``stance predict --output`` is scored first."""
+    from stance.data.io import iter_records
+
+    records = [r for _, r in iter_records(path)]
+    if not records:
+        raise DataError(path, "no records; expected quotes, one per line or row")
+    if by not in records[0] and not any(by in r for r in records):
+        found = ", ".join(map(str, records[0])) or "none"
+        raise DataError(
+            path, f"no column {by!r} to group by (found: {found}); choose one with --by"
+        )
+    scored = (
+        all(f"{prob_prefix}{label}" in records[0] for label in labels)
+        and label_column in records[0]
+    )
+    if scored:
+        predicted = [str(r.get(label_column) or "") for r in records]
+        kept = [i for i, p in enumerate(predicted) if p]  # rows skipped by predict have no label
+    else:
+        texts = [r.get(text_column) for r in records]
+        if any(not isinstance(t, str) for t in texts):
+            raise DataError(path, f"rows without a {text_column!r} string: expected quotes to score "
+                            "(or the output of stance predict); name the column with --text-column")  # fmt: skip
+        predicted = [p.label for p in predictor.predict(texts)]
+        kept = list(range(len(records)))
+    return ([predicted[i] for i in kept], [records[i].get(by) for i in kept],
+            [records[i] for i in kept], scored)  # fmt: skip
+
+
+def prevalence_file(
+    input_path: str | Path,
+    by: str,
+    model: Any = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    prob_prefix: str = "p_",
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    min_group: int = MIN_GROUP_SIZE,
+    plot: str | Path | None = None,
+) -> dict[str, Any]:
+    """Prevalence by the column ``by`` of a JSONL/CSV file of quotes, raw or already scored.
+
+    A file with ``label_column`` and one ``<prob_prefix><label>`` column per label (what
+    ``stance predict --output`` writes) is used as scored; any other file is scored with
+    ``model`` first. The error rates always come from ``model`` (use the model that scored
+    the file). When the file has a ``year`` column (and ``by`` is another column), the result
+    also holds the prevalence by year.
+
+    Returns:
+        ``{"input", "by", "n", "scored_input", "labels", "error_rates": {model, fitted_on,
+        n_held_out, confusion}, "groups": [rows of :func:`prevalence`], "by_year": rows or
+        None, "settings", "plot"}``.
+
+    Raises:
+        DataError: unreadable file, no such column, or rows without text to score.
+        ModelError: the model is missing or records no held-out error rates.
+    """
+    from stance.inference.predictor import load
+
+    predictor = load(model)
+    labels, confusion, source = model_confusion(predictor)
+    path = Path(input_path)
+    predicted, groups, records, scored = _read_input(
+        path, by, text_column, prob_prefix, labels, predictor, label_column
+    )
+    settings = {"n_resamples": n_resamples, "seed": seed, "confidence_level": CONFIDENCE_LEVEL,
+                "min_group": min_group, "estimator": "adjusted classify-and-count (ACC)",
+                "ci_method": "percentile bootstrap over the quotes and the held-out error rates"}  # fmt: skip
+    run = dict(
+        labels=labels, confusion=confusion, n_resamples=n_resamples, seed=seed, min_group=min_group
+    )
+    years = [r.get("year") for r in records]
+    by_year = None
+    if by != "year" and any(y not in (None, "") for y in years):
+        by_year = prevalence(predicted, years, **run)
+    result = {
+        "input": str(path), "by": by, "n": len(predicted), "scored_input": scored, "labels": labels,
+        "error_rates": {**source, "confusion": confusion},
+        "groups": prevalence(predicted, groups, **run), "by_year": by_year, "settings": settings,
+    }  # fmt: skip
+    if plot is not None:
+        result["plot"] = str(plot_prevalence(result, plot))
+    return result
+
+
+def plot_prevalence(result: dict[str, Any], path: str | Path) -> Path:
+    """Adjusted share of each label per group with 95% intervals (raw counting as open marks);
+    a second panel by year when the result has one. Small groups are drawn faded."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = [(f"by {result['by']}", result["groups"])]
+    if result.get("by_year"):
+        panels.append(
+            (
+                "by year",
+                sorted(result["by_year"], key=lambda r: (r["group"] == ALL_GROUP, str(r["group"]))),
+            )
+        )
+    height = max(2.5, 0.45 * max(len(rows) for _, rows in panels) + 1.5)
+    fig = Figure(figsize=(6.5 * len(panels), height), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    colours = ["#4c72b0", "#c44e52", "#dd8452", "#55a868", "#8172b2"]
+    for ax, (title, rows) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        for j, label in enumerate(result["labels"]):
+            for y, row in enumerate(rows):
+                s = row["shares"][label]
+                yy = y + (j - 1) * 0.22
+                low, high = s["adjusted_ci"]
+                alpha = 0.35 if row["small"] else 1.0
+                ax.plot([low, high], [yy, yy], color=colours[j % 5], alpha=alpha, linewidth=2,
+                        label=label if y == 0 else None)  # fmt: skip
+                if not row["small"]:
+                    ax.plot(s["adjusted"], yy, "o", color=colours[j % 5])
+                ax.plot(s["raw"], yy, "x", color=colours[j % 5], alpha=0.6)
+        ax.set_yticks(
+            range(len(rows)),
+            [f"{r['group']} (n={r['n']}{', small' if r['small'] else ''})" for r in rows],
+        )
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of quotes (dot: adjusted, line: 95% interval, x: raw counting)")
+        ax.set_title(f"Stance prevalence {title}")
+        ax.legend(loc="lower right", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
