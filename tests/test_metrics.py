@@ -23,6 +23,7 @@ from stance.evaluation.metrics import (
     paired_bootstrap,
     per_label_scores,
     reliability_table,
+    split_scores,
 )
 
 L = list(LABELS)
@@ -350,3 +351,18 @@ def test_summary_has_every_key_and_is_json_ready():
     correct = np.array(y_true) == np.array(y_pred)
     assert summary["ece"] == pytest.approx(expected_calibration_error(conf, correct))
     assert math.isclose(summary["accuracy"], correct.mean())
+
+
+def test_split_scores_is_what_both_trainers_record():
+    """One macro-F1: the trainers' per-split metrics come from metrics.split_scores (19.17)."""
+    y_true, y_pred = _random_labels(9, 40, present=["support", "oppose"])
+    scores = split_scores(y_true, y_pred, L)
+    assert scores["macro_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", labels=L, zero_division=0)
+    )
+    assert scores["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    per = f1_score(y_true, y_pred, average=None, labels=L, zero_division=0)
+    assert scores["per_label_f1"] == pytest.approx(dict(zip(L, per)))
+    # Encoded labels (what the transformer's Trainer hands over) give the same numbers.
+    codes = split_scores(encode_labels(y_true, L), encode_labels(y_pred, L), L)
+    assert codes == scores

@@ -46,6 +46,7 @@ __all__ = [
     "per_label_scores",
     "macro_f1",
     "classification_report_dict",
+    "split_scores",
     "bootstrap_ci",
     "paired_bootstrap",
     "mcnemar",
@@ -225,6 +226,18 @@ def classification_report_dict(
         "per_label": _per_label_from_confusion(cm, labels),
         "confusion_matrix": {"labels": list(labels), "matrix": cm.tolist()},
     }
+
+
+def split_scores(
+    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[str]
+) -> dict[str, Any]:
+    """The compact scores trainers record per split in metadata.json: n, accuracy, macro-F1
+    (over every label, absent ones as 0) and the F1 of each label."""
+    report = classification_report_dict(y_true, y_pred, labels)
+    return {
+        "n": report["n"], "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+        "per_label_f1": {label: s["f1"] for label, s in report["per_label"].items()},
+    }  # fmt: skip
 
 
 # --- bootstrap ----------------------------------------------------------------------------

@@ -378,17 +378,10 @@ def fit_pipeline(
 
 
 def _metrics(pipeline: Pipeline, data: LabelledData, labels: Sequence[str]) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, f1_score
+    from stance.evaluation.metrics import split_scores
 
-    pred = pipeline.predict(list(data.texts))
-    per_label = f1_score(data.labels, pred, labels=list(labels), average=None, zero_division=0)
-    return {
-        "n": len(data),
-        "accuracy": float(accuracy_score(data.labels, pred)),
-        # Over every label of the config, so a label never predicted counts as F1 = 0.
-        "macro_f1": float(np.mean(per_label)),
-        "per_label_f1": {label: float(f) for label, f in zip(labels, per_label)},
-    }
+    # Over every label of the config, so a label never predicted counts as F1 = 0.
+    return split_scores(data.labels, pipeline.predict(list(data.texts)).tolist(), labels)
 
 
 # --- training entry point ----------------------------------------------------------------------

@@ -160,19 +160,10 @@ def _model_max_length(tokenizer: Any, model_config: Any) -> int:
 
 def _metrics(logits: np.ndarray, label_ids: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
     """n, accuracy, macro-F1 over every configured label (absent labels count as F1 = 0), per-label F1."""
-    from sklearn.metrics import accuracy_score, f1_score
+    from stance.evaluation.metrics import split_scores
 
     pred = np.asarray(logits).argmax(axis=-1)
-    label_ids = np.asarray(label_ids)
-    per_label = f1_score(
-        label_ids, pred, labels=list(range(len(labels))), average=None, zero_division=0
-    )
-    return {
-        "n": int(len(label_ids)),
-        "accuracy": float(accuracy_score(label_ids, pred)),
-        "macro_f1": float(np.mean(per_label)),
-        "per_label_f1": {label: float(f) for label, f in zip(labels, per_label)},
-    }
+    return split_scores(np.asarray(label_ids, dtype=np.int64), pred.astype(np.int64), labels)
 
 
 @contextlib.contextmanager
