@@ -128,13 +128,15 @@ def test_suggestion_batch_is_diverse(tmp_path, baseline_model, tiny_records):
                 "Trusts running surgeries will end continuity.", "We back integrated teams.",
                 "Only with more staff will networks succeed."]  # fmt: skip
     already = tiny_records[0]["text"]
-    pool = [{"text": t, "source": "new.txt"} for t in [*copies, *distinct, already]]
+    recut = "Asked about it, she said: " + tiny_records[1]["text"]
+    pool = [{"text": t, "source": "new.txt"} for t in [*copies, *distinct, already, recut]]
     path = write_jsonl(tmp_path / "pool.jsonl", pool)
     labelled = tmp_path / "corpus.jsonl"
     write_jsonl(labelled, tiny_records)
     batch = suggest(path, n=5, model=baseline_model, pool_factor=10, exclude=[labelled])
     texts = [it["text"] for it in batch["items"]]
-    assert len(texts) == 5 and already not in texts and batch["n_excluded"] == 1
+    assert len(texts) == 5 and already not in texts and recut not in texts
+    assert batch["n_excluded"] == 2
     # Diverse alternatives exist, so at most one near-copy of the hub quote is picked.
     assert sum(t in copies for t in texts) <= 1
     sims = cosine_similarity(TfidfVectorizer().fit_transform(texts))
@@ -252,14 +254,18 @@ def test_merge_refuses_near_duplicate_leak_and_test_article(tmp_path, tiny_split
     from stance.labelling.merge import merge_problems
 
     test_text = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[0])["text"]
+    train_text = json.loads(Path(tiny_splits["train"]).read_text().splitlines()[0])["text"]
     new = _new(tmp_path, [
         {"id": "n1", "text": test_text.rstrip(".") + " today.", "label": "oppose"},
         {"id": "n2", "text": "Something new.", "label": "oppose", "source": "c.txt"},
+        {"id": "n3", "text": "Speaking at a seminar on Monday, the director said: " + train_text,
+         "label": "support"},
     ])  # fmt: skip
     problems = [str(p) for p in merge_problems(tiny_splits["corpus"], [new],
                 test=tiny_splits["test"], test_sources=("c.txt",))]  # fmt: skip
     assert any(":1: leak: near-duplicate" in p for p in problems)
     assert any(":2: leak: quote from held-out test article 'c.txt'" in p for p in problems)
+    assert any(":3: re-cut of " in p for p in problems)  # cosine misses it; containment does not
 
 
 def test_merge_adds_clean_records(tmp_path, tiny_splits):

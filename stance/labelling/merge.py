@@ -7,8 +7,9 @@ All checks run before anything is written, and nothing is written if any fails:
 - no new id or text is already in the corpus (the same check over corpus + new files);
 - no new text leaks from the test split: not the same text, not a near-duplicate
   (:func:`stance.data.corpus.near_duplicates`), not a quote from a held-out test article;
-- no new text is a near-duplicate of a corpus text (refused unless ``allow_near``: two
-  speakers can say nearly the same thing, but a re-cut of a labelled quote counts twice).
+- no new text is a near-duplicate of a corpus text, or contains one or is contained in one
+  (refused unless ``allow_near``: two speakers can say nearly the same thing, but a re-cut of
+  a labelled quote would count twice).
 
 Example:
     >>> merge_labels("data/corpus.jsonl", ["labelled.jsonl"], output="my/corpus.jsonl")  # doctest: +SKIP
@@ -24,7 +25,7 @@ from stance.constants import CORPUS_FIELDS, LABELS, SPLITS_DIR, TEST_SOURCES
 from stance.data.corpus import Problem, check_files, near_duplicates, write_jsonl
 from stance.data.io import read_records
 
-__all__ = ["DEFAULT_TEST", "NEAR_DUPLICATE", "merge_problems", "merge_labels"]
+__all__ = ["DEFAULT_TEST", "NEAR_DUPLICATE", "contains", "merge_problems", "merge_labels"]
 
 DEFAULT_TEST = f"{SPLITS_DIR}/test.jsonl"
 NEAR_DUPLICATE = 0.8
@@ -51,6 +52,10 @@ def _leak_problems(new: list[tuple[str, int, dict]], test: list[tuple[str, int, 
         if _norm(r["text"]) in test_norm:
             p, ln = test_norm[_norm(r["text"])]
             found.append(Problem(path, line, f"leak: same text as the test split ({p}:{ln})"))
+    found += [
+        Problem(path, line, f"leak: re-cut of a test text ({p}:{ln}); one contains the other")
+        for path, line, n in new for p, ln, r in test if contains(n["text"], r["text"])
+    ]  # fmt: skip
     texts = [r["text"] for _, _, r in test] + [r["text"] for _, _, r in new]
     k = len(test)
     for i, j, sim in near_duplicates(texts, threshold):
@@ -62,11 +67,24 @@ def _leak_problems(new: list[tuple[str, int, dict]], test: list[tuple[str, int, 
     return found
 
 
+def contains(a: str, b: str, min_chars: int = 30) -> bool:
+    """One text holds the other (normalised), the shorter having at least ``min_chars``
+    characters: the same statement cut with other boundaries (``stance extract`` keeps
+    scene-setting that a hand-cut unit leaves out), which TF-IDF cosine can miss."""
+    a, b = _norm(a), _norm(b)
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= min_chars and short != long and short in long
+
+
 def _near_problems(new: list[tuple[str, int, dict]], corpus: list[tuple[str, int, dict]],
                    threshold: float) -> list[Problem]:  # fmt: skip
     texts = [r["text"] for _, _, r in corpus] + [r["text"] for _, _, r in new]
     k = len(corpus)
-    found = []
+    found = [
+        Problem(path, line, f"re-cut of {p}:{ln} ({r.get('id')}): one text contains the other; "
+                "pass --allow-near-duplicates if both belong")
+        for path, line, n in new for p, ln, r in corpus if contains(n["text"], r["text"])
+    ]  # fmt: skip
     for i, j, sim in near_duplicates(texts, threshold):
         if i < k <= j and _norm(texts[i]) != _norm(texts[j]):  # exact copies: check_files
             path, line, _ = new[j - k]

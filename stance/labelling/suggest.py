@@ -3,7 +3,7 @@
 Selection in three steps:
 
 1. drop quotes already labelled (exact or near-duplicate texts of the files in ``exclude``,
-   by default the corpus) and near-copies inside the input itself (the first is kept);
+   by default the corpus, or re-cuts: one text inside the other) and near-copies inside the input itself (the first is kept);
 2. rank the rest by uncertainty of the model (``margin``: 1 - (p1 - p2), or normalised
    ``entropy``) and keep the ``pool_factor * n`` most uncertain;
 3. pick ``n`` of those by greedy k-center on TF-IDF vectors (cosine distance): start from the
@@ -119,10 +119,13 @@ def _fresh(pool: list[dict[str, Any]], labelled: list[str], threshold: float) ->
     """Indices of pool quotes that are neither near-copies of a labelled text nor of an
     earlier pool quote."""
     from stance.data.corpus import near_duplicates
+    from stance.labelling.merge import contains
 
     texts = labelled + [r["text"] for r in pool]
     exact = {" ".join(t.split()).casefold() for t in labelled}
     dropped = {i for i, r in enumerate(pool) if " ".join(r["text"].split()).casefold() in exact}
+    # Re-cuts of labelled quotes (one text inside the other) are labelled already too.
+    dropped |= {i for i, r in enumerate(pool) if any(contains(r["text"], t) for t in labelled)}
     offset = len(labelled)
     for i, j, _ in near_duplicates(texts, threshold):
         if j >= offset and i < offset:
