@@ -568,3 +568,19 @@ def test_prediction_progress_fits_the_stream():
         bar.update_to(done)
     bar.close()
     assert "\r" in terminal.getvalue() and "predict: 1000/1000 rows" not in terminal.getvalue()
+
+
+def test_one_table_and_shortening_helper():
+    """Reports, model cards and the terminal share stance.tables (issue 19.17)."""
+    import stance.cli.extract
+    import stance.evaluation.report
+    import stance.models.model_card
+    from stance.tables import markdown_table, shorten, terminal_table
+
+    assert stance.evaluation.report._table is markdown_table
+    assert stance.evaluation.report._terminal_table is terminal_table
+    assert stance.models.model_card.shorten is shorten and stance.cli.extract.shorten is shorten
+    assert markdown_table(["a", "b"], [["x|y", "1\n2"]]).splitlines() == ["| a | b |", "|---|---:|",
+                                                                        "| x\\|y | 1 2 |"]  # fmt: skip
+    assert terminal_table(["label", "n"], [["support", 12]]) == ["label     n", "support  12"]
+    assert shorten("one  two\nthree", 9) == "one two …" and shorten("short", 9) == "short"

@@ -10,6 +10,7 @@ import typer
 from stance.cli._app import app, backend_option, check_model_options, device_option
 from stance.constants import ARTICLES_DIR, SEED_UNITS_PATH
 from stance.errors import DataError
+from stance.tables import shorten
 
 
 def _article_files(paths: list[Path]) -> list[Path]:
@@ -165,16 +166,11 @@ def _print_lists(result: dict) -> None:
         if rows:
             typer.echo(f"\n{title}:")
             for r in rows:
-                typer.echo(f"  {head(r)} {_short(r['text'], 70)}")
+                typer.echo(f"  {head(r)} {shorten(r['text'], 70)}")
     if result["speaker_errors"]:
         typer.echo("\nspeaker errors:")
         for s in result["speaker_errors"]:
             typer.echo(f"  {s['id'] or '?'} gold {s['gold']!r}, extracted {s['extracted']!r}")
-
-
-def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command()
@@ -237,8 +233,8 @@ def score(
         typer.echo(f"{'speaker':<{speaker_w}} {'kind':<8} {'label':<12} {'conf':>5}  quote")
         for s in items:
             typer.echo(
-                f"{_short(speaker_key(s.quote), speaker_w):<{speaker_w}} {s.quote.kind:<8} "
-                f"{s.label:<12} {s.confidence:>5.2f}  {_short(s.quote.text, width)}"
+                f"{shorten(speaker_key(s.quote), speaker_w):<{speaker_w}} {s.quote.kind:<8} "
+                f"{s.label:<12} {s.confidence:>5.2f}  {shorten(s.quote.text, width)}"
             )
     summary = summarise_speakers(scored)
     if not summary:
@@ -251,5 +247,5 @@ def score(
         net = "n/a" if row.net is None else f"{round(row.net, 2) + 0.0:+.2f}"  # no "-0.00"
         counts = " ".join(f"{row.labels.get(lab, 0):>11}" for lab in labels)
         typer.echo(
-            f"{_short(row.speaker, speaker_w):<{speaker_w}} {row.n:>6} {counts} {row.majority:<12} {net:>6}"
+            f"{shorten(row.speaker, speaker_w):<{speaker_w}} {row.n:>6} {counts} {row.majority:<12} {net:>6}"
         )

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from stance.models.artifacts import atomic_file, ensure_directory
+from stance.tables import markdown_table as _table
+from stance.tables import terminal_table as _terminal_table
 
 __all__ = [
     "plot_confusion_matrix",
@@ -82,21 +84,8 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _cell(text: Any) -> str:
-    """Make any value safe inside a Markdown table cell (pipes, newlines)."""
-    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|").strip()
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
-    align = align or "l" + "r" * (len(header) - 1)
-    marks = {"l": "---", "r": "---:", "c": ":---:"}
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -609,15 +598,6 @@ def experiment_text(experiment: dict[str, Any]) -> str:
         parts.append(f"report: {experiment['report_dir']}/report.md"
                      + (f" (copied to {experiment['docs_dir']})" if experiment.get("docs_dir") else ""))  # fmt: skip
     return "\n\n".join(parts)
-
-
-def _terminal_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in cells
-    ]
 
 
 def evaluation_text(result: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from stance.constants import LABEL_DEFINITIONS, MODEL_CARD_FILE
 from stance.models.artifacts import atomic_file
+from stance.tables import markdown_table, shorten
 
 __all__ = ["write_model_card", "render_model_card", "DEFAULT_INTENDED_USE", "COMMON_LIMITATIONS"]
 
@@ -126,7 +127,7 @@ def render_model_card(
     settings = config.get(kind)
     if isinstance(settings, Mapping) and settings:
         out += ["Settings (`config." + str(kind) + "`):", ""]
-        out += [f"- `{k}`: `{_short(v)}`" for k, v in settings.items()]
+        out += [f"- `{k}`: `{shorten(v, 80)}`" for k, v in settings.items()]
         out.append("")
 
     # --- data
@@ -242,12 +243,5 @@ def _num(value: Any) -> str:
     )
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines
+    return markdown_table(header, rows, align="l" * len(header)).splitlines()
