@@ -195,6 +195,9 @@ def learning_curve(
     seeds: int = typer.Option(
         3, "--seeds", min=1, help="Subsets drawn per fraction (seeds 0..N-1)."
     ),
+    C: float | None = typer.Option(
+        None, "--C", help="Baseline only: use this C for every point instead of searching the grid."
+    ),
     out: Path = typer.Option(
         Path("reports/learning_curve"), "--out", help="Directory for the table (md, json) and PNG."
     ),
@@ -223,8 +226,14 @@ def learning_curve(
         )
 
     with data_warnings_as_lines():
+        overrides = {"baseline.C_grid": [C]} if C is not None else None
         curve = run_curve(
-            config, eval_files or None, parts, range(seeds), progress=None if quiet else show
+            config,
+            eval_files or None,
+            parts,
+            range(seeds),
+            progress=None if quiet else show,
+            overrides=overrides,
         )
     curve["seeds"] = list(curve["seeds"])
     curve["report"] = write_curve(curve, out)

@@ -83,6 +83,7 @@ def learning_curve(
     seeds: Sequence[int] = DEFAULT_SEEDS,
     quiet: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train on growing fractions of the training split and score each model.
 
@@ -92,6 +93,7 @@ def learning_curve(
         fractions: of the training split, each in (0, 1].
         seeds: one nested series of subsets per seed (the trainer keeps the config's seed).
         progress: called with each point as it is done.
+        overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid": [30.0]}``.
 
     Returns:
         ``{"config", "kind", "train", "eval_files", "fractions", "seeds", "points": [{fraction,
@@ -103,7 +105,7 @@ def learning_curve(
     from stance.models.training import prepare_data
 
     started = time.perf_counter()
-    cfg = config if isinstance(config, TrainConfig) else load_config(config)
+    cfg = config if isinstance(config, TrainConfig) else load_config(config, overrides)
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions must lie in (0, 1], found {list(fractions)}")
     files = list(eval_files) if eval_files else [cfg.data.test]
