@@ -161,7 +161,7 @@ def test_experiment_never_replaces_a_docs_dir_that_is_not_a_report(
     (docs / "notes.md").write_text("mine", encoding="utf-8")
     argv = [
         "experiment", "--baseline-config", str(baseline_config),
-        "--transformer-config", str(transformer_config), "--docs-dir", str(docs),
+        "--transformer-config", str(transformer_config), "--docs", "--docs-dir", str(docs),
         "--report-dir", str(tmp_path / "reports"), "--quiet",
     ]  # fmt: skip
     result = runner.invoke(app, argv)
