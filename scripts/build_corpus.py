@@ -11,6 +11,7 @@ Inputs (all under data/):
   annotation/authored_decisions.jsonl  what was done where the passes disagreed     {id, action: keep|relabel|drop, label?, reason}
   authored/round2/w*_b*.jsonl      round-2 statements (form, pair_id), one writer per plan slice (coverage_plan.json)
   annotation/pass2/wN_sample_ids.txt, wN.jsonl  blind second labels of a 10% sample per writer  {id, label, note}
+  annotation/review_decisions.jsonl  label-error review (stance review) decided against the guidelines  {id, action, label, reason}
   annotation/dev_pass1.jsonl       the development set of real positions as written  {id, text, label, speaker, organisation, year, basis...}
   annotation/dev_pass2.jsonl       its blind second labelling                       {id, label, note}
 
@@ -43,7 +44,7 @@ from stance.data.corpus import (
 
 DATA = Path("data")
 ANN = DATA / "annotation"
-ROUND2 = DATA / "authored" / "new"
+ROUND2 = DATA / "authored" / "round2"
 FIELDS = CORPUS_FIELDS
 
 
@@ -404,6 +405,24 @@ def build_round2(report: dict) -> list[dict]:
     return kept
 
 
+def apply_review(corpus: list[dict], report: dict) -> list[dict]:
+    """Apply the decisions of the label-error review (annotation/review.md): relabel or drop."""
+    path = ANN / "review_decisions.jsonl"
+    decisions = by_id(path) if path.exists() else {}
+    kept, changed = [], []
+    for r in corpus:
+        d = decisions.get(r["id"])
+        if d and d["action"] == "drop":
+            changed.append(f"{r['id']} dropped")
+            continue
+        if d and d["action"] == "relabel" and d["label"] != r["label"]:
+            changed.append(f"{r['id']} {r['label']} -> {d['label']}")
+            r = {**r, "label": d["label"]}
+        kept.append(r)
+    report["review"] = {"decided": len(decisions), "changed": changed}
+    return kept
+
+
 def drop_near_duplicates(corpus: list[dict], report: dict) -> list[dict]:
     """Drop round-2 statements above 0.8 cosine to anything earlier (pair members exempt from each other)."""
     near = near_duplicates(
@@ -472,7 +491,7 @@ def main() -> int:
     seeds = build_seeds(report)
     round1 = build_round1(report)
     round2 = build_round2(report)
-    corpus = drop_near_duplicates(seeds + round1 + round2, report)
+    corpus = drop_near_duplicates(apply_review(seeds + round1 + round2, report), report)
     if report["near_duplicates_over_0.8"]:
         print("near-duplicates above 0.8:", report["near_duplicates_over_0.8"], file=sys.stderr)
     dev = build_dev(report, corpus)

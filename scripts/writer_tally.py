@@ -1,6 +1,6 @@
 """Tally one writer's batch files against the coverage plan (data/COVERAGE.md).
 
-Usage: python scripts/writer_tally.py w3        # reads data/authored/new/w3_*.jsonl
+Usage: python scripts/writer_tally.py w3        # reads data/authored/round2/w3_*.jsonl
 
 Prints schema errors (file:line: message), then counts per label, form, role, reform and year
 band, word-length median and 95th percentile, contrast pairs and the distinct-trigram ratio, so
@@ -70,7 +70,7 @@ def check(rec: dict, where: str, errors: list[str]) -> None:
 
 
 def main(writer: str) -> int:
-    files = sorted((ROOT / "data/authored/new").glob(f"{writer}_*.jsonl"))
+    files = sorted((ROOT / "data/authored/round2").glob(f"{writer}_*.jsonl"))
     recs, errors, ids = [], [], set()
     for f in files:
         for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
