@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from stance.cli import app
@@ -13,6 +16,15 @@ from stance.config import load_config
 from stance.errors import ConfigError
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parent.parent
+
+# Every command the README and docs describe. A command that stops being registered (or a new
+# one nobody listed here) fails the help test instead of silently skipping its other tests.
+COMMANDS = (
+    "train", "predict", "evaluate", "compare", "cv", "explain", "info", "extract", "score",
+    "review", "suggest", "label", "learning-curve", "prevalence", "experiment", "data",
+)  # fmt: skip
+DATA_COMMANDS = ("check", "stats", "split", "merge")
 
 
 def test_import_is_light():
@@ -35,18 +47,33 @@ def test_public_names():
     assert callable(predict)
 
 
-def test_help_lists_commands():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    for command in ("train", "predict", "evaluate", "data"):
-        assert command in result.output
+def test_help_lists_every_command():
+    group = typer.main.get_command(app)
+    assert sorted(group.commands) == sorted(COMMANDS)
+    assert sorted(group.commands["data"].commands) == sorted(DATA_COMMANDS)
+    for argv, names in (([], COMMANDS), (["data"], DATA_COMMANDS)):
+        result = runner.invoke(app, [*argv, "--help"])
+        assert result.exit_code == 0
+        listed = re.findall(r"^  ([a-z][a-z-]*)\b", result.output, flags=re.M)
+        assert sorted(listed) == sorted(names), result.output
 
 
-@pytest.mark.parametrize("config", ["configs/baseline.yaml", "configs/transformer.yaml"])
+@pytest.mark.parametrize("config", ["baseline", "transformer"])
 def test_bundled_configs_load(config):
-    cfg = load_config(config)
-    assert cfg.kind in config
+    cfg = load_config(REPO / "configs" / f"{config}.yaml")
+    assert cfg.kind == config
     assert cfg.settings is not None
+
+
+def test_foundation_tests_pass_from_another_directory(tmp_path):
+    """Paths in tests come from the repository root, not the working directory."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "bundled_configs",
+         str(REPO / "tests" / "test_foundation.py")],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -613,13 +613,13 @@ def test_cli_uses_stance_model_env(baseline_model, monkeypatch, tmp_path):
     ("argv", "message"),
     [
         ([], "nothing to classify"),
-        (["  "], "statement 1: empty or whitespace only"),
-        (["ok", ""], "statement 2: empty"),
+        (["  "], "item 0: text is empty or whitespace only"),
+        (["ok", ""], "item 1: text is empty"),
         (["ok", "--input", "x.jsonl", "--output", "y.jsonl"], "not both"),
         (["--input", "x.jsonl"], "--input and --output go together"),
         (["--output", "y.jsonl"], "--input and --output go together"),
         (["--input", "x.jsonl", "--output", "y.jsonl", "--json"], "--json is for statements"),
-        (["ok", "--backend", "gpu"], "--backend must be one of torch, onnx, onnx-int8"),
+        (["ok", "--backend", "gpu"], "expected one of torch, onnx, onnx-int8, found 'gpu'"),
     ],
 )
 def test_cli_usage_errors(baseline_model, argv, message):

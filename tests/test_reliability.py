@@ -210,41 +210,31 @@ def test_sigkill_during_fallback_swap_keeps_previous_model_recoverable(tmp_path,
         assert _files(target) == (_OLD if kill_at == 1 else _NEW)
 
 
-# Predicts a file into argv[3] but SIGKILLs itself after writing the third output row (the
-# temporary output holds a partial file by then), through the CLI when `stance predict`
-# exists, else through the library function it wraps.
+# Predicts a file into argv[3] through `stance predict` but SIGKILLs itself once three output
+# rows have been written (the temporary output holds a partial file by then). Every JSONL row
+# goes through stance.data.io.json_line, so that is where the kill is planted.
 _KILL_DURING_PREDICT = """
     import os, signal, sys
-    import stance.inference.predictor as predictor
+    import stance.data.io as io
 
     model, source, output = sys.argv[1:4]
-    real, rows = predictor._write_json_line, [0]
+    real, rows = io.json_line, [0]
 
-    def write_then_die(fh, record):
-        real(fh, record)
-        rows[0] += 1
+    def line_then_die(record):
         if rows[0] == 3:
-            fh.flush()
             os.kill(os.getpid(), signal.SIGKILL)
+        rows[0] += 1
+        return real(record)
 
-    predictor._write_json_line = write_then_die
+    io.json_line = line_then_die
     from stance.cli import app
-    import typer
-    if "predict" in typer.main.get_command(app).commands:
-        app(["predict", "--model", model, "--input", source, "--output", output], standalone_mode=False)
-    else:
-        predictor.predict_file(source, output, model=model, chunk_rows=2)
-    print("completed")
+    app(["predict", "--model", model, "--input", source, "--output", output], standalone_mode=False)
 """
 
 
 def test_sigkill_while_predict_writes_output_keeps_previous_output(
     baseline_model, tiny_splits, tmp_path
 ):
-    from stance.inference import predictor
-
-    if not hasattr(predictor, "predict_file"):
-        pytest.skip("file prediction (stance.inference.predictor.predict_file) is not in this tree yet")
     quotes = write_jsonl(
         tmp_path / "quotes.jsonl", [{"id": i, "text": t} for i, t in enumerate(TEXTS * 3)]
     )
