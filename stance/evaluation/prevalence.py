@@ -226,7 +226,8 @@ def model_confusion(model: Any) -> tuple[list[str], list[list[int]], dict[str, A
             f"{predictor.model_dir}: expected held-out error rates (calibration.json), found none; "
             "retrain the model with a validation split (data.validation in its config)"
         )
-    summary = {"model": str(predictor.model_dir), "fitted_on": record.get("fitted_on"),
+    shown = predictor.model_dir if isinstance(model, Predictor) else model  # as the user named it
+    summary = {"model": str(shown), "fitted_on": record.get("fitted_on"),
                "n_held_out": record.get("n")}  # fmt: skip
     return list(predictor.labels), record["held_out"]["confusion"], summary
 
@@ -296,6 +297,8 @@ def prevalence_file(
 
     predictor = load(model)
     labels, confusion, source = model_confusion(predictor)
+    if model is not None and not hasattr(model, "predict"):
+        source["model"] = str(model)  # the path as the user gave it, not the resolved one
     path = Path(input_path)
     predicted, groups, records, scored = _read_input(
         path, by, text_column, prob_prefix, labels, predictor, label_column
