@@ -72,6 +72,22 @@ class _Progress:
             self.bar.close()
 
 
+def _predict_ray(input_path, output_path, model, batch_size, skip_invalid, columns,
+                 address, num_cpus, options) -> None:  # fmt: skip
+    """--engine ray: the library call and its one-line summary."""
+    from stance.inference.distributed import predict_files_ray
+
+    summary = predict_files_ray(
+        input_path, output_path, model, batch_size=batch_size, address=address,
+        num_cpus=num_cpus, skip_invalid=skip_invalid, **columns, **options,
+    )  # fmt: skip
+    counts = ", ".join(f"{label} {n}" for label, n in summary.label_counts.items())
+    skipped = f", {summary.skipped} skipped" if summary.skipped else ""
+    typer.echo(
+        f"wrote {summary.rows} rows in {len(summary.files)} shard(s) to {summary.output} ({counts}{skipped})"
+    )
+
+
 @app.command()
 def predict(
     texts: list[str] | None = typer.Argument(
@@ -117,6 +133,19 @@ def predict(
     backend: str | None = backend_option(),
     device: str | None = device_option(),
     quiet: bool = quiet_option("No progress bar."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (one process), or ray: Ray Data over sharded JSONL/Parquet, --output is a directory.",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to use with --engine ray (default: $RAY_ADDRESS, else this machine).",
+    ),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", help="CPUs of the local Ray instance (--engine ray without a cluster)."
+    ),
 ) -> None:
     """Classify statements as support, oppose or conditional.
 
@@ -145,6 +174,12 @@ def predict(
             _fail("--json is for statements given as arguments; --output has the format of --input")
         check_model_options([model], device, backend)
         columns = {k: given[k] if given[k] is not None else _FILE_OPTIONS[k][1] for k in given}
+        if engine not in ("local", "ray"):
+            _fail(f"--engine must be local or ray, found {engine!r}")
+        if engine == "ray":
+            _predict_ray(input_path, output_path, model, batch_size, skip_invalid, columns,
+                         ray_address, num_cpus, options)  # fmt: skip
+            return
         progress = _Progress(enabled=not quiet)
         try:
             with warnings_as_lines(TruncationWarning):
