@@ -15,6 +15,7 @@ from stance.cli import (  # noqa: E402,F401  (imported for their side effect: re
     predict,
     evaluate,
     prevalence,
+    calibrate,
     explain,
     info,
     data,

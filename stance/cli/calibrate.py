@@ -1,0 +1,37 @@
+"""CLI: ``stance calibrate`` (refit a model's calibration on held-out labelled quotes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from stance.cli._app import app
+
+
+@app.command()
+def calibrate(
+    model: Path = typer.Option(..., "--model", "-m", help="Model directory to recalibrate."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="Held-out labelled quotes (JSONL/CSV), never the test set."
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="Column holding the quote."),
+    label_column: str = typer.Option("label", "--label-column", help="Column holding the label."),
+    device: str | None = typer.Option(None, "--device", help="Transformer only: cpu, cuda, ..."),
+) -> None:
+    """Refit the calibration (temperature or Platt scaling), the review threshold and the
+    held-out error rates on labelled quotes, without retraining; the weights are unchanged and
+    the model directory is rewritten atomically."""
+    from stance.models.recalibrate import recalibrate
+
+    s = recalibrate(model, data, text_column=text_column, label_column=label_column, device=device)
+    threshold = s["review_threshold"]
+    typer.echo(
+        f"recalibrated {model} on {data} (n = {s['n']}, {s['method']}): ECE {s['ece_raw']:.3f} raw -> "
+        f"{s['ece_calibrated']:.3f} calibrated; review threshold "
+        + (
+            f"{threshold:.3f}"
+            if threshold is not None
+            else f"none reaches {s['target_precision']:.2f} precision"
+        )
+    )
