@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 # one nobody listed here) fails the help test instead of silently skipping its other tests.
 COMMANDS = (
     "train", "predict", "evaluate", "compare", "cv", "explain", "info", "extract", "score",
-    "review", "suggest", "label", "learning-curve", "prevalence", "experiment", "data",
+    "review", "suggest", "label", "learning-curve", "prevalence", "calibrate", "experiment", "data",
 )  # fmt: skip
 DATA_COMMANDS = ("check", "stats", "split", "merge")
 
