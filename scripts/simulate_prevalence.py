@@ -13,7 +13,10 @@ measured on), and, to show what happens when that assumption fails, the real pub
 of data/dev_positions.jsonl and the real seed quotes of the test split (evaluation only: nothing
 is fitted on them).
 
-    python scripts/simulate_prevalence.py --out docs/prevalence.md   # a few minutes on 2 CPUs
+    python scripts/simulate_prevalence.py --json docs/prevalence_simulation.json   # Markdown table on stdout
+
+(the committed run took 23 minutes on a 2-core CPU shared with other jobs; training the
+baseline is most of it)
 """
 
 from __future__ import annotations
