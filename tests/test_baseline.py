@@ -79,7 +79,7 @@ def test_metadata_and_model_card(baseline_model):
     assert meta["labels"] == list(stance.LABELS)
     assert meta["seed"] == 7
     assert meta["config"]["baseline"]["C_grid"] == [0.5, 5.0]
-    assert set(meta["checksums"]) == {MODEL_FILE}
+    assert set(meta["checksums"]) == {MODEL_FILE, "calibration.json"}  # weights + calibrator
     assert meta["data_hashes"] and all(len(h) == 64 for h in meta["data_hashes"].values())
     assert meta["versions"]["scikit-learn"] and meta["versions"]["skops"]
     assert meta["train_seconds"] >= 0

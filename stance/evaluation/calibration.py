@@ -106,7 +106,9 @@ class Calibrator:
         logp = _log(probs)
         if self.method == "temperature":
             return _softmax(logp / self.temperature)
-        return _softmax(logp @ np.asarray(self.weights).T + np.asarray(self.bias))
+        # Row by row, not a BLAS matmul: one text scores the same alone as in any batch.
+        w = np.asarray(self.weights)
+        return _softmax((logp[:, None, :] * w[None, :, :]).sum(axis=-1) + np.asarray(self.bias))
 
     def to_dict(self) -> dict[str, Any]:
         if self.method == "temperature":
