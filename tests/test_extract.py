@@ -789,6 +789,10 @@ def test_cli_score_table_and_json(tmp_path, baseline_model):
     out = result.stdout
     assert "Dr Ann Lee" in out and COMMENTS_GROUP in out
     assert "== speakers" in out and "net" in out
+    # The per-speaker shares adjusted for the model's error rates, intervals only under 10 quotes.
+    assert "== adjusted shares per speaker [95% CI]" in out
+    shares = out.split("== adjusted shares per speaker")[1].splitlines()[2:]
+    assert shares and all(line.split("*")[0].strip() and "[" in line for line in shares)
     assert "no quotes found in" in result.stderr
 
     dest = tmp_path / "scored.jsonl"

@@ -249,3 +249,28 @@ def score(
         typer.echo(
             f"{shorten(row.speaker, speaker_w):<{speaker_w}} {row.n:>6} {counts} {row.majority:<12} {net:>6}"
         )
+    _echo_adjusted_shares(summary, labels, speaker_w)
+
+
+def _echo_adjusted_shares(summary: list, labels: list[str], speaker_w: int) -> None:
+    """Per speaker: the share of each label adjusted for the model's held-out error rates, with
+    its 95% interval (stance.evaluation.prevalence); under 10 quotes only the interval is shown,
+    as a point estimate from so few quotes is not worth highlighting."""
+    rows = [r for r in summary if r.shares]
+    if not rows:
+        return
+    kind = "adjusted" if all(r.shares.get("adjusted") for r in rows) else "raw"
+    typer.echo(f"\n== {kind} shares per speaker [95% CI]; * = under 10 quotes, interval only")
+    typer.echo(f"{'speaker':<{speaker_w}} " + " ".join(f"{lab:>20}" for lab in labels))
+    for row in rows:
+        small = row.shares.get("small")
+        cells = []
+        for lab in labels:
+            cell = row.shares[lab]
+            low, high = cell[f"{kind}_ci"]
+            text = (
+                f"[{low:.2f}, {high:.2f}]" if small else f"{cell[kind]:.2f} [{low:.2f}, {high:.2f}]"
+            )
+            cells.append(f"{text:>20}")
+        name = shorten(row.speaker, speaker_w - 2) + (" *" if small else "")
+        typer.echo(f"{name:<{speaker_w}} " + " ".join(cells))
