@@ -43,6 +43,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -420,6 +421,33 @@ def train_transformer(
         return _fit_and_save(config, settings, data, backbone, quiet)
 
 
+@dataclass
+class _RunSetup:
+    """Where and how this process trains: its rank, its device, whether there is validation."""
+
+    world_size: int
+    is_main: bool
+    show: bool
+    use_cpu: bool
+    device_name: str
+    ddp_backend: str | None
+    has_validation: bool
+    patience: int
+
+
+@dataclass
+class _Fitted:
+    """What the training step hands on to saving and reporting."""
+
+    model: Any
+    metrics: dict[str, Any]
+    train_seconds: float
+    val_probs: np.ndarray | None
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    learning_rates: Any
+
+
 def _fit_and_save(
     config: TrainConfig,
     settings: TransformerSettings,
@@ -429,37 +457,89 @@ def _fit_and_save(
 ) -> TrainResult:
     """The body of :func:`train_transformer` (settings checked, data loaded, backbone resolved)."""
     labels = list(config.data.labels)
-    import torch
-    from transformers import (
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        TrainingArguments,
-        set_seed,
-    )
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from transformers.utils import logging as hf_logging
+    from transformers import set_seed
 
-    from stance.models.hf_trainer import EpochReporter, StanceTrainer
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    show = not quiet and is_main
-    use_cpu, device_name = _resolve_device(settings.device)
-    ddp_backend = settings.ddp_backend or ("gloo" if use_cpu and world_size > 1 else None)
-    has_validation = data.validation is not None and len(data.validation) > 0
-    patience = settings.early_stopping_patience if has_validation else 0
-    if settings.early_stopping_patience and not has_validation:
-        warnings.warn(
-            "no validation split: early stopping and best-epoch selection are off; the last epoch is kept",
-            stacklevel=2,
-        )
-
+    run = _run_setup(settings, data, quiet)
     # Seed before building the model: the new head's initial weights come from this RNG.
     set_seed(config.seed)
     tokenizer, model, note = _load_backbone(backbone, labels)
-    if show and note:
+    if run.show and note:
         print(note, file=sys.stderr, flush=True)
+    max_length, length_stats = _choose_length(config, settings, data, backbone, tokenizer, model)
+    train_rows = _encode(tokenizer, data.train, labels, max_length)
+    val_rows = (
+        _encode(tokenizer, data.validation, labels, max_length) if run.has_validation else None
+    )
+    class_weights = _class_weights(settings, train_rows, len(labels))
 
+    output_dir = Path(config.output_dir)
+    fitted = _train(
+        config, settings, run, labels, model, tokenizer, train_rows, val_rows, class_weights
+    )
+    if not run.is_main:
+        return TrainResult(
+            model_dir=output_dir,
+            kind="transformer",
+            metrics=fitted.metrics,
+            train_seconds=fitted.train_seconds,
+        )
+    meta = _save_model_dir(
+        output_dir,
+        config,
+        settings,
+        data,
+        backbone,
+        run,
+        labels,
+        tokenizer,
+        fitted,
+        max_length,
+        length_stats,
+        class_weights,
+    )
+    if run.show:
+        _print_summary(fitted, meta, output_dir)
+    return TrainResult(
+        model_dir=output_dir,
+        kind="transformer",
+        metrics=fitted.metrics,
+        train_seconds=fitted.train_seconds,
+        metadata=meta,
+    )
+
+
+def _run_setup(settings: TransformerSettings, data: PreparedData, quiet: bool) -> _RunSetup:
+    """Read this process's rank and device and decide whether validation drives training."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    use_cpu, device_name = _resolve_device(settings.device)
+    has_validation = data.validation is not None and len(data.validation) > 0
+    if settings.early_stopping_patience and not has_validation:
+        warnings.warn(
+            "no validation split: early stopping and best-epoch selection are off; the last epoch is kept",
+            stacklevel=3,  # the caller of _fit_and_save, as before the split
+        )
+    return _RunSetup(
+        world_size=world_size,
+        is_main=is_main,
+        show=not quiet and is_main,
+        use_cpu=use_cpu,
+        device_name=device_name,
+        ddp_backend=settings.ddp_backend or ("gloo" if use_cpu and world_size > 1 else None),
+        has_validation=has_validation,
+        patience=settings.early_stopping_patience if has_validation else 0,
+    )
+
+
+def _choose_length(
+    config: TrainConfig,
+    settings: TransformerSettings,
+    data: PreparedData,
+    backbone: Backbone,
+    tokenizer: Any,
+    model: Any,
+) -> tuple[int, dict[str, Any]]:
+    """Choose the token limit quotes are cut at, and describe the token lengths around it."""
     model_max = _model_max_length(tokenizer, model.config)
     train_lengths = _token_lengths(tokenizer, data.train.texts)
     # "auto" looks at every split's texts, not only the training ones: the authored training
@@ -502,143 +582,208 @@ def _fit_and_save(
         "train_truncated": int(sum(n > max_length for n in train_lengths)),
         "all_splits_truncated": int(sum(n > max_length for n in all_lengths)),
     }
+    return max_length, length_stats
 
-    train_rows = _encode(tokenizer, data.train, labels, max_length)
-    val_rows = _encode(tokenizer, data.validation, labels, max_length) if has_validation else None
-    label_ids = [row["labels"] for row in train_rows]
-    class_weights = (
-        balanced_class_weights(label_ids, len(labels))
-        if settings.class_weighting == "balanced"
-        else None
-    )
 
-    output_dir = Path(config.output_dir)
-    ckpt_dir = _checkpoint_dir(output_dir, world_size, is_main)
+def _class_weights(
+    settings: TransformerSettings, train_rows: list[dict[str, Any]], num_labels: int
+) -> list[float] | None:
+    """The loss weight of each label: balanced from the training counts, or none."""
+    if settings.class_weighting != "balanced":
+        return None
+    return balanced_class_weights([row["labels"] for row in train_rows], num_labels)
+
+
+def _train(
+    config: TrainConfig,
+    settings: TransformerSettings,
+    run: _RunSetup,
+    labels: list[str],
+    model: Any,
+    tokenizer: Any,
+    train_rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]] | None,
+    class_weights: list[float] | None,
+) -> _Fitted:
+    """Fine-tune with the Trainer, measure the kept model, and clean up its checkpoints."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    ckpt_dir = _checkpoint_dir(Path(config.output_dir), run.world_size, run.is_main)
+    # The Trainer changes global state (log verbosity, deterministic kernels): restore it after.
     verbosity = hf_logging.get_verbosity()
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     started = time.perf_counter()
     try:
-        args = TrainingArguments(
-            output_dir=str(ckpt_dir),
-            num_train_epochs=settings.num_epochs,
-            per_device_train_batch_size=settings.batch_size,
-            per_device_eval_batch_size=settings.eval_batch_size,
-            gradient_accumulation_steps=settings.gradient_accumulation_steps,
-            learning_rate=settings.learning_rate,
-            weight_decay=settings.weight_decay,
-            # transformers 5.x: a warmup_steps value below 1 is a fraction of all steps.
-            warmup_steps=settings.warmup_ratio,
-            lr_scheduler_type="linear",
-            eval_strategy="epoch" if has_validation else "no",
-            # "best": a checkpoint is written only when validation macro-F1 improves.
-            save_strategy="best" if has_validation else "no",
-            save_total_limit=1,
-            save_only_model=True,
-            load_best_model_at_end=has_validation,
-            metric_for_best_model="macro_f1" if has_validation else None,
-            greater_is_better=True if has_validation else None,
-            logging_strategy="epoch",
-            report_to="none",
-            disable_tqdm=True,  # EpochReporter draws our own bar per epoch
-            log_level="warning",
-            log_level_replica="error",
-            seed=config.seed,
-            data_seed=config.seed,
-            # Deterministic kernels cost little on CPU; on GPU they can be slow or unsupported.
-            full_determinism=use_cpu,
-            use_cpu=use_cpu,
-            ddp_backend=ddp_backend,
-            dataloader_num_workers=0,
-            # Batches of similar length: with dynamic padding, the cost follows real lengths.
-            train_sampling_strategy="group_by_length",
-            # Every parameter gets a gradient (frozen epochs drop them after backward), so DDP
-            # need not search for unused ones.
-            ddp_find_unused_parameters=False,
+        args = _training_arguments(config, settings, run, ckpt_dir)
+        trainer, reporter = _build_trainer(
+            settings, run, labels, model, tokenizer, args, train_rows, val_rows, class_weights
         )
-        reporter = EpochReporter(settings.num_epochs, has_validation, show=show)
-        callbacks: list[Any] = [reporter]
-        if patience > 0:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
-
-        def compute_metrics(eval_pred: Any) -> dict[str, float]:
-            m = _metrics(eval_pred.predictions, eval_pred.label_ids, labels)
-            flat = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-            flat.update({f"f1_{label}": f for label, f in m["per_label_f1"].items()})
-            return flat
-
-        trainer = StanceTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_rows,
-            eval_dataset=val_rows,
-            processing_class=tokenizer,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=compute_metrics,
-            callbacks=callbacks,
-            class_weights=class_weights,
-            layerwise_lr_decay=settings.layerwise_lr_decay,
-            freeze_epochs=settings.freeze_epochs,
-            freeze_train_top_layers=settings.freeze_train_top_layers,
-        )
-        # Our reporter replaces the Trainer's bar and its printing of raw log dicts.
-        trainer.remove_callback(ProgressCallback)
-        trainer.remove_callback(PrinterCallback)
         trainer.train()
         train_seconds = time.perf_counter() - started
-
-        def evaluate(rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-            if not rows:
-                return None
-            out = trainer.predict(rows)
-            return _metrics(out.predictions, out.label_ids, labels)
-
-        metrics = {"train": evaluate(train_rows), "validation": evaluate(val_rows)}
-        # Held-out probabilities of the kept model, for the calibrator (every rank predicts).
-        val_probs = softmax(trainer.predict(val_rows).predictions) if val_rows else None
-        history = reporter.history
-        best_epoch = None
-        if has_validation and history:
-            scores = [h.get("validation_macro_f1") or 0.0 for h in history]
-            best_epoch = history[int(np.argmax(scores))][
-                "epoch"
-            ]  # first best, as the Trainer keeps it
+        metrics, val_probs, best_epoch = _collect_metrics(
+            trainer, reporter.history, labels, run, train_rows, val_rows
+        )
         trainer.accelerator.wait_for_everyone()  # no process may still read a checkpoint
         model = trainer.accelerator.unwrap_model(trainer.model)
         learning_rates = (
             trainer.layer_learning_rates() if settings.layerwise_lr_decay < 1.0 else None
         )
     finally:
-        if is_main:
+        if run.is_main:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
         hf_logging.set_verbosity(verbosity)
         torch.use_deterministic_algorithms(deterministic_before)
+    return _Fitted(
+        model=model,
+        metrics=metrics,
+        train_seconds=train_seconds,
+        val_probs=val_probs,
+        history=reporter.history,
+        best_epoch=best_epoch,
+        learning_rates=learning_rates,
+    )
 
-    if not is_main:
-        return TrainResult(
-            model_dir=output_dir, kind="transformer", metrics=metrics, train_seconds=train_seconds
-        )
 
+def _training_arguments(
+    config: TrainConfig, settings: TransformerSettings, run: _RunSetup, ckpt_dir: Path
+) -> Any:
+    """The Trainer's arguments: the settings, plus choices made for small data and safe saving."""
+    from transformers import TrainingArguments
+
+    has_validation = run.has_validation
+    return TrainingArguments(
+        output_dir=str(ckpt_dir),
+        num_train_epochs=settings.num_epochs,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.eval_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
+        # transformers 5.x: a warmup_steps value below 1 is a fraction of all steps.
+        warmup_steps=settings.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch" if has_validation else "no",
+        # "best": a checkpoint is written only when validation macro-F1 improves.
+        save_strategy="best" if has_validation else "no",
+        save_total_limit=1,
+        save_only_model=True,
+        load_best_model_at_end=has_validation,
+        metric_for_best_model="macro_f1" if has_validation else None,
+        greater_is_better=True if has_validation else None,
+        logging_strategy="epoch",
+        report_to="none",
+        disable_tqdm=True,  # EpochReporter draws our own bar per epoch
+        log_level="warning",
+        log_level_replica="error",
+        seed=config.seed,
+        data_seed=config.seed,
+        # Deterministic kernels cost little on CPU; on GPU they can be slow or unsupported.
+        full_determinism=run.use_cpu,
+        use_cpu=run.use_cpu,
+        ddp_backend=run.ddp_backend,
+        dataloader_num_workers=0,
+        # Batches of similar length: with dynamic padding, the cost follows real lengths.
+        train_sampling_strategy="group_by_length",
+        # Every parameter gets a gradient (frozen epochs drop them after backward), so DDP
+        # need not search for unused ones.
+        ddp_find_unused_parameters=False,
+    )
+
+
+def _build_trainer(
+    settings: TransformerSettings,
+    run: _RunSetup,
+    labels: list[str],
+    model: Any,
+    tokenizer: Any,
+    args: Any,
+    train_rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]] | None,
+    class_weights: list[float] | None,
+) -> tuple[Any, Any]:
+    """Build the Trainer with our epoch reporter, early stopping and macro-F1 metrics."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from stance.models.hf_trainer import EpochReporter, StanceTrainer
+
+    reporter = EpochReporter(settings.num_epochs, run.has_validation, show=run.show)
+    callbacks: list[Any] = [reporter]
+    if run.patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=run.patience))
+
+    def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        m = _metrics(eval_pred.predictions, eval_pred.label_ids, labels)
+        flat = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        flat.update({f"f1_{label}": f for label, f in m["per_label_f1"].items()})
+        return flat
+
+    trainer = StanceTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=val_rows,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+        class_weights=class_weights,
+        layerwise_lr_decay=settings.layerwise_lr_decay,
+        freeze_epochs=settings.freeze_epochs,
+        freeze_train_top_layers=settings.freeze_train_top_layers,
+    )
+    # Our reporter replaces the Trainer's bar and its printing of raw log dicts.
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    return trainer, reporter
+
+
+def _collect_metrics(
+    trainer: Any,
+    history: list[dict[str, Any]],
+    labels: list[str],
+    run: _RunSetup,
+    train_rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]] | None,
+) -> tuple[dict[str, Any], np.ndarray | None, int | None]:
+    """Score the kept model on train and validation, and find the epoch it came from."""
+
+    def evaluate(rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+        if not rows:
+            return None
+        out = trainer.predict(rows)
+        return _metrics(out.predictions, out.label_ids, labels)
+
+    metrics = {"train": evaluate(train_rows), "validation": evaluate(val_rows)}
+    # Held-out probabilities of the kept model, for the calibrator (every rank predicts).
+    val_probs = softmax(trainer.predict(val_rows).predictions) if val_rows else None
+    best_epoch = None
+    if run.has_validation and history:
+        scores = [h.get("validation_macro_f1") or 0.0 for h in history]
+        best_epoch = history[int(np.argmax(scores))]["epoch"]  # first best, as the Trainer keeps it
+    return metrics, val_probs, best_epoch
+
+
+def _save_model_dir(
+    output_dir: Path,
+    config: TrainConfig,
+    settings: TransformerSettings,
+    data: PreparedData,
+    backbone: Backbone,
+    run: _RunSetup,
+    labels: list[str],
+    tokenizer: Any,
+    fitted: _Fitted,
+    max_length: int,
+    length_stats: dict[str, Any],
+    class_weights: list[float] | None,
+) -> dict[str, Any]:
+    """Write the model directory atomically: weights, tokenizer, calibration, metadata, card."""
     with atomic_directory(output_dir) as tmp:
-        model.save_pretrained(tmp)
-        # The saved tokenizer truncates where training did, so plain pipeline() calls with
-        # truncation=True see what the model was fine-tuned on.
-        tokenizer.model_max_length = max_length
-        # Loader arguments are not properties of the tokenizer; keep them out of its config.
-        for key in ("local_files_only", "is_local", "trust_remote_code"):
-            tokenizer.init_kwargs.pop(key, None)
-        if "max_length" in tokenizer.init_kwargs:  # e.g. sentence-transformers' 128 default
-            tokenizer.init_kwargs["max_length"] = max_length
-        tokenizer.save_pretrained(tmp)
-        # transformers writes weights through a private (0600) temporary file; a model
-        # directory is meant to be shared, so give every file the umask's usual permissions.
-        mask = os.umask(0)
-        os.umask(mask)
-        for path in tmp.iterdir():
-            if path.is_file():
-                path.chmod(0o666 & ~mask)
-        leftovers = sorted(p.name for p in tmp.iterdir() if p.suffix in _FORBIDDEN_SUFFIXES)
-        if leftovers:  # a library change started writing pickles: refuse rather than ship them
-            raise ModelError(f"refusing to save non-safetensors files {leftovers} in {output_dir}")
+        fitted.model.save_pretrained(tmp)
+        _save_tokenizer(tokenizer, tmp, max_length)
+        _share_and_check_files(tmp, output_dir)
         tokenizer_files = sorted(
             p.name
             for p in tmp.iterdir()
@@ -646,58 +791,99 @@ def _fit_and_save(
                 ("tokenizer", "vocab", "special_tokens", "spiece", "merges", "added_tokens")
             )
         )
-        calibration = fit_calibration(tmp, "transformer", val_probs, data.validation, labels)
+        calibration = fit_calibration(tmp, "transformer", fitted.val_probs, data.validation, labels)
         meta = write_metadata(
             tmp,
             kind="transformer",
             labels=labels,
             # The config holds id2label: a swapped label map would silently flip predictions,
             # so it is checksummed with the weights and the tokenizer.
-            weight_files=[WEIGHTS_FILE, CONFIG_FILE, *tokenizer_files, *calibration_files(calibration)],
-            **run_record(config, data, labels, train_seconds, metrics),
+            weight_files=[
+                WEIGHTS_FILE,
+                CONFIG_FILE,
+                *tokenizer_files,
+                *calibration_files(calibration),
+            ],
+            **run_record(config, data, labels, fitted.train_seconds, fitted.metrics),
             calibration=calibration,
             backbone={"name": backbone.name, "source": backbone.source, "path": backbone.path},
             max_length=max_length,
             token_lengths=length_stats,
             tokenizer_files=tokenizer_files,
-            epochs_run=len(reporter.history) if reporter.history else settings.num_epochs,
-            best_epoch=best_epoch,
-            history=reporter.history,
+            epochs_run=len(fitted.history) if fitted.history else settings.num_epochs,
+            best_epoch=fitted.best_epoch,
+            history=fitted.history,
             class_weights=dict(zip(labels, class_weights)) if class_weights is not None else None,
-            layer_learning_rates=learning_rates,
-            device=device_name,
-            world_size=world_size,
-            num_parameters=int(sum(p.numel() for p in model.parameters())),
+            layer_learning_rates=fitted.learning_rates,
+            device=run.device_name,
+            world_size=run.world_size,
+            num_parameters=int(sum(p.numel() for p in fitted.model.parameters())),
         )
-        from stance.models.model_card import write_model_card
+        _write_card(tmp, meta, settings, backbone.name, max_length, fitted)
+    return meta
 
-        write_model_card(
-            tmp,
-            meta,
-            title=f"Stance transformer: fine-tuned {backbone.name}",
-            description=_card_description(
-                backbone.name, max_length, meta["epochs_run"], best_epoch, settings
-            ),
-            limitations=[lim.format(max_length=max_length) for lim in _CARD_LIMITATIONS],
-            extra_sections={
-                "Training history": _history_markdown(reporter.history, best_epoch),
-                "Loading without this package": _PIPELINE_SNIPPET,
-            },
-        )
-    if show:
-        val = metrics["validation"]
-        summary = f"transformer trained in {train_seconds:.1f}s ({meta['epochs_run']} epochs"
-        summary += f", best epoch {best_epoch})" if best_epoch is not None else ")"
-        if val:
-            summary += f"; validation macro-F1 {val['macro_f1']:.3f}"
-        print(f"{summary}; saved to {output_dir}", file=sys.stderr, flush=True)
-    return TrainResult(
-        model_dir=output_dir,
-        kind="transformer",
-        metrics=metrics,
-        train_seconds=train_seconds,
-        metadata=meta,
+
+def _save_tokenizer(tokenizer: Any, tmp: Path, max_length: int) -> None:
+    """Save the tokenizer so that it truncates where training did, without loader arguments."""
+    # The saved tokenizer truncates where training did, so plain pipeline() calls with
+    # truncation=True see what the model was fine-tuned on.
+    tokenizer.model_max_length = max_length
+    # Loader arguments are not properties of the tokenizer; keep them out of its config.
+    for key in ("local_files_only", "is_local", "trust_remote_code"):
+        tokenizer.init_kwargs.pop(key, None)
+    if "max_length" in tokenizer.init_kwargs:  # e.g. sentence-transformers' 128 default
+        tokenizer.init_kwargs["max_length"] = max_length
+    tokenizer.save_pretrained(tmp)
+
+
+def _share_and_check_files(tmp: Path, output_dir: Path) -> None:
+    """Give the saved files the umask's usual permissions and refuse any pickle files."""
+    # transformers writes weights through a private (0600) temporary file; a model
+    # directory is meant to be shared, so give every file the umask's usual permissions.
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in tmp.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~mask)
+    leftovers = sorted(p.name for p in tmp.iterdir() if p.suffix in _FORBIDDEN_SUFFIXES)
+    if leftovers:  # a library change started writing pickles: refuse rather than ship them
+        raise ModelError(f"refusing to save non-safetensors files {leftovers} in {output_dir}")
+
+
+def _write_card(
+    tmp: Path,
+    meta: dict[str, Any],
+    settings: TransformerSettings,
+    backbone_name: str,
+    max_length: int,
+    fitted: _Fitted,
+) -> None:
+    """Write the model card: description, limitations, training history, loading snippet."""
+    from stance.models.model_card import write_model_card
+
+    write_model_card(
+        tmp,
+        meta,
+        title=f"Stance transformer: fine-tuned {backbone_name}",
+        description=_card_description(
+            backbone_name, max_length, meta["epochs_run"], fitted.best_epoch, settings
+        ),
+        limitations=[lim.format(max_length=max_length) for lim in _CARD_LIMITATIONS],
+        extra_sections={
+            "Training history": _history_markdown(fitted.history, fitted.best_epoch),
+            "Loading without this package": _PIPELINE_SNIPPET,
+        },
     )
+
+
+def _print_summary(fitted: _Fitted, meta: dict[str, Any], output_dir: Path) -> None:
+    """Print one line on stderr: training time, epochs, validation macro-F1, where it was saved."""
+    val = fitted.metrics["validation"]
+    summary = f"transformer trained in {fitted.train_seconds:.1f}s ({meta['epochs_run']} epochs"
+    summary += f", best epoch {fitted.best_epoch})" if fitted.best_epoch is not None else ")"
+    if val:
+        summary += f"; validation macro-F1 {val['macro_f1']:.3f}"
+    print(f"{summary}; saved to {output_dir}", file=sys.stderr, flush=True)
 
 
 def _card_description(
