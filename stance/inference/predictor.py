@@ -762,13 +762,31 @@ def predict_file(
         >>> predict_file("quotes.csv", "quotes.pred.csv", model="models/transformer")  # doctest: +SKIP
         FileSummary(rows=1200, predicted=1200, skipped=[], truncated=3, ...)
     """
-    import csv
-
-    from stance.data.io import detect_format, iter_records, json_line
-    from stance.models.artifacts import atomic_file
-
     _check_batch_size(batch_size)
     input_path, output_path = Path(input_path), Path(output_path)
+    fmt = _check_file_paths(input_path, output_path)
+    predictor = _resolve_predictor(model, options)
+    added = _output_columns(predictor.labels, label_column, prob_prefix)
+    if len(set(added)) != len(added):
+        raise DataError(output_path, f"prediction column names collide: {', '.join(added)}")
+    # Pass 1: check every row (and count them) before any inference or writing.
+    rows = _check_rows(input_path, fmt, text_column, added, skip_invalid)
+    # Pass 2: predict chunk by chunk, writing as we go.
+    counts, predicted, truncated = _write_predictions(
+        predictor, input_path, output_path, fmt, rows, added, text_column, batch_size,
+        chunk_rows, progress,
+    )  # fmt: skip
+    _warn_truncated(truncated, predicted, predictor.max_length)
+    return FileSummary(
+        rows=rows.n_rows, predicted=predicted, skipped=rows.skipped, skipped_examples=rows.examples,
+        truncated=truncated, output=output_path, label_counts=counts,
+    )  # fmt: skip
+
+
+def _check_file_paths(input_path: Path, output_path: Path) -> str:
+    """Check that the output has the input's format and is not the input; return the format."""
+    from stance.data.io import detect_format
+
     fmt = detect_format(input_path)
     out_fmt = detect_format(output_path)
     if out_fmt != fmt:
@@ -785,13 +803,25 @@ def predict_file(
         raise DataError(
             output_path, "the output would overwrite the input; choose another output file"
         )
+    return fmt
 
-    predictor = _resolve_predictor(model, options)
-    added = _output_columns(predictor.labels, label_column, prob_prefix)
-    if len(set(added)) != len(added):
-        raise DataError(output_path, f"prediction column names collide: {', '.join(added)}")
 
-    # Pass 1: check every row (and count them) before any inference or writing.
+@dataclass
+class _RowCheck:
+    """What the first pass over a file found: row count, skipped rows, the CSV header."""
+
+    n_rows: int
+    skipped: int
+    examples: list[tuple[int, str]]
+    header: list[str] | None
+
+
+def _check_rows(
+    input_path: Path, fmt: str, text_column: str, added: Sequence[str], skip_invalid: bool
+) -> _RowCheck:
+    """Read every row once, without a model: fail on (or count) unusable rows, find clashes."""
+    from stance.data.io import iter_records
+
     n_rows, skipped, examples = 0, 0, []
     header: list[str] | None = None
     clash: tuple[int, dict[str, Any]] | None = None  # reported after the file's own errors
@@ -811,8 +841,27 @@ def predict_file(
                 examples.append((line, problem))
     if clash is not None:
         _check_clash(input_path, clash[0], clash[1], added)
+    return _RowCheck(n_rows=n_rows, skipped=skipped, examples=examples, header=header)
 
-    # Pass 2: predict chunk by chunk, writing as we go.
+
+def _write_predictions(
+    predictor: Predictor,
+    input_path: Path,
+    output_path: Path,
+    fmt: str,
+    rows: _RowCheck,
+    added: Sequence[str],
+    text_column: str,
+    batch_size: int,
+    chunk_rows: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[str, int], int, int]:
+    """Predict the file chunk by chunk into an atomic output; return label counts, predicted, cut."""
+    import csv
+
+    from stance.data.io import iter_records, json_line
+    from stance.models.artifacts import atomic_file
+
     counts = dict.fromkeys(predictor.labels, 0)
     truncated = predicted = done = 0
     empty = ["", *[None] * (len(predictor.labels) + 1)]  # a skipped row: empty label, no scores
@@ -820,21 +869,11 @@ def predict_file(
         writer = None
         if fmt == "csv":
             writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([*(header or []), *added])
+            writer.writerow([*(rows.header or []), *added])
         records = iter_records(input_path)
         while chunk := list(itertools.islice(records, max(int(chunk_rows), 1))):
-            valid = [
-                i for i, (_, rec) in enumerate(chunk) if _row_problem(rec, text_column) is None
-            ]
-            results: dict[int, list[float]] = {}
-            if valid:
-                raw, cut = predictor.predict_proba_counted(
-                    [chunk[i][1][text_column] for i in valid], batch_size
-                )
-                truncated += cut
-                probs = predictor.calibrate(raw)
-                review = predictor.needs_review(probs.max(axis=1)).tolist()
-                results = dict(zip(valid, zip(probs.tolist(), review)))
+            results, cut = _predict_chunk(predictor, chunk, text_column, batch_size)
+            truncated += cut
             for i, (_, record) in enumerate(chunk):
                 result = results.get(i)
                 values = empty
@@ -850,9 +889,23 @@ def predict_file(
                     fh.write(json_line({**record, **dict(zip(added, values))}))
             done += len(chunk)
             if progress is not None:
-                progress(done, n_rows)
-    _warn_truncated(truncated, predicted, predictor.max_length)
-    return FileSummary(
-        rows=n_rows, predicted=predicted, skipped=skipped, skipped_examples=examples, truncated=truncated,
-        output=output_path, label_counts=counts,
-    )  # fmt: skip
+                progress(done, rows.n_rows)
+    return counts, predicted, truncated
+
+
+def _predict_chunk(
+    predictor: Predictor,
+    chunk: list[tuple[int, dict[str, Any]]],
+    text_column: str,
+    batch_size: int,
+) -> tuple[dict[int, tuple[list[float], bool]], int]:
+    """Predict a chunk's usable rows: row index -> (calibrated probabilities, needs review)."""
+    valid = [i for i, (_, rec) in enumerate(chunk) if _row_problem(rec, text_column) is None]
+    if not valid:
+        return {}, 0
+    raw, cut = predictor.predict_proba_counted(
+        [chunk[i][1][text_column] for i in valid], batch_size
+    )
+    probs = predictor.calibrate(raw)
+    review = predictor.needs_review(probs.max(axis=1)).tolist()
+    return dict(zip(valid, zip(probs.tolist(), review))), cut
