@@ -26,7 +26,7 @@ from stance.cli._app import (
     quiet_option,
     warnings_as_lines,
 )
-from stance.inference.predictor import TruncationWarning
+from stance.inference.predictor import FileSummary, Prediction, Predictor, TruncationWarning
 
 # The table shows at most this many characters of each statement (the JSON output has all).
 TABLE_TEXT_WIDTH = 70
@@ -155,58 +155,102 @@ def predict(
     appended. The output is written to a temporary file and renamed at the end, so an
     interrupted run never leaves a half-written output.
     """
-    from stance.inference.predictor import load, predict_file
-
     options = {"backend": backend, "device": device}
     given = {"text_column": text_column, "label_column": label_column, "prob_prefix": prob_prefix}
+    file_mode = input_path is not None or output_path is not None
+    _check_file_only_options(given, skip_invalid, file_mode)
+    if not file_mode:
+        predictor, predictions = _predict_texts(texts, model, batch_size, device, backend, options)
+        if as_json:
+            _print_json_lines(texts, predictions)
+        else:
+            _print_table(texts, predictions, predictor.labels)
+        return
+    _check_file_mode(texts, input_path, output_path, as_json)
+    check_model_options([model], device, backend)
+    columns = {k: given[k] if given[k] is not None else _FILE_OPTIONS[k][1] for k in given}
+    if engine not in ("local", "ray"):
+        _fail(f"--engine must be local or ray, found {engine!r}")
+    if engine == "ray":
+        _predict_ray(input_path, output_path, model, batch_size, skip_invalid, columns,
+                     ray_address, num_cpus, options)  # fmt: skip
+        return
+    summary = _predict_file(
+        input_path, output_path, model, batch_size, skip_invalid, columns, options, quiet
+    )
+    _print_file_summary(input_path, summary)
+
+
+def _check_file_only_options(
+    given: dict[str, str | None], skip_invalid: bool, file_mode: bool
+) -> None:
+    """Refuse the options that only mean something with --input FILE when there is none."""
     misplaced = [_FILE_OPTIONS[k][0] for k, v in given.items() if v is not None]
     misplaced += ["--skip-invalid"] if skip_invalid else []
-    if misplaced and input_path is None and output_path is None:
+    if misplaced and not file_mode:
         _fail(
             f"{', '.join(misplaced)}: for --input FILE only, not for statements given as arguments"
         )
-    if input_path is not None or output_path is not None:
-        if texts:
-            _fail("give statements as arguments or --input FILE, not both")
-        if input_path is None or output_path is None:
-            _fail("--input and --output go together: stance predict --input FILE --output FILE")
-        if as_json:
-            _fail("--json is for statements given as arguments; --output has the format of --input")
-        check_model_options([model], device, backend)
-        columns = {k: given[k] if given[k] is not None else _FILE_OPTIONS[k][1] for k in given}
-        if engine not in ("local", "ray"):
-            _fail(f"--engine must be local or ray, found {engine!r}")
-        if engine == "ray":
-            _predict_ray(input_path, output_path, model, batch_size, skip_invalid, columns,
-                         ray_address, num_cpus, options)  # fmt: skip
-            return
-        progress = _Progress(enabled=not quiet)
-        try:
-            with warnings_as_lines(TruncationWarning):
-                summary = predict_file(
-                    input_path, output_path, model, batch_size=batch_size,
-                    skip_invalid=skip_invalid, progress=progress, **columns, **options,
-                )  # fmt: skip
-        finally:
-            progress.close()
-        for line, reason in summary.skipped_examples:
-            typer.echo(f"warning: {input_path}:{line}: skipped: {reason}", err=True)
-        if summary.skipped > len(summary.skipped_examples):
-            typer.echo(
-                f"warning: ... and {summary.skipped - len(summary.skipped_examples)} more skipped row(s)",
-                err=True,
-            )
-        counts = ", ".join(f"{label} {n}" for label, n in summary.label_counts.items())
-        skipped = f", {summary.skipped} skipped" if summary.skipped else ""
-        typer.echo(f"wrote {summary.rows} rows to {summary.output} ({counts}{skipped})")
-        return
+
+
+def _check_file_mode(
+    texts: list[str] | None, input_path: Path | None, output_path: Path | None, as_json: bool
+) -> None:
+    """Refuse what cannot go with --input/--output: statements, one without the other, --json."""
+    if texts:
+        _fail("give statements as arguments or --input FILE, not both")
+    if input_path is None or output_path is None:
+        _fail("--input and --output go together: stance predict --input FILE --output FILE")
+    if as_json:
+        _fail("--json is for statements given as arguments; --output has the format of --input")
+
+
+def _predict_file(input_path, output_path, model, batch_size, skip_invalid, columns,
+                  options, quiet):  # fmt: skip
+    """--input/--output with --engine local: the library call, with a progress bar."""
+    from stance.inference.predictor import predict_file
+
+    progress = _Progress(enabled=not quiet)
+    try:
+        with warnings_as_lines(TruncationWarning):
+            return predict_file(
+                input_path, output_path, model, batch_size=batch_size,
+                skip_invalid=skip_invalid, progress=progress, **columns, **options,
+            )  # fmt: skip
+    finally:
+        progress.close()
+
+
+def _print_file_summary(input_path: Path, summary: FileSummary) -> None:
+    """Warn about skipped rows (the first few by line), then one line on what was written."""
+    for line, reason in summary.skipped_examples:
+        typer.echo(f"warning: {input_path}:{line}: skipped: {reason}", err=True)
+    if summary.skipped > len(summary.skipped_examples):
+        typer.echo(
+            f"warning: ... and {summary.skipped - len(summary.skipped_examples)} more skipped row(s)",
+            err=True,
+        )
+    counts = ", ".join(f"{label} {n}" for label, n in summary.label_counts.items())
+    skipped = f", {summary.skipped} skipped" if summary.skipped else ""
+    typer.echo(f"wrote {summary.rows} rows to {summary.output} ({counts}{skipped})")
+
+
+def _predict_texts(
+    texts: list[str] | None,
+    model: Path | None,
+    batch_size: int,
+    device: str | None,
+    backend: str | None,
+    options: dict[str, str | None],
+) -> tuple[Predictor, list[Prediction]]:
+    """Statements given as arguments: check each with the API's own check, load, predict."""
+    from stance.data.io import validate_text
+    from stance.inference.predictor import load
 
     if not texts:
         _fail(
             'nothing to classify: give statements (stance predict "text" ...) or --input FILE --output FILE'
         )
-    from stance.data.io import validate_text
-
     for i, text in enumerate(texts):
         try:  # the API's own check and message: items counted from 0, as Python indexes them
             validate_text(text, f"item {i}")
@@ -216,15 +260,22 @@ def predict(
     predictor = load(model, **options)
     with warnings_as_lines(TruncationWarning):
         predictions = predictor.predict(texts, batch_size=batch_size)
-    if as_json:
-        for text, p in zip(texts, predictions):
-            record = {"text": text, **p.to_dict()}
-            try:
-                typer.echo(json.dumps(record, ensure_ascii=False))
-            except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
-                typer.echo(json.dumps(record))
-        return
-    width = max(len("label"), *(len(label) for label in predictor.labels))
+    return predictor, predictions
+
+
+def _print_json_lines(texts: list[str], predictions: list[Prediction]) -> None:
+    """One JSON object per statement: the text and its prediction."""
+    for text, p in zip(texts, predictions):
+        record = {"text": text, **p.to_dict()}
+        try:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
+            typer.echo(json.dumps(record))
+
+
+def _print_table(texts: list[str], predictions: list[Prediction], labels: list[str]) -> None:
+    """A table: label, confidence, and the statement on one line."""
+    width = max(len("label"), *(len(label) for label in labels))
     typer.echo(f"{'label':<{width}}  confidence  text")
     for text, p in zip(texts, predictions):
         typer.echo(f"{p.label:<{width}}  {p.confidence:>10.3f}  {_one_line(text)}")
