@@ -103,12 +103,23 @@ def render_model_card(
     """The Markdown of :func:`write_model_card`, without writing it (same arguments)."""
     meta = dict(metadata)
     labels = list(meta.get("labels") or [])
+    out: list[str] = [f"# {title}", "", description.strip(), ""]
+    out += _model_section(meta, labels)
+    out += _data_section(meta, labels)
+    out += _metrics_section(meta, labels)
+    for heading, body in (extra_sections or {}).items():
+        out += [f"## {heading}", "", body.strip(), ""]
+    out += _use_and_limits_section(intended_use, limitations)
+    out += _how_to_use_section()
+    out += _reproducibility_section(meta)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _model_section(meta: Mapping[str, Any], labels: list[str]) -> list[str]:
+    """Card step: what the model is (kind, provenance, labels, the settings of its kind)."""
     config = meta.get("config") or {}
     kind = meta.get("kind", "?")
-    out: list[str] = [f"# {title}", "", description.strip(), ""]
-
-    # --- what it is
-    out += ["## Model", ""]
+    out = ["## Model", ""]
     out.append(
         f"- Kind: `{kind}` (load with `stance.load(DIR)`; the kind is read from `metadata.json`)"
     )
@@ -129,40 +140,47 @@ def render_model_card(
         out += ["Settings (`config." + str(kind) + "`):", ""]
         out += [f"- `{k}`: `{shorten(v, 80)}`" for k, v in settings.items()]
         out.append("")
+    return out
 
-    # --- data
-    data_cfg = config.get("data") or {}
+
+def _data_section(meta: Mapping[str, Any], labels: list[str]) -> list[str]:
+    """Card step: the training data (split paths with hashes, grouping, label counts)."""
+    data_cfg = (meta.get("config") or {}).get("data") or {}
     hashes = meta.get("data_hashes") or {}
     counts = meta.get("data_counts") or {}
-    if data_cfg or hashes or counts:
-        out += ["## Training data", ""]
-        for split in ("train", "validation", "test"):
-            path = data_cfg.get(split)
-            if not path:
-                continue
-            digest = hashes.get(path)
-            out.append(f"- {split}: `{path}`" + (f" (sha256 `{digest[:16]}…`)" if digest else ""))
-        if data_cfg.get("group_column"):
-            out.append(
-                f"- Grouping column (kept together in cross-validation): `{data_cfg['group_column']}`"
-            )
+    if not (data_cfg or hashes or counts):
+        return []
+    out = ["## Training data", ""]
+    for split in ("train", "validation", "test"):
+        path = data_cfg.get(split)
+        if not path:
+            continue
+        digest = hashes.get(path)
+        out.append(f"- {split}: `{path}`" + (f" (sha256 `{digest[:16]}…`)" if digest else ""))
+    if data_cfg.get("group_column"):
+        out.append(
+            f"- Grouping column (kept together in cross-validation): `{data_cfg['group_column']}`"
+        )
+    out.append("")
+    if counts:
+        header = ["split", "n", *labels]
+        rows = []
+        for split, by_label in counts.items():
+            if isinstance(by_label, Mapping):
+                rows.append(
+                    [
+                        split,
+                        str(sum(by_label.values())),
+                        *(str(by_label.get(lb, 0)) for lb in labels),
+                    ]
+                )
+        out += _table(header, rows)
         out.append("")
-        if counts:
-            header = ["split", "n", *labels]
-            rows = []
-            for split, by_label in counts.items():
-                if isinstance(by_label, Mapping):
-                    rows.append(
-                        [
-                            split,
-                            str(sum(by_label.values())),
-                            *(str(by_label.get(lb, 0)) for lb in labels),
-                        ]
-                    )
-            out += _table(header, rows)
-            out.append("")
+    return out
 
-    # --- metrics
+
+def _metrics_section(meta: Mapping[str, Any], labels: list[str]) -> list[str]:
+    """Card step: the metrics table, one row per split (no section when there are none)."""
     metrics = meta.get("metrics") or {}
     rows = []
     for split, m in metrics.items():
@@ -178,25 +196,31 @@ def render_model_card(
                 *(_num(per_label.get(lb)) for lb in labels),
             ]
         )
-    if rows:
-        out += ["## Metrics", ""]
-        out += _table(["split", "n", "accuracy", "macro-F1", *(f"F1 {lb}" for lb in labels)], rows)
-        out += [
-            "",
-            "Training-split scores show fit, not generalisation; judge the model by validation, "
-            "test (`stance evaluate`) and grouped cross-validation (`stance cv`).",
-            "",
-        ]
+    if not rows:
+        return []
+    out = ["## Metrics", ""]
+    out += _table(["split", "n", "accuracy", "macro-F1", *(f"F1 {lb}" for lb in labels)], rows)
+    out += [
+        "",
+        "Training-split scores show fit, not generalisation; judge the model by validation, "
+        "test (`stance evaluate`) and grouped cross-validation (`stance cv`).",
+        "",
+    ]
+    return out
 
-    for heading, body in (extra_sections or {}).items():
-        out += [f"## {heading}", "", body.strip(), ""]
 
-    out += ["## Intended use", "", intended_use.strip(), ""]
+def _use_and_limits_section(intended_use: str, limitations: Iterable[str]) -> list[str]:
+    """Card step: intended use, then the kind's limitations followed by the common ones."""
+    out = ["## Intended use", "", intended_use.strip(), ""]
     out += ["## Limitations", ""]
     out += [f"- {item.strip()}" for item in [*limitations, *COMMON_LIMITATIONS]]
     out.append("")
+    return out
 
-    out += [
+
+def _how_to_use_section() -> list[str]:
+    """Card step: how to load and run the model (Python and the command line)."""
+    return [
         "## How to use",
         "",
         "```python",
@@ -214,18 +238,22 @@ def render_model_card(
         "",
     ]
 
+
+def _reproducibility_section(meta: Mapping[str, Any]) -> list[str]:
+    """Card step: library versions (no section when none were recorded)."""
     versions = meta.get("versions") or {}
-    if versions:
-        out += ["## Reproducibility", ""]
-        out.append(
-            "`metadata.json` records the full config, the seed and the data hashes. Library versions:"
-        )
-        out.append("")
-        out += _table(
-            ["library", "version"], [[k, str(v)] for k, v in versions.items() if v is not None]
-        )
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    if not versions:
+        return []
+    out = ["## Reproducibility", ""]
+    out.append(
+        "`metadata.json` records the full config, the seed and the data hashes. Library versions:"
+    )
+    out.append("")
+    out += _table(
+        ["library", "version"], [[k, str(v)] for k, v in versions.items() if v is not None]
+    )
+    out.append("")
+    return out
 
 
 def _per_label(m: Mapping[str, Any]) -> dict[str, float]:
