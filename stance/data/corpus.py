@@ -99,16 +99,7 @@ def check_files(
         >>> [str(p) for p in check_files(["data/corpus.jsonl"])]   # doctest: +SKIP
         []
     """
-    files: list[Path] = []
-    problems: list[Problem] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted([*p.glob("*.jsonl"), *p.glob("*.csv")])
-            if not found:
-                problems.append(Problem(str(p), None, "directory holds no .jsonl or .csv files"))
-            files.extend(found)
-        else:
-            files.append(p)
+    files, problems = _expand_paths(paths)
     ids: dict[str, tuple[str, int | None]] = {}
     texts: dict[str, tuple[str, int | None]] = {}
     pair_seen: dict[str, list[tuple[str, int | None, Any]]] = {}
@@ -126,54 +117,102 @@ def check_files(
                 problems.append(Problem(str(path), line, problem))
                 continue
             assert record is not None
-            for name in fields:
-                value = record.get(name)
-                if name not in record:
-                    problems.append(Problem(str(path), line, f"missing field {name!r}"))
-                elif value is None and name in NULLABLE_FIELDS:
-                    continue
-                elif not isinstance(value, str) or not value.strip():
-                    problems.append(
-                        Problem(
-                            str(path),
-                            line,
-                            f"field {name!r} must be a non-empty string, found {value!r:.40}",
-                        )
-                    )
-            label = record.get(label_column)
-            if isinstance(label, str) and label.strip() and label.strip() not in allowed:
-                problems.append(
-                    Problem(
-                        str(path), line, f"unknown label {label!r}; allowed: {', '.join(labels)}"
-                    )
-                )
+            # Per record, in this order: its fields, its label, form/pair, then duplicates.
+            problems.extend(_field_problems(str(path), line, record, fields))
+            problems.extend(_label_problems(str(path), line, record, label_column, labels, allowed))
             problems.extend(_optional_field_problems(str(path), line, record, pair_seen))
-            rid = record.get("id")
-            if "id" in fields and isinstance(rid, str) and rid:
-                if rid in ids:
-                    first_path, first_line = ids[rid]
-                    problems.append(
-                        Problem(
-                            str(path),
-                            line,
-                            f"duplicate id {rid!r} (first at {first_path}:{first_line})",
-                        )
-                    )
-                else:
-                    ids[rid] = (str(path), line)
-            text = record.get(text_column)
-            if isinstance(text, str) and text.strip():
-                key = _normalise(text)
-                if key in texts:
-                    other_path, other_line = texts[key]
-                    kind = "in more than one split" if other_path != str(path) else "duplicate text"
-                    problems.append(
-                        Problem(str(path), line, f"{kind}: same text as {other_path}:{other_line}")
-                    )
-                else:
-                    texts[key] = (str(path), line)
+            problems.extend(
+                _duplicate_problems(
+                    str(path), line, record, "id" in fields, text_column, ids, texts
+                )
+            )
     problems.extend(_pair_problems(pair_seen))
     return problems
+
+
+def _expand_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Check step 1: the files to read (a directory's ``*.jsonl``/``*.csv``), and empty dirs."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted([*p.glob("*.jsonl"), *p.glob("*.csv")])
+            if not found:
+                problems.append(Problem(str(p), None, "directory holds no .jsonl or .csv files"))
+            files.extend(found)
+        else:
+            files.append(p)
+    return files, problems
+
+
+def _field_problems(
+    path: str, line: int | None, record: dict[str, Any], fields: Sequence[str]
+) -> list[Problem]:
+    """Check step 2: every required field is present and a non-empty string (or a null allowed)."""
+    found = []
+    for name in fields:
+        value = record.get(name)
+        if name not in record:
+            found.append(Problem(path, line, f"missing field {name!r}"))
+        elif value is None and name in NULLABLE_FIELDS:
+            continue
+        elif not isinstance(value, str) or not value.strip():
+            found.append(
+                Problem(
+                    path,
+                    line,
+                    f"field {name!r} must be a non-empty string, found {value!r:.40}",
+                )
+            )
+    return found
+
+
+def _label_problems(
+    path: str,
+    line: int | None,
+    record: dict[str, Any],
+    label_column: str,
+    labels: Sequence[str],
+    allowed: set[str],
+) -> list[Problem]:
+    """Check step 3: the label, stripped as every reader strips it, is an allowed one."""
+    label = record.get(label_column)
+    if isinstance(label, str) and label.strip() and label.strip() not in allowed:
+        return [Problem(path, line, f"unknown label {label!r}; allowed: {', '.join(labels)}")]
+    return []
+
+
+def _duplicate_problems(
+    path: str,
+    line: int | None,
+    record: dict[str, Any],
+    check_ids: bool,
+    text_column: str,
+    ids: dict[str, tuple[str, int | None]],
+    texts: dict[str, tuple[str, int | None]],
+) -> list[Problem]:
+    """Check step 4: duplicate ids, and texts seen before (in this file or another split)."""
+    # ids/texts map what was seen to where it was first seen, across files: updated here.
+    found = []
+    rid = record.get("id")
+    if check_ids and isinstance(rid, str) and rid:
+        if rid in ids:
+            first_path, first_line = ids[rid]
+            found.append(
+                Problem(path, line, f"duplicate id {rid!r} (first at {first_path}:{first_line})")
+            )
+        else:
+            ids[rid] = (path, line)
+    text = record.get(text_column)
+    if isinstance(text, str) and text.strip():
+        key = _normalise(text)
+        if key in texts:
+            other_path, other_line = texts[key]
+            kind = "in more than one split" if other_path != path else "duplicate text"
+            found.append(Problem(path, line, f"{kind}: same text as {other_path}:{other_line}"))
+        else:
+            texts[key] = (path, line)
+    return found
 
 
 def _optional_field_problems(
