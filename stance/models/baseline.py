@@ -415,8 +415,6 @@ def train_baseline(
         >>> result = train_baseline(load_config("configs/baseline.yaml"))   # doctest: +SKIP
         >>> result.metrics["validation"]["macro_f1"]                       # doctest: +SKIP
     """
-    import skops.io as sio
-
     if config.kind != "baseline":
         raise ConfigError(
             f"{config.source or 'config'}: train_baseline needs kind 'baseline', found {config.kind!r}"
@@ -427,15 +425,48 @@ def train_baseline(
     started = time.perf_counter()
     pipeline, cv = fit_pipeline(config, data.train, quiet=quiet)
     train_seconds = time.perf_counter() - started
-    metrics = {
+    metrics = _split_metrics(pipeline, data, labels)
+    output_dir = Path(config.output_dir)
+    meta = _save_model_dir(output_dir, config, data, labels, pipeline, cv, metrics, train_seconds)
+    if not quiet:
+        print(
+            f"baseline trained in {train_seconds:.1f}s (C={cv['best_C']:g}); saved to {output_dir}",
+            file=sys.stderr,
+        )
+    return TrainResult(
+        model_dir=output_dir,
+        kind="baseline",
+        metrics=metrics,
+        train_seconds=train_seconds,
+        metadata=meta,
+    )
+
+
+def _split_metrics(pipeline: Pipeline, data: PreparedData, labels: Sequence[str]) -> dict[str, Any]:
+    """Training step 2: the fitted pipeline's scores on the train and validation splits."""
+    return {
         "train": _metrics(pipeline, data.train, labels),
         "validation": _metrics(pipeline, data.validation, labels)
         if data.validation is not None
         else None,
     }
+
+
+def _save_model_dir(
+    output_dir: Path,
+    config: TrainConfig,
+    data: PreparedData,
+    labels: list[str],
+    pipeline: Pipeline,
+    cv: dict[str, Any],
+    metrics: dict[str, Any],
+    train_seconds: float,
+) -> dict[str, Any]:
+    """Training step 3: write the model directory atomically; return its metadata."""
+    import skops.io as sio
+
     union = pipeline.named_steps["features"]
     n_features = {name: len(vec.vocabulary_) for name, vec in union.transformer_list}
-    output_dir = Path(config.output_dir)
     val_probs = (  # held-out probabilities for the calibrator
         BaselinePredictor(pipeline, labels).predict_proba(data.validation.texts)
         if data.validation
@@ -458,27 +489,21 @@ def train_baseline(
             cv=cv,
             n_features=n_features,
         )
-        write_model_card(
-            tmp,
-            meta,
-            title="Stance baseline: TF-IDF n-grams + logistic regression",
-            description=_CARD_DESCRIPTION.format(C=cv["best_C"], **n_features),
-            limitations=_CARD_LIMITATIONS,
-            extra_sections={
-                "Choice of C (cross-validation on the training split)": _cv_markdown(cv)
-            },
-        )
-    if not quiet:
-        print(
-            f"baseline trained in {train_seconds:.1f}s (C={cv['best_C']:g}); saved to {output_dir}",
-            file=sys.stderr,
-        )
-    return TrainResult(
-        model_dir=output_dir,
-        kind="baseline",
-        metrics=metrics,
-        train_seconds=train_seconds,
-        metadata=meta,
+        _write_card(tmp, meta, cv, n_features)
+    return meta
+
+
+def _write_card(
+    model_dir: Path, meta: dict[str, Any], cv: dict[str, Any], n_features: dict[str, int]
+) -> None:
+    """Training step 4: the model card, with the baseline's description and its C search."""
+    write_model_card(
+        model_dir,
+        meta,
+        title="Stance baseline: TF-IDF n-grams + logistic regression",
+        description=_CARD_DESCRIPTION.format(C=cv["best_C"], **n_features),
+        limitations=_CARD_LIMITATIONS,
+        extra_sections={"Choice of C (cross-validation on the training split)": _cv_markdown(cv)},
     )
 
 
