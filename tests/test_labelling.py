@@ -328,7 +328,8 @@ def test_learning_curve_has_the_right_points(tmp_path, tiny_splits):
     cfg = load_config(config)
     train = load_labelled(tiny_splits["train"])
     test = load_labelled(tiny_splits["test"])
-    (proba,) = train_and_predict(cfg, train, None, [test.texts])
+    validation = load_labelled(tiny_splits["validation"])  # early stopping and calibration
+    (proba,) = train_and_predict(cfg, train, validation, [test.texts])
     pred = [LABELS[i] for i in proba.argmax(axis=1)]
     expected = f1_score(test.labels, pred, labels=list(LABELS), average="macro", zero_division=0)
     full = [p for p in curve["points"] if p["fraction"] == 1.0][0]
@@ -337,3 +338,60 @@ def test_learning_curve_has_the_right_points(tmp_path, tiny_splits):
     f1s = [p["scores"]["test"]["macro_f1"] for p in curve["points"] if p["fraction"] == 0.25]
     assert rows[0]["macro_f1_mean"] == pytest.approx(np.mean(f1s))
     assert rows[0]["macro_f1_sd"] == pytest.approx(np.std(f1s, ddof=1))
+
+
+def test_learning_curve_on_the_seed_cross_validation(tmp_path, tiny_records, tiny_splits):
+    from sklearn.metrics import f1_score
+
+    from stance.evaluation.evaluate import cross_validate
+
+    # Article a.txt plays the authored statements; b.txt and c.txt are the seed articles.
+    records = [{**r, "source": "authored"} if r["source"] == "a.txt" else r for r in tiny_records]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    config = _config(tmp_path, {**tiny_splits, "corpus": corpus})
+    args = ["learning-curve", "--config", str(config), "--seed-cv", "--fractions", "0.5,1",
+            "--seeds", "1", "--eval", str(tiny_splits["validation"]), "--out",
+            str(tmp_path / "curve"), "--json", "-q"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    curve = json.loads(res.output)
+    assert curve["seed_cv"] is True and list(curve["eval_files"]) == ["seed_cv", "validation"]
+    half, full = curve["points"]
+    assert half["n_train"] < full["n_train"]
+    assert [f["article"] for f in full["folds"]] == ["b.txt", "c.txt"]
+    # At fraction 1 each fold trains on exactly what stance cv trains on: same pooled score.
+    cv = cross_validate(config, n_resamples=50)
+    assert full["scores"]["seed_cv"]["macro_f1"] == pytest.approx(cv["macro_f1"])
+    assert full["seed_cv_predictions"]["predicted"] == [p["predicted"] for p in cv["predictions"]]
+    held = full["seed_cv_predictions"]
+    expected = f1_score(held["gold"], held["predicted"], labels=list(LABELS), average="macro",
+                        zero_division=0)  # fmt: skip
+    assert full["scores"]["seed_cv"]["macro_f1"] == pytest.approx(expected)
+    low, high = full["scores"]["seed_cv"]["macro_f1_ci"]
+    assert low <= expected <= high
+    # Other files: the mean of the fold models' scores.
+    fold_f1 = [f["scores"]["validation"]["macro_f1"] for f in full["folds"]]
+    assert full["scores"]["validation"]["macro_f1"] == pytest.approx(np.mean(fold_f1))
+
+
+def test_learning_curve_on_the_seed_cross_validation_needs_authored_data(tmp_path, tiny_splits):
+    config = _config(tmp_path, tiny_splits)
+    res = CliRunner().invoke(app, ["learning-curve", "--config", str(config), "--seed-cv",
+                                   "--seeds", "1", "--out", str(tmp_path / "c")])  # fmt: skip
+    assert res.exit_code == 1
+    assert "no authored statements to cut" in res.output and "corpus.jsonl" in res.output
+
+
+def test_throwaway_models_do_not_cut_the_quotes_they_score(transformer_config, recwarn):
+    """Under max_length: auto, the texts scored by a fold's model count as stance cv's test."""
+    from stance.config import load_config
+    from stance.data.io import load_labelled
+    from stance.inference.predictor import TruncationWarning
+    from stance.labelling.folds import train_and_predict
+
+    cfg = load_config(transformer_config, {"transformer.max_length": "auto"})
+    train = load_labelled(cfg.data.train)
+    long_quote = " ".join(["The vanguard model has merits, but only if funding follows."] * 6)
+    (proba,) = train_and_predict(cfg, train, None, [[long_quote]])
+    assert proba.shape == (1, 3)
+    assert not [w for w in recwarn if issubclass(w.category, TruncationWarning)]

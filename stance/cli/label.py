@@ -198,6 +198,15 @@ def learning_curve(
     C: float | None = typer.Option(
         None, "--C", help="Baseline only: use this C for every point instead of searching the grid."
     ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1,
+        help="Transformer only: train every point for this many epochs (recorded in the table).",
+    ),
+    seed_cv: bool = typer.Option(
+        False, "--seed-cv",
+        help="Score the seed leave-one-article-out cross-validation (only authored data is cut); "
+        "--eval files are then scored by every fold's model and averaged.",
+    ),
     out: Path = typer.Option(
         Path("reports/learning_curve"), "--out", help="Directory for the table (md, json) and PNG."
     ),
@@ -226,14 +235,17 @@ def learning_curve(
         )
 
     with data_warnings_as_lines():
-        overrides = {"baseline.C_grid": [C]} if C is not None else None
+        overrides = {"baseline.C_grid": [C]} if C is not None else {}
+        if epochs is not None:
+            overrides["transformer.num_epochs"] = epochs
         curve = run_curve(
             config,
             eval_files or None,
             parts,
             range(seeds),
             progress=None if quiet else show,
-            overrides=overrides,
+            overrides=overrides or None,
+            seed_cv=seed_cv,
         )
     curve["seeds"] = list(curve["seeds"])
     curve["report"] = write_curve(curve, out)

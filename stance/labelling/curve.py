@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from stance.config import TrainConfig, load_config
+from stance.constants import AUTHORED_SOURCE
 from stance.data.io import LabelledData
+from stance.errors import DataError
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -84,6 +86,7 @@ def learning_curve(
     quiet: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
     overrides: dict[str, Any] | None = None,
+    seed_cv: bool = False,
 ) -> dict[str, Any]:
     """Train on growing fractions of the training split and score each model.
 
@@ -92,6 +95,9 @@ def learning_curve(
         eval_files: labelled files to score on; default the config's test file.
         fractions: of the training split, each in (0, 1].
         seeds: one nested series of subsets per seed (the trainer keeps the config's seed).
+        seed_cv: also (first) score the seed leave-one-article-out cross-validation: only the
+            authored statements are cut, and each evaluation file's score is the mean over the
+            fold models (see :func:`_seed_cv_points`).
         progress: called with each point as it is done.
         overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid": [30.0]}``.
 
@@ -101,18 +107,36 @@ def learning_curve(
         n_train, file, macro_f1_mean, macro_f1_sd, macro_f1_min, macro_f1_max, accuracy_mean,
         accuracy_sd}], "seconds"}``.
     """
-    from stance.labelling.folds import train_and_predict
-    from stance.models.training import prepare_data
-
     started = time.perf_counter()
     cfg = config if isinstance(config, TrainConfig) else load_config(config, overrides)
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions must lie in (0, 1], found {list(fractions)}")
-    files = list(eval_files) if eval_files else [cfg.data.test]
+    # Under seed_cv the test articles are folds already, so no file is scored by default.
+    files = list(eval_files) if eval_files else ([] if seed_cv else [cfg.data.test])
     if any(f is None for f in files):
         raise ValueError("no evaluation file: give one (--eval) or set data.test in the config")
-    data = prepare_data(cfg)
     evals = _eval_data(files, cfg)
+    if seed_cv:
+        train_name, eval_paths, points = _seed_cv_points(cfg, evals, fractions, seeds, quiet, progress)
+    else:
+        train_name, eval_paths, points = _split_points(cfg, evals, fractions, seeds, quiet, progress)
+    return {
+        "config": cfg.source, "kind": cfg.kind, "train": train_name, "seed_cv": seed_cv,
+        "overrides": dict(overrides or {}), "eval_files": eval_paths,
+        "fractions": list(fractions), "seeds": list(seeds), "points": points,
+        "summary": _summary(points, list(fractions), list(eval_paths)),
+        "seconds": round(time.perf_counter() - started, 3),
+    }  # fmt: skip
+
+
+def _split_points(cfg: TrainConfig, evals: dict[str, LabelledData], fractions: Sequence[float],
+                  seeds: Sequence[int], quiet: bool,
+                  progress: Callable | None) -> tuple[str, dict[str, str], list[dict]]:  # fmt: skip
+    """Points of the plain curve: subsets of the training split, scored on the evaluation files."""
+    from stance.labelling.folds import train_and_predict
+    from stance.models.training import prepare_data
+
+    data = prepare_data(cfg)
     labels = list(cfg.data.labels)
     points = []
     for seed in seeds:
@@ -131,13 +155,86 @@ def learning_curve(
             points.append(point)
             if progress is not None:
                 progress(point)
-    return {
-        "config": cfg.source, "kind": cfg.kind, "train": cfg.data.train,
-        "eval_files": {name: e.path for name, e in evals.items()},
-        "fractions": list(fractions), "seeds": list(seeds), "points": points,
-        "summary": _summary(points, list(fractions), list(evals)),
-        "seconds": round(time.perf_counter() - started, 3),
-    }  # fmt: skip
+    return str(cfg.data.train), {name: e.path for name, e in evals.items()}, points
+
+
+def _seed_cv_points(cfg: TrainConfig, evals: dict[str, LabelledData], fractions: Sequence[float],
+                    seeds: Sequence[int], quiet: bool,
+                    progress: Callable | None) -> tuple[str, dict[str, str], list[dict]]:  # fmt: skip
+    """Points of the curve on the seed cross-validation (``stance cv``'s folds).
+
+    Only the authored statements are cut: every fold trains on the fraction's authored subset
+    (the same subset in every fold) plus the other articles' seed quotes, exactly as ``stance
+    cv`` does at fraction 1. The held-out articles' predictions are pooled into one seed-CV
+    score; each evaluation file is scored by every fold's model and the scores are averaged
+    (``folds`` keeps them one by one), because no single model of the curve saw all the data.
+    """
+    from stance.data.corpus import article_folds
+    from stance.evaluation.evaluate import _read_corpus
+
+    records, data = _read_corpus(cfg)
+    folds = article_folds(records, group_column=cfg.data.group_column)
+    if len(folds) < 2:
+        raise DataError(cfg.data.corpus, "the seed cross-validation needs at least two "
+                        f"articles, found {len(folds)} (column {cfg.data.group_column!r})")  # fmt: skip
+    # The authored pool: training statements common to every fold (not validation, not seeds).
+    pool = [i for i in folds[0][1] if records[i][cfg.data.group_column] == AUTHORED_SOURCE]
+    if not pool:
+        raise DataError(cfg.data.corpus, "no authored statements to cut: expected records "
+                        f"with {cfg.data.group_column!r} == {AUTHORED_SOURCE!r}")  # fmt: skip
+    points = []
+    for seed in seeds:
+        subsets = nested_subsets([data.labels[i] for i in pool], fractions, seed)
+        for fraction, chosen in zip(fractions, subsets):
+            t0 = time.perf_counter()
+            authored = [pool[j] for j in chosen]
+            point = _seed_cv_point(cfg, data, folds, authored, evals, quiet)
+            point = {"fraction": fraction, "seed": seed, "n_train": len(authored), **point,
+                     "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+            points.append(point)
+            if progress is not None:
+                progress(point)
+    eval_paths = {"seed_cv": f"leave-one-article-out over {cfg.data.corpus}"}
+    eval_paths.update({name: e.path for name, e in evals.items()})
+    return f"authored statements of {cfg.data.corpus}", eval_paths, points
+
+
+def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], authored: list[int],
+                   evals: dict[str, LabelledData], quiet: bool) -> dict[str, Any]:  # fmt: skip
+    """Train one model per fold on ``authored`` plus the other articles; pooled and mean scores."""
+    from stance.labelling.folds import train_and_predict
+
+    from stance.evaluation.metrics import bootstrap_ci
+
+    labels = list(cfg.data.labels)
+    held_gold: list[str] = []
+    held_pred: list[np.ndarray] = []
+    held_article: list[str] = []
+    per_fold = []
+    for article, train_idx, val_idx, test_idx in folds:
+        # The other articles' seed quotes are always kept whole: only authored data is cut.
+        seeds_in_train = [i for i in train_idx
+                          if data.records[i][cfg.data.group_column] != AUTHORED_SOURCE]  # fmt: skip
+        train = data.subset(sorted(authored + seeds_in_train))
+        test = data.subset(test_idx)
+        probas = train_and_predict(cfg, train, data.subset(val_idx) if val_idx else None,
+                                   [test.texts] + [e.texts for e in evals.values()], quiet)  # fmt: skip
+        held_gold += test.labels
+        held_pred.append(probas[0])
+        held_article += [article] * len(test)
+        per_fold.append({"article": article, "n_train": len(train),
+                         "scores": {name: _scores(e.labels, p, labels)
+                                    for (name, e), p in zip(evals.items(), probas[1:])}})  # fmt: skip
+    predicted = [labels[i] for i in np.concatenate(held_pred).argmax(axis=1)]
+    scores = {"seed_cv": _scores(held_gold, np.concatenate(held_pred), labels)}
+    # Quotes of one article are not independent: the interval resamples whole articles.
+    ci = bootstrap_ci(held_gold, predicted, labels, groups=held_article)
+    scores["seed_cv"].update(macro_f1_ci=ci["macro_f1"], accuracy_ci=ci["accuracy"])
+    for name in evals:
+        scores[name] = {metric: float(np.mean([f["scores"][name][metric] for f in per_fold]))
+                        for metric in ("macro_f1", "accuracy")}  # fmt: skip
+    held_out = {"article": held_article, "gold": held_gold, "predicted": predicted}
+    return {"scores": scores, "folds": per_fold, "seed_cv_predictions": held_out}
 
 
 def _summary(points: list[dict[str, Any]], fractions: list[float], files: list[str]) -> list[dict]:
@@ -162,6 +259,13 @@ def curve_markdown(curve: dict[str, Any]) -> str:
     out = [f"# Learning curve ({curve['kind']}, {curve['config']})", "",
            f"Training data: {curve['train']}; seeds {', '.join(map(str, curve['seeds']))} "
            "(nested stratified subsets per seed). Mean ± sample SD over seeds [min, max].", ""]  # fmt: skip
+    if curve.get("overrides"):
+        settings = ", ".join(f"{k} = {v}" for k, v in curve["overrides"].items())
+        out += [f"Config overrides for every point: {settings}.", ""]
+    if curve.get("seed_cv"):
+        out += ["seed_cv: leave-one-article-out over the seed quotes; each fold trains on the "
+                "authored subset plus the other articles' seed quotes, and the held-out "
+                "predictions are pooled. Other files: mean over the fold models' scores.", ""]  # fmt: skip
     for name, path in curve["eval_files"].items():
         out += [f"## {name} ({path})", "",
                 "| fraction | training examples | macro-F1 mean ± SD [min, max] | accuracy mean ± SD |",

@@ -50,22 +50,28 @@ def train_and_predict(
     quiet: bool = True,
 ) -> list[np.ndarray]:
     """Train ``config``'s model on ``train`` in a temporary directory; return its probabilities
-    (columns in ``config.data.labels`` order) for each list of texts in ``targets``."""
+    (calibrated when the model has a calibrator, as ``predict`` reports them; columns in
+    ``config.data.labels`` order) for each list of texts in ``targets``."""
     # The trainer entry points of stance cv: train from data in memory, load without caching.
     from stance.evaluation.evaluate import _load_uncached, _train_fold
     from stance.models.training import PreparedData
 
     labels = list(config.data.labels)
-    prepared = PreparedData(train=train, validation=validation, test=None, hashes={})
+    # The targets' texts stand in for the test split (unlabelled; only their token lengths are
+    # read), so "max_length: auto" covers them as it covers stance cv's held-out article.
+    texts = [t for group in targets for t in group]
+    lengths_only = LabelledData(texts=texts, labels=[""] * len(texts)) if texts else None
+    prepared = PreparedData(train=train, validation=validation, test=lengths_only, hashes={})
     with tempfile.TemporaryDirectory(prefix="stance-labelling-") as tmp:
         fold_config = copy.deepcopy(config)
         fold_config.output_dir = str(Path(tmp) / "model")
         result = _train_fold(fold_config, prepared, quiet)
         predictor = _load_uncached(Path(result.model_dir))
         order = [list(predictor.labels).index(label) for label in labels]
+        # Calibrated, as predict() and stance cv report them: a calibrator can move the argmax.
         out = [
-            np.asarray(predictor.predict_proba(list(texts)))[:, order] if len(texts) else
-            np.zeros((0, len(labels)))
+            predictor.calibrate(np.asarray(predictor.predict_proba(list(texts))))[:, order]
+            if len(texts) else np.zeros((0, len(labels)))
             for texts in targets
         ]  # fmt: skip
         del predictor
