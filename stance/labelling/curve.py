@@ -202,9 +202,8 @@ def _seed_cv_points(cfg: TrainConfig, evals: dict[str, LabelledData], fractions:
 def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], authored: list[int],
                    evals: dict[str, LabelledData], quiet: bool) -> dict[str, Any]:  # fmt: skip
     """Train one model per fold on ``authored`` plus the other articles; pooled and mean scores."""
-    from stance.labelling.folds import train_and_predict
-
     from stance.evaluation.metrics import bootstrap_ci
+    from stance.labelling.folds import train_and_predict
 
     labels = list(cfg.data.labels)
     held_gold: list[str] = []
