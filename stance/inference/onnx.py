@@ -208,7 +208,35 @@ def _write_manifest(path: Path, metadata: dict[str, Any], **fields: Any) -> None
 
 
 def _export_fp32(model_dir: Path, metadata: dict[str, Any], target: Path) -> Path:
-    import torch
+    """Export the model to an fp32 ONNX file at ``target``, checked against PyTorch."""
+    tokenizer, model = _load_for_export(model_dir, metadata)
+    inputs = [n for n in _INPUT_NAMES if n in tokenizer.model_input_names or n == "input_ids"]
+    wrapper, args, axes = _export_arguments(model, tokenizer, inputs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        _trace_to_onnx(wrapper, args, axes, inputs, tmp / "model.onnx")
+        model.eval()  # exporting may flip the wrapper (and so the model) back to train mode
+        chosen, fused, diff, agree = _checked_graph(
+            tmp / "model.onnx", model_dir, model, tokenizer, metadata
+        )
+        with atomic_file(target, "wb") as fh, chosen.open("rb") as src:
+            while chunk := src.read(1 << 20):
+                fh.write(chunk)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    _write_manifest(
+        target, metadata, quantized=False, opset=OPSET, inputs=list(inputs),
+        fused=fused,
+        check={"probe_texts": len(_PROBES), "max_prob_diff": diff, "label_agreement": agree},
+    )  # fmt: skip
+    return target
+
+
+def _load_for_export(model_dir: Path, metadata: dict[str, Any]) -> tuple[Any, Any]:
+    """Export step 1: verify the weights, then load the tokenizer and the model in eval mode."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     verify_checksums(model_dir, metadata)
@@ -230,7 +258,14 @@ def _export_fp32(model_dir: Path, metadata: dict[str, Any], target: Path) -> Pat
             f"{model_dir}: cannot load the transformer model for ONNX export ({first})"
         ) from None
     model.eval()
-    inputs = [n for n in _INPUT_NAMES if n in tokenizer.model_input_names or n == "input_ids"]
+    return tokenizer, model
+
+
+def _export_arguments(
+    model: Any, tokenizer: Any, inputs: list[str]
+) -> tuple[Any, tuple[Any, ...], dict[str, dict[int, str]]]:
+    """Export step 2: the module to trace, example input tensors and the dynamic axes."""
+    import torch
 
     class _Logits(torch.nn.Module):
         # The exporter wants positional tensors in and one tensor out.
@@ -246,58 +281,61 @@ def _export_fp32(model_dir: Path, metadata: dict[str, Any], target: Path) -> Pat
     args = tuple(torch.tensor(example[name], dtype=torch.long) for name in inputs)
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
     axes["logits"] = {0: "batch"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        import warnings
+    return wrapper, args, axes
 
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            # The TorchScript exporter's deprecation and tracer notes are expected here.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                args,
-                str(tmp / "model.onnx"),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=list(inputs),
-                output_names=["logits"],
-                dynamic_axes=axes,
-                do_constant_folding=True,
-                external_data=False,
-            )
-        model.eval()  # exporting may flip the wrapper (and so the model) back to train mode
-        chosen = tmp / "model.onnx"
-        fused = _fuse(chosen, model.config)
-        if fused is not None:
-            diff, agree = _compare_with_torch(fused, model_dir, model, tokenizer, metadata)
-            if diff <= MAX_EXPORT_DIFF:
-                chosen = fused
-            else:
-                logger.info(
-                    "fused ONNX graph differs from PyTorch by %.2g; using the plain one", diff
-                )
-                fused = None
-        if fused is None:
-            diff, agree = _compare_with_torch(chosen, model_dir, model, tokenizer, metadata)
-        if diff > MAX_EXPORT_DIFF:
-            raise ModelError(
-                f"{model_dir}: the ONNX export disagrees with PyTorch (max probability difference "
-                f"{diff:.2g} > {MAX_EXPORT_DIFF:g}); use backend='torch'"
-            )
-        with atomic_file(target, "wb") as fh, chosen.open("rb") as src:
-            while chunk := src.read(1 << 20):
-                fh.write(chunk)
-    finally:
-        import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
-    _write_manifest(
-        target, metadata, quantized=False, opset=OPSET, inputs=list(inputs),
-        fused=fused is not None,
-        check={"probe_texts": len(_PROBES), "max_prob_diff": diff, "label_agreement": agree},
-    )  # fmt: skip
-    return target
+def _trace_to_onnx(
+    wrapper: Any,
+    args: tuple[Any, ...],
+    axes: dict[str, dict[int, str]],
+    inputs: list[str],
+    path: Path,
+) -> None:
+    """Export step 3: trace the wrapper into a plain ONNX graph at ``path``."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # The TorchScript exporter's deprecation and tracer notes are expected here.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(inputs),
+            output_names=["logits"],
+            dynamic_axes=axes,
+            do_constant_folding=True,
+            external_data=False,
+        )
+
+
+def _checked_graph(
+    plain: Path, model_dir: Path, model: Any, tokenizer: Any, metadata: dict[str, Any]
+) -> tuple[Path, bool, float, float]:
+    """Export step 4: the fused graph if it matches PyTorch, else the plain one if that does."""
+    # Returns (graph file, fused?, max probability difference, label agreement) for the
+    # manifest; a graph that still differs too much is refused rather than cached.
+    chosen = plain
+    fused = _fuse(chosen, model.config)
+    if fused is not None:
+        diff, agree = _compare_with_torch(fused, model_dir, model, tokenizer, metadata)
+        if diff <= MAX_EXPORT_DIFF:
+            chosen = fused
+        else:
+            logger.info("fused ONNX graph differs from PyTorch by %.2g; using the plain one", diff)
+            fused = None
+    if fused is None:
+        diff, agree = _compare_with_torch(chosen, model_dir, model, tokenizer, metadata)
+    if diff > MAX_EXPORT_DIFF:
+        raise ModelError(
+            f"{model_dir}: the ONNX export disagrees with PyTorch (max probability difference "
+            f"{diff:.2g} > {MAX_EXPORT_DIFF:g}); use backend='torch'"
+        )
+    return chosen, fused is not None, diff, agree
 
 
 # Encoders whose graph onnxruntime's transformer optimizer can fuse (as model_type "bert").
