@@ -221,9 +221,12 @@ def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], aut
         held_gold += test.labels
         held_pred.append(probas[0])
         held_article += [article] * len(test)
+        # Probabilities are kept (4 decimals) so that ensembles can be scored afterwards.
         per_fold.append({"article": article, "n_train": len(train),
                          "scores": {name: _scores(e.labels, p, labels)
-                                    for (name, e), p in zip(evals.items(), probas[1:])}})  # fmt: skip
+                                    for (name, e), p in zip(evals.items(), probas[1:])},
+                         "probabilities": {name: np.round(p, 4).tolist()
+                                           for name, p in zip(evals, probas[1:])}})  # fmt: skip
     predicted = [labels[i] for i in np.concatenate(held_pred).argmax(axis=1)]
     scores = {"seed_cv": _scores(held_gold, np.concatenate(held_pred), labels)}
     # Quotes of one article are not independent: the interval resamples whole articles.
@@ -232,7 +235,8 @@ def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], aut
     for name in evals:
         scores[name] = {metric: float(np.mean([f["scores"][name][metric] for f in per_fold]))
                         for metric in ("macro_f1", "accuracy")}  # fmt: skip
-    held_out = {"article": held_article, "gold": held_gold, "predicted": predicted}
+    held_out = {"article": held_article, "gold": held_gold, "predicted": predicted,
+                "probabilities": np.round(np.concatenate(held_pred), 4).tolist()}  # fmt: skip
     return {"scores": scores, "folds": per_fold, "seed_cv_predictions": held_out}
 
 
