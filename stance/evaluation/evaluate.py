@@ -601,19 +601,11 @@ def cross_validate(
         >>> cv = cross_validate("configs/baseline.yaml")             # doctest: +SKIP
         >>> cv["macro_f1"], cv["macro_f1_ci"], len(cv["predictions"])  # doctest: +SKIP
     """
-    from stance.data.corpus import article_folds
-
     if not isinstance(config, TrainConfig):
         config = load_config(config)
     started = time.perf_counter()
     records, data = _read_corpus(config)
-    all_folds = article_folds(records, group_column=config.data.group_column)
-    if len(all_folds) < 2:
-        raise DataError(
-            config.data.corpus,
-            f"leave-one-article-out needs at least two articles, found {len(all_folds)} "
-            f"(column {config.data.group_column!r})",
-        )
+    all_folds = _all_folds(config, records)
     chosen = all_folds[:folds] if folds else all_folds
     hashes = {str(config.data.corpus): file_sha256(config.data.corpus)}
     fold_rows: list[dict[str, Any]] = []
@@ -625,11 +617,42 @@ def cross_validate(
             fold_rows.append(row)
             predictions.extend(fold_predictions)
             _log_fold(quiet, number, len(chosen), row)
+    result = _cv_result(config, data, hashes, len(chosen), len(all_folds), fold_rows,
+                        predictions, n_resamples, seed, n_bins)  # fmt: skip
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    if report_dir is not None:
+        from stance.evaluation.report import write_cv_report
+
+        result["report"] = {k: str(v) for k, v in write_cv_report(result, report_dir).items()}
+    return result
+
+
+def _all_folds(
+    config: TrainConfig, records: list[dict[str, Any]]
+) -> list[tuple[str, list[int], list[int], list[int]]]:
+    """CV step 1: the leave-one-article-out folds of the corpus (at least two articles)."""
+    from stance.data.corpus import article_folds
+
+    all_folds = article_folds(records, group_column=config.data.group_column)
+    if len(all_folds) < 2:
+        raise DataError(
+            config.data.corpus,
+            f"leave-one-article-out needs at least two articles, found {len(all_folds)} "
+            f"(column {config.data.group_column!r})",
+        )
+    return all_folds
+
+
+def _cv_result(config: TrainConfig, data: LabelledData, hashes: dict[str, str], n_folds: int,
+               n_articles: int, fold_rows: list[dict[str, Any]],
+               predictions: list[dict[str, Any]], n_resamples: int, seed: int,
+               n_bins: int) -> dict[str, Any]:  # fmt: skip
+    """CV step 3: pool the out-of-fold predictions and assemble the result (documented order)."""
     result = _pooled_cv_result(config, data, predictions, n_resamples, seed, n_bins)
     result = {
         "config": config.source, "kind": config.kind, "corpus": str(config.data.corpus),
         "corpus_sha256": hashes[str(config.data.corpus)], "labels": list(config.data.labels),
-        "n_folds": len(chosen), "n_articles": len(all_folds), **result, "folds": fold_rows,
+        "n_folds": n_folds, "n_articles": n_articles, **result, "folds": fold_rows,
         "predictions": predictions,
     }  # fmt: skip
     result["misclassified"] = result.pop("misclassified")  # keep the documented key order
@@ -637,11 +660,6 @@ def cross_validate(
         **_settings(n_resamples, seed, n_bins, "article (the held-out fold)"),
         "train_seed": config.seed,
     }
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    if report_dir is not None:
-        from stance.evaluation.report import write_cv_report
-
-        result["report"] = {k: str(v) for k, v in write_cv_report(result, report_dir).items()}
     return result
 
 
