@@ -13,6 +13,7 @@ import json
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -36,6 +37,37 @@ _FILE_OPTIONS = {
     "label_column": ("--label-column", "label"),
     "prob_prefix": ("--prob-prefix", "p_"),
 }
+
+
+def _column_option(name: str, help: str) -> Any:
+    """Option declaration: an --input FILE column option, its default named in the help only."""
+    # Unset (None) by default so that giving it without --input FILE can be refused; the
+    # default of _FILE_OPTIONS is applied in file mode.
+    flag, default = _FILE_OPTIONS[name]
+    return typer.Option(None, flag, help=f"{help} [default: {default}]")
+
+
+# Declared here, not in the signature, so that the command reads as parse, dispatch, print.
+_TEXT_COLUMN = _column_option("text_column", "Column of --input holding the statements.")
+_LABEL_COLUMN = _column_option(
+    "label_column", "Name of the predicted-label column added to --output."
+)
+_PROB_PREFIX = _column_option(
+    "prob_prefix", "Prefix of the probability columns added to --output (p_support, ...)."
+)
+_ENGINE = typer.Option(
+    "local",
+    "--engine",
+    help="local (one process), or ray: Ray Data over sharded JSONL/Parquet, --output is a directory.",
+)
+_RAY_ADDRESS = typer.Option(
+    None,
+    "--ray-address",
+    help="Ray cluster to use with --engine ray (default: $RAY_ADDRESS, else this machine).",
+)
+_NUM_CPUS = typer.Option(
+    None, "--num-cpus", help="CPUs of the local Ray instance (--engine ray without a cluster)."
+)
 
 
 def _fail(message: str) -> None:
@@ -108,44 +140,24 @@ def predict(
         "-o",
         help="Where to write the rows with predictions (same format as --input).",
     ),
-    text_column: str | None = typer.Option(
-        None, "--text-column", help="Column of --input holding the statements. [default: text]"
-    ),
+    text_column: str | None = _TEXT_COLUMN,
     batch_size: int = batch_size_option("Statements per forward pass."),
     skip_invalid: bool = typer.Option(
         False,
         "--skip-invalid",
         help="With --input: write rows without a usable text with an empty label instead of failing.",
     ),
-    label_column: str | None = typer.Option(
-        None,
-        "--label-column",
-        help="Name of the predicted-label column added to --output. [default: label]",
-    ),
-    prob_prefix: str | None = typer.Option(
-        None,
-        "--prob-prefix",
-        help="Prefix of the probability columns added to --output (p_support, ...). [default: p_]",
-    ),
+    label_column: str | None = _LABEL_COLUMN,
+    prob_prefix: str | None = _PROB_PREFIX,
     as_json: bool = json_option(
         "Print JSON lines (text, label, confidence, scores) instead of a table."
     ),
     backend: str | None = backend_option(),
     device: str | None = device_option(),
     quiet: bool = quiet_option("No progress bar."),
-    engine: str = typer.Option(
-        "local",
-        "--engine",
-        help="local (one process), or ray: Ray Data over sharded JSONL/Parquet, --output is a directory.",
-    ),
-    ray_address: str | None = typer.Option(
-        None,
-        "--ray-address",
-        help="Ray cluster to use with --engine ray (default: $RAY_ADDRESS, else this machine).",
-    ),
-    num_cpus: int | None = typer.Option(
-        None, "--num-cpus", help="CPUs of the local Ray instance (--engine ray without a cluster)."
-    ),
+    engine: str = _ENGINE,
+    ray_address: str | None = _RAY_ADDRESS,
+    num_cpus: int | None = _NUM_CPUS,
 ) -> None:
     """Classify statements as support, oppose or conditional.
 
