@@ -209,6 +209,7 @@ def _writer_rows(report: dict) -> list[str]:
 
 def render_readme(report: dict, without_examples: dict | None) -> str:
     """data/README.md, written from the numbers of this run (never edited by hand)."""
+    # Over 80 lines on purpose: it is the page's template, read top to bottom like the page.
     st, seed, r2, dev = report["stats"], report["seed"], report["stats_round2"], report["stats_dev"]
     lw = st["length_words"]
     near = report["near_duplicates_over_0.8"]
