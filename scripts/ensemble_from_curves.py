@@ -10,8 +10,8 @@ probabilities and each fold model's probabilities on the evaluation files. For o
 - each evaluation file (e.g. dev_positions): every model's five fold models averaged into one
   prediction per quote (a bag of the fold models), then A, B and A+B compared quote by quote.
 
-Paired tests (bootstrap of the macro-F1 difference, McNemar) compare the ensemble with each
-model alone. Scores come from stance.evaluation.metrics, which the test suite checks against
+Paired tests (bootstrap of the macro-F1 difference, McNemar) compare A with B and the
+ensemble with each model alone. Scores come from stance.evaluation.metrics, which the test suite checks against
 scikit-learn.
 
 Usage:
@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 from stance.constants import LABELS  # noqa: E402
 from stance.data.io import load_labelled  # noqa: E402
 from stance.evaluation.metrics import (  # noqa: E402
+    accuracy,
     bootstrap_ci,
+    expected_calibration_error,
     macro_f1,
     mcnemar,
     paired_bootstrap,
@@ -62,15 +64,20 @@ def _sets(curve: dict, point: dict) -> dict[str, dict]:
     return out
 
 
-def _row(name: str, gold: list, pred: list, groups: list | None) -> str:
-    ci = bootstrap_ci(gold, pred, LABELS, groups=groups)["macro_f1"]
-    return f"| {name} | {macro_f1(gold, pred, LABELS):.3f} [{ci[0]:.3f}, {ci[1]:.3f}] |"
+def _row(name: str, gold: list, proba: np.ndarray, groups: list | None) -> str:
+    pred = [LABELS[i] for i in proba.argmax(axis=1)]
+    ci = bootstrap_ci(gold, pred, LABELS, groups=groups)
+    f1, acc = ci["macro_f1"], ci["accuracy"]
+    ece = expected_calibration_error(proba.max(axis=1), [g == p for g, p in zip(gold, pred)])
+    return (f"| {name} | {macro_f1(gold, pred, LABELS):.3f} [{f1[0]:.3f}, {f1[1]:.3f}] | "
+            f"{accuracy(gold, pred):.3f} [{acc[0]:.3f}, {acc[1]:.3f}] | {ece:.3f} |")  # fmt: skip
 
 
-def _test(gold: list, ens: list, alone: list, groups: list | None, other: str) -> str:
-    boot = paired_bootstrap(gold, ens, alone, LABELS, groups=groups)
-    mc = mcnemar(gold, ens, alone)
-    return (f"ensemble - {other}: {boot['difference']:+.3f} [{boot['ci'][0]:+.3f}, "
+def _test(gold: list, first: list, second: list, groups: list | None, other: str,
+          this: str = "ensemble") -> str:
+    boot = paired_bootstrap(gold, first, second, LABELS, groups=groups)
+    mc = mcnemar(gold, first, second)
+    return (f"{this} - {other}: {boot['difference']:+.3f} [{boot['ci'][0]:+.3f}, "
             f"{boot['ci'][1]:+.3f}], paired bootstrap p = {boot['p_value']:.3f} "
             f"(resampling {boot['unit']}s); McNemar p = {mc['p_value']:.3f}")  # fmt: skip
 
@@ -87,15 +94,16 @@ def report(path_a: Path, path_b: Path, fraction: float, seed: int) -> str:
         if a["gold"] != b["gold"]:
             raise SystemExit(f"{name}: the two curves scored different quotes")
         gold, groups = a["gold"], a["groups"]
-        preds = {label: [LABELS[i] for i in proba.argmax(axis=1)]
-                 for label, proba in ((names[0], a["proba"]), (names[1], b["proba"]),
-                                      ("A + B averaged", (a["proba"] + b["proba"]) / 2))}  # fmt: skip
+        probas = {names[0]: a["proba"], names[1]: b["proba"],
+                  "A + B averaged": (a["proba"] + b["proba"]) / 2}  # fmt: skip
+        preds = {label: [LABELS[i] for i in p.argmax(axis=1)] for label, p in probas.items()}
         unit = "articles" if groups else "quotes"
         lines += [f"## {name} ({len(gold)} quotes; intervals resample {unit})", "",
-                  "| model | macro-F1 [95% CI] |", "|---|---:|"]  # fmt: skip
-        lines += [_row(label, gold, pred, groups) for label, pred in preds.items()]
+                  "| model | macro-F1 [95% CI] | accuracy [95% CI] | ECE |", "|---|---:|---:|---:|"]  # fmt: skip
+        lines += [_row(label, gold, p, groups) for label, p in probas.items()]
         ens = preds["A + B averaged"]
-        lines += ["", "- " + _test(gold, ens, preds[names[0]], groups, "A"),
+        lines += ["", "- " + _test(gold, preds[names[0]], preds[names[1]], groups, "B", "A"),
+                  "- " + _test(gold, ens, preds[names[0]], groups, "A"),
                   "- " + _test(gold, ens, preds[names[1]], groups, "B"), ""]  # fmt: skip
     return "\n".join(lines)
 

@@ -315,6 +315,8 @@ def write_curve(curve: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     with atomic_file(paths["markdown"]) as fh:
         fh.write(curve_markdown(curve) + "\n")
     with atomic_file(paths["json"]) as fh:
-        fh.write(json.dumps(curve, indent=2, allow_nan=False) + "\n")
+        # Compact: with --seed-cv it holds every fold model's probabilities (the table is the
+        # human-readable part).
+        fh.write(json.dumps(curve, separators=(",", ":"), allow_nan=False) + "\n")
     _plot(curve, paths["png"])
     return {k: str(v) for k, v in paths.items()}
