@@ -42,7 +42,11 @@ def table(curves: dict[str, dict]) -> str:
         rows = {m: [r for r in c["summary"] if r["file"] == name] for m, c in curves.items()}
         for i, first in enumerate(rows[names[0]]):
             cells = [_cell(curves[m], rows[m][i]) for m in names]
-            lines.append(f"| {name} | {first['fraction']:g} | {first['n_train']} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {name} | {first['fraction']:g} | {first['n_train']} | "
+                + " | ".join(cells)
+                + " |"
+            )
     return "\n".join(lines)
 
 

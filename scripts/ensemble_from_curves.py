@@ -73,8 +73,9 @@ def _row(name: str, gold: list, proba: np.ndarray, groups: list | None) -> str:
             f"{accuracy(gold, pred):.3f} [{acc[0]:.3f}, {acc[1]:.3f}] | {ece:.3f} |")  # fmt: skip
 
 
-def _test(gold: list, first: list, second: list, groups: list | None, other: str,
-          this: str = "ensemble") -> str:
+def _test(
+    gold: list, first: list, second: list, groups: list | None, other: str, this: str = "ensemble"
+) -> str:
     boot = paired_bootstrap(gold, first, second, LABELS, groups=groups)
     mc = mcnemar(gold, first, second)
     return (f"{this} - {other}: {boot['difference']:+.3f} [{boot['ci'][0]:+.3f}, "
@@ -86,7 +87,10 @@ def report(path_a: Path, path_b: Path, fraction: float, seed: int) -> str:
     curve_a, curve_b = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (path_a, path_b))
     sets_a = _sets(curve_a, _point(curve_a, fraction, seed))
     sets_b = _sets(curve_b, _point(curve_b, fraction, seed))
-    names = (f"A: {curve_a['kind']} ({curve_a['config']})", f"B: {curve_b['kind']} ({curve_b['config']})")
+    names = (
+        f"A: {curve_a['kind']} ({curve_a['config']})",
+        f"B: {curve_b['kind']} ({curve_b['config']})",
+    )
     lines = [f"# Ensemble of A and B (probabilities averaged), fraction {fraction:g}, seed {seed}", "",
              f"From {path_a} and {path_b}.", ""]  # fmt: skip
     for name in sets_a:

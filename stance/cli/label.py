@@ -199,11 +199,14 @@ def learning_curve(
         None, "--C", help="Baseline only: use this C for every point instead of searching the grid."
     ),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1,
+        None,
+        "--epochs",
+        min=1,
         help="Transformer only: train every point for this many epochs (recorded in the table).",
     ),
     seed_cv: bool = typer.Option(
-        False, "--seed-cv",
+        False,
+        "--seed-cv",
         help="Score the seed leave-one-article-out cross-validation (only authored data is cut); "
         "--eval files are then scored by every fold's model and averaged.",
     ),

@@ -102,10 +102,14 @@ def learning_curve(
         overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid": [30.0]}``.
 
     Returns:
-        ``{"config", "kind", "train", "eval_files", "fractions", "seeds", "points": [{fraction,
-        seed, n_train, scores: {file: {macro_f1, accuracy}}, seconds}], "summary": [{fraction,
-        n_train, file, macro_f1_mean, macro_f1_sd, macro_f1_min, macro_f1_max, accuracy_mean,
-        accuracy_sd}], "seconds"}``.
+        ``{"config", "kind", "train", "seed_cv", "overrides", "eval_files", "fractions",
+        "seeds", "points": [{fraction, seed, n_train, scores: {file: {macro_f1, accuracy}},
+        seconds}], "summary": [{fraction, n_train, file, macro_f1_mean, macro_f1_sd,
+        macro_f1_min, macro_f1_max, accuracy_mean, accuracy_sd}], "seconds"}``. With
+        ``seed_cv`` the first file is ``"seed_cv"`` (its scores add ``macro_f1_ci`` and
+        ``accuracy_ci``, over articles) and each point adds ``folds`` (per-fold scores and
+        probabilities on the files) and ``seed_cv_predictions`` (article, gold, predicted and
+        probabilities of every held-out quote).
     """
     started = time.perf_counter()
     cfg = config if isinstance(config, TrainConfig) else load_config(config, overrides)
@@ -117,9 +121,13 @@ def learning_curve(
         raise ValueError("no evaluation file: give one (--eval) or set data.test in the config")
     evals = _eval_data(files, cfg)
     if seed_cv:
-        train_name, eval_paths, points = _seed_cv_points(cfg, evals, fractions, seeds, quiet, progress)
+        train_name, eval_paths, points = _seed_cv_points(
+            cfg, evals, fractions, seeds, quiet, progress
+        )
     else:
-        train_name, eval_paths, points = _split_points(cfg, evals, fractions, seeds, quiet, progress)
+        train_name, eval_paths, points = _split_points(
+            cfg, evals, fractions, seeds, quiet, progress
+        )
     return {
         "config": cfg.source, "kind": cfg.kind, "train": train_name, "seed_cv": seed_cv,
         "overrides": dict(overrides or {}), "eval_files": eval_paths,
@@ -227,8 +235,9 @@ def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], aut
                                     for (name, e), p in zip(evals.items(), probas[1:])},
                          "probabilities": {name: np.round(p, 4).tolist()
                                            for name, p in zip(evals, probas[1:])}})  # fmt: skip
-    predicted = [labels[i] for i in np.concatenate(held_pred).argmax(axis=1)]
-    scores = {"seed_cv": _scores(held_gold, np.concatenate(held_pred), labels)}
+    held_proba = np.concatenate(held_pred)
+    predicted = [labels[i] for i in held_proba.argmax(axis=1)]
+    scores = {"seed_cv": _scores(held_gold, held_proba, labels)}
     # Quotes of one article are not independent: the interval resamples whole articles.
     ci = bootstrap_ci(held_gold, predicted, labels, groups=held_article)
     scores["seed_cv"].update(macro_f1_ci=ci["macro_f1"], accuracy_ci=ci["accuracy"])
@@ -236,7 +245,7 @@ def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], aut
         scores[name] = {metric: float(np.mean([f["scores"][name][metric] for f in per_fold]))
                         for metric in ("macro_f1", "accuracy")}  # fmt: skip
     held_out = {"article": held_article, "gold": held_gold, "predicted": predicted,
-                "probabilities": np.round(np.concatenate(held_pred), 4).tolist()}  # fmt: skip
+                "probabilities": np.round(held_proba, 4).tolist()}  # fmt: skip
     return {"scores": scores, "folds": per_fold, "seed_cv_predictions": held_out}
 
 
