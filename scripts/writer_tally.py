@@ -102,7 +102,9 @@ def main(writer: str) -> int:
     print("reform", dict(collections.Counter(r["reform"] for r in recs).most_common()))
     print("period", dict(collections.Counter(period(r["year"]) for r in recs)))
     lens = sorted(len(r["text"].split()) for r in recs)
-    print(f"words: median {statistics.median(lens)}, p95 {lens[int(0.95 * (n - 1))]}, max {lens[-1]}")
+    print(
+        f"words: median {statistics.median(lens)}, p95 {lens[int(0.95 * (n - 1))]}, max {lens[-1]}"
+    )
     pairs = collections.Counter(r["pair_id"] for r in recs if r["pair_id"])
     bad = [p for p, k in pairs.items() if k != 2]
     print(f"contrast pairs: {sum(1 for k in pairs.values() if k == 2)} complete; incomplete {bad}")
@@ -110,7 +112,11 @@ def main(writer: str) -> int:
         labs = {r["label"] for r in recs if r["pair_id"] == p}
         if pairs[p] == 2 and len(labs) != 2:
             print("ERROR pair", p, "members have the same label")
-    tri = [tuple(t) for r in recs for t in zip(*(re.findall(r"\w+", r["text"].lower())[i:] for i in range(3)))]
+    tri = [
+        tuple(t)
+        for r in recs
+        for t in zip(*(re.findall(r"\w+", r["text"].lower())[i:] for i in range(3)))
+    ]
     print(f"distinct-trigram ratio: {len(set(tri)) / max(1, len(tri)):.3f}")
     return 1 if errors else 0
 

@@ -26,7 +26,9 @@ def markdown_cell(text: Any) -> str:
     return re.sub(r"\s+", " ", str(text)).replace("|", "\\|").strip()
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None
+) -> str:
     """A Markdown table; ``align`` has one of l/r/c per column (default: first left, rest right)."""
     align = align or "l" + "r" * (len(header) - 1)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(_MARKS[a] for a in align) + "|"]

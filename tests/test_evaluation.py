@@ -251,7 +251,9 @@ def _retarget(config: Path, output_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def test_cli_experiment_writes_the_report(baseline_config, transformer_config, tiny_records, tmp_path):
+def test_cli_experiment_writes_the_report(
+    baseline_config, transformer_config, tiny_records, tmp_path
+):
     base = _retarget(baseline_config, tmp_path / "models" / "baseline", tmp_path / "b.yaml")
     trans = _retarget(transformer_config, tmp_path / "models" / "transformer", tmp_path / "t.yaml")
     reports, docs = tmp_path / "reports", tmp_path / "docs" / "report"
@@ -285,7 +287,12 @@ def test_cli_experiment_writes_the_report(baseline_config, transformer_config, t
         assert blind["set"] == "blind" and blind["n"] == 9
         # The blind file names two articles: the main intervals resample them.
         assert {m["ci_unit"] for m in blind["models"]} == {"group"}
-        assert set(experiment["timings"]) >= {"train_baseline", "train_transformer", "evaluate", "total"}
+        assert set(experiment["timings"]) >= {
+            "train_baseline",
+            "train_transformer",
+            "evaluate",
+            "total",
+        }
     assert not (docs / "stale.png").exists()  # the docs copy is replaced as a whole
     assert (tmp_path / "models" / "baseline" / "metadata.json").is_file()
     assert (tmp_path / "models" / "transformer" / "metadata.json").is_file()
@@ -464,7 +471,9 @@ def test_compare_cv_script_is_gone():
 # --- warnings ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("category", [UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning])
+@pytest.mark.parametrize(
+    "category", [UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning]
+)
 def test_every_command_shows_library_warnings_as_one_line(category, monkeypatch, tmp_path):
     """`stance score` (and any command: the app's group wraps them all) prints a library warning
     as one `warning: ...` line, never Python's `file.py:123: Category` + source-line form."""
@@ -525,7 +534,9 @@ def _run_epochs(reporter, epochs: int = 2, steps: int = 5) -> None:
             reporter.on_step_end(args, state, None)
         reporter.on_epoch_end(args, state, None)
         reporter.on_log(args, state, None, logs={"loss": 1.0 - epoch / 10})
-        reporter.on_evaluate(args, state, None, metrics={"eval_macro_f1": 0.5, "eval_accuracy": 0.6})
+        reporter.on_evaluate(
+            args, state, None, metrics={"eval_macro_f1": 0.5, "eval_accuracy": 0.6}
+        )
 
 
 def test_training_progress_in_a_log_file_is_one_line_per_epoch():

@@ -198,7 +198,6 @@ def test_mcnemar_without_discordant_pairs_is_p_one():
     assert mcnemar(*_mcnemar_case(3, 3))["p_value"] == 1.0
 
 
-
 def test_mcnemar_equal_discordant_counts_give_p_one():
     """b = c: the continuity correction max(0, |b - c| - 1) is 0, so the statistic is 0, p = 1.
 

@@ -392,7 +392,13 @@ def test_jsonl_round_trip_keeps_columns_and_order(any_model, tmp_path):
     for row, got, p in zip(ROWS, out, expected):
         assert list(got)[: len(row)] == list(row)  # every input column kept, first, in order
         assert {k: got[k] for k in row} == row
-        assert list(got)[len(row) :] == ["label", "p_support", "p_oppose", "p_conditional", "needs_review"]
+        assert list(got)[len(row) :] == [
+            "label",
+            "p_support",
+            "p_oppose",
+            "p_conditional",
+            "needs_review",
+        ]
         assert got["label"] == p.label
         assert [got[f"p_{lb}"] for lb in stance.LABELS] == pytest.approx(
             list(p.scores.values()), abs=1e-6
@@ -406,7 +412,13 @@ def test_csv_round_trip_keeps_columns_and_order(any_model, tmp_path):
     out = _read_csv(tmp_path / "out.csv")
     original = _read_csv(source)
     expected = stance.predict([r["text"] for r in original], model=any_model)
-    assert list(out[0]) == list(original[0]) + ["label", "p_support", "p_oppose", "p_conditional", "needs_review"]
+    assert list(out[0]) == list(original[0]) + [
+        "label",
+        "p_support",
+        "p_oppose",
+        "p_conditional",
+        "needs_review",
+    ]
     for row, got, p in zip(original, out, expected, strict=True):
         assert {k: got[k] for k in row} == row
         assert got["label"] == p.label

@@ -102,7 +102,9 @@ def compare(
         ..., help="Two or more model directories, or two or more `stance cv --json` result files."
     ),
     data: Path | None = typer.Option(
-        None, "--data", "-d",
+        None,
+        "--data",
+        "-d",
         help="Labelled JSONL or CSV file all models are scored on (model directories only).",
     ),  # fmt: skip
     as_json: bool = json_option(),
@@ -132,15 +134,21 @@ def compare(
     if _cv_results(models):
         misplaced = [flag for flag, value in for_models.items() if value is not None]
         if misplaced:
-            raise StanceError(f"{', '.join(misplaced)}: for model directories only, not cv result files")
+            raise StanceError(
+                f"{', '.join(misplaced)}: for model directories only, not cv result files"
+            )
         if data is not None:
-            raise StanceError("--data applies to model directories; cv result files carry their quotes")
+            raise StanceError(
+                "--data applies to model directories; cv result files carry their quotes"
+            )
         result = _run(as_json, lambda: compare_cv(
             models, n_resamples=resamples, seed=seed, report_dir=report
         ))  # fmt: skip
     else:
         if data is None:
-            raise StanceError("--data is required to compare model directories (or pass cv .json files)")
+            raise StanceError(
+                "--data is required to compare model directories (or pass cv .json files)"
+            )
         check_model_options(list(models), device, backend)
         result = _run(as_json, lambda: run_compare(
             models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
@@ -154,7 +162,9 @@ def _cv_results(paths: list[Path]) -> bool:
     """True when every path is a .json file (cv results); mixing them with model dirs is an error."""
     is_json = [p.suffix.lower() == ".json" and not p.is_dir() for p in paths]
     if any(is_json) and not all(is_json):
-        raise StanceError("compare takes either model directories or `stance cv --json` files, not both")
+        raise StanceError(
+            "compare takes either model directories or `stance cv --json` files, not both"
+        )
     return all(is_json)
 
 

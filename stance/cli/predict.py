@@ -96,7 +96,9 @@ class _Progress:
         if self.bar is None:
             from stance.progress import Progress
 
-            self.bar = Progress(total=total, desc="predict", unit="row", stream=sys.stderr, delay=1.0)
+            self.bar = Progress(
+                total=total, desc="predict", unit="row", stream=sys.stderr, delay=1.0
+            )
         self.bar.update_to(done)
 
     def close(self) -> None:

@@ -777,7 +777,9 @@ def _read_cv_result(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise DataError(path, "file not found; pass the output of `stance cv --json`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a JSON file ({exc}); pass the output of `stance cv --json`") from None
+        raise DataError(
+            path, f"not a JSON file ({exc}); pass the output of `stance cv --json`"
+        ) from None
     if not isinstance(result, dict) or "folds" not in result or "labels" not in result:
         raise DataError(path, "not a cross-validation result (no 'folds'); pass the output of "
                               "`stance cv --json`")  # fmt: skip
@@ -800,7 +802,10 @@ def _check_same_quotes(first: dict[str, Any], other: dict[str, Any], path: str |
                               f"({', '.join(first['labels'])}); compare results of one label set")  # fmt: skip
     gold = {e["id"]: e["gold"] for e in first["predictions"]}
     other_gold = {e["id"]: e["gold"] for e in other["predictions"]}
-    only_first, only_other = sorted(set(gold) - set(other_gold)), sorted(set(other_gold) - set(gold))
+    only_first, only_other = (
+        sorted(set(gold) - set(other_gold)),
+        sorted(set(other_gold) - set(gold)),
+    )
     if only_first or only_other:
         example = (only_first or only_other)[0]
         raise DataError(path, f"quote ids differ from the first result's ({len(only_first)} only there, "
@@ -847,7 +852,9 @@ def compare_cv(
     preds = []
     for name, result in zip(names, loaded):
         by_id = {e["id"]: e for e in result["predictions"]}
-        preds.append(_predictions_from_entries(name, result["kind"], labels, [by_id[i] for i in order]))
+        preds.append(
+            _predictions_from_entries(name, result["kind"], labels, [by_id[i] for i in order])
+        )
     entries = loaded[0]["predictions"]
     data = LabelledData(
         texts=[e.get("text") or "" for e in entries], labels=[e["gold"] for e in entries],
@@ -866,7 +873,9 @@ def compare_cv(
     if report_dir is not None:
         from stance.evaluation.report import write_comparison_report
 
-        result["report"] = {k: str(v) for k, v in write_comparison_report(result, report_dir).items()}
+        result["report"] = {
+            k: str(v) for k, v in write_comparison_report(result, report_dir).items()
+        }
     return result
 
 

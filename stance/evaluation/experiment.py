@@ -173,7 +173,10 @@ def _train_all(configs: dict[str, TrainConfig], quiet: bool,
             "validation": (result.metrics or {}).get("validation"),
             "validation_use": "model selection (best epoch / C); not held out",
         })  # fmt: skip
-        _log(quiet, f"[experiment] {name} trained in {timings[f'train_{name}']:.1f}s -> {result.model_dir}")
+        _log(
+            quiet,
+            f"[experiment] {name} trained in {timings[f'train_{name}']:.1f}s -> {result.model_dir}",
+        )
     return training
 
 
@@ -200,7 +203,9 @@ def _cross_validate_all(configs: dict[str, TrainConfig], cv_folds: int | None, q
     results = []
     for name, cfg in configs.items():
         _log(quiet, f"[experiment] leave-one-article-out CV of the {name} ...")
-        result = cross_validate(cfg, folds=cv_folds, quiet=quiet, n_resamples=n_resamples, seed=seed)
+        result = cross_validate(
+            cfg, folds=cv_folds, quiet=quiet, n_resamples=n_resamples, seed=seed
+        )
         results.append({"name": name, **result})
     return results
 
@@ -261,7 +266,9 @@ def run_experiment(
     timings: dict[str, float] = {}
     training = _train_all(configs, quiet, timings)
     t0 = time.perf_counter()
-    comparison, *extra = _evaluate_all(training, [test_path, *extra_files], quiet, n_resamples, seed)
+    comparison, *extra = _evaluate_all(
+        training, [test_path, *extra_files], quiet, n_resamples, seed
+    )
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
     cv_results = None
     if cv:

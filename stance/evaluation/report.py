@@ -176,13 +176,17 @@ def plot_reliability(reliability: Sequence[dict[str, Any]], ece: float | None, p
     return path
 
 
-def plot_coverage(coverage: dict[str, Any], path: str | Path, title: str = "Coverage and accuracy") -> Path:
+def plot_coverage(
+    coverage: dict[str, Any], path: str | Path, title: str = "Coverage and accuracy"
+) -> Path:
     """Accuracy on the accepted quotes against the share accepted, one point per confidence
     threshold; the model's review threshold is marked."""
     rows = [r for r in coverage["curve"] if r["accepted"]]
     fig = _figure(5.6, 4.6)
     ax = fig.add_subplot()
-    ax.plot([r["coverage"] for r in rows], [r["accuracy"] for r in rows], marker="o", color="#4c72b0")
+    ax.plot(
+        [r["coverage"] for r in rows], [r["accuracy"] for r in rows], marker="o", color="#4c72b0"
+    )
     for r in rows:
         ax.annotate(f"≥{r['threshold']:.2f}", (r["coverage"], r["accuracy"]), fontsize=7,
                     textcoords="offset points", xytext=(4, 4))  # fmt: skip
@@ -684,7 +688,9 @@ def _model_figures(result: dict[str, Any], out: Path, prefix: str, title: str) -
             out / f"{prefix}reliability_raw.png", title=f"Reliability before calibration: {title}",
         )  # fmt: skip
         files["coverage"] = plot_coverage(
-            result["coverage"], out / f"{prefix}coverage.png", title=f"Coverage and accuracy: {title}"
+            result["coverage"],
+            out / f"{prefix}coverage.png",
+            title=f"Coverage and accuracy: {title}",
         )
     return files
 
@@ -810,7 +816,9 @@ def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> 
     parts += _extra_sections(experiment)
     parts.append(_training_section(experiment))
     for m in comparison["models"]:
-        parts.append(f"## {m['name']} ({m['kind']}) on the test split\n\nModel directory: `{m['model']}`.")
+        parts.append(
+            f"## {m['name']} ({m['kind']}) on the test split\n\nModel directory: `{m['model']}`."
+        )
         parts.append(_model_sections(m, images["models"][m["name"]], level=3))
     for cv in experiment.get("cv") or []:
         cv_files = _model_figures(cv, out, f"{_slug(cv['name'])}_cv_",
@@ -821,6 +829,8 @@ def write_experiment_report(experiment: dict[str, Any], out_dir: str | Path) -> 
     parts.append("## Method\n\n" + _settings_line(comparison))
     versions = experiment.get("versions") or {}
     if versions:
-        parts.append("Library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + ".")
+        parts.append(
+            "Library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v) + "."
+        )
     md = "\n\n".join(parts) + "\n"
     return {"markdown": _write_text(out / "report.md", md), **files}

@@ -132,8 +132,13 @@ def score_quotes(
         return []
     predictions = predictor.predict([_model_text(q) for q in quotes], batch_size=batch_size)
     return [
-        ScoredQuote(quote=q, label=p.label, confidence=p.confidence, scores=dict(p.scores),
-                    model_dir=str(predictor.model_dir) if predictor.model_dir else None)  # fmt: skip
+        ScoredQuote(
+            quote=q,
+            label=p.label,
+            confidence=p.confidence,
+            scores=dict(p.scores),
+            model_dir=str(predictor.model_dir) if predictor.model_dir else None,
+        )  # fmt: skip
         for q, p in zip(quotes, predictions)
     ]
 

@@ -178,7 +178,9 @@ class Predictor(ABC):
 
         record = read_calibration(self.model_dir, self.metadata)
         where = self.model_dir / self.metadata["calibration"].get("file", "calibration.json")
-        self.calibrator = Calibrator.from_dict(record.get("calibrator") or {}, len(self.labels), where)
+        self.calibrator = Calibrator.from_dict(
+            record.get("calibrator") or {}, len(self.labels), where
+        )
         self.review_threshold = (record.get("review") or {}).get("threshold")
 
     def calibrate(self, probs: np.ndarray) -> np.ndarray:

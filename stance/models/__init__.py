@@ -6,4 +6,12 @@ Modules: `backbone`, `baseline`, `transformer`, `hf_trainer`, `training`, `artif
 scikit-learn itself, when used.
 """
 
-__all__ = ["artifacts", "backbone", "baseline", "hf_trainer", "model_card", "training", "transformer"]
+__all__ = [
+    "artifacts",
+    "backbone",
+    "baseline",
+    "hf_trainer",
+    "model_card",
+    "training",
+    "transformer",
+]
