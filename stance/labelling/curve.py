@@ -326,6 +326,7 @@ def write_curve(curve: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     with atomic_file(paths["json"]) as fh:
         # Compact: with --seed-cv it holds every fold model's probabilities (the table is the
         # human-readable part).
-        fh.write(json.dumps(curve, separators=(",", ":"), allow_nan=False) + "\n")
+        json.dump(curve, fh, separators=(",", ":"), allow_nan=False)
+        fh.write("\n")
     _plot(curve, paths["png"])
     return {k: str(v) for k, v in paths.items()}
