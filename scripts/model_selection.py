@@ -11,7 +11,7 @@ Candidates are scored on the evaluation sets that stand for the real task, never
 
 Usage (from the repository root)::
 
-    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S]
+    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B]
     python scripts/model_selection.py table --reference NAME [--ensemble NAME=A+B ...]
 
 ``predict`` writes docs/model_selection/preds/NAME.json (probabilities per set, plus the
@@ -56,14 +56,14 @@ def _read(path: str) -> list[dict]:
     return [json.loads(x) for x in lines if x.strip()]
 
 
-def predict(name: str, model_dir: str, train_seconds: float | None) -> Path:
-    """Cache one candidate's probabilities on every evaluation set."""
+def predict(name: str, model_dir: str, train_seconds: float | None, backend: str | None) -> Path:
+    """Cache one candidate's probabilities on every evaluation set (``backend``: as ``stance.load``)."""
     import stance
 
-    predictor = stance.load(model_dir)
+    predictor = stance.load(model_dir, backend=backend)
     meta_path = Path(model_dir) / "metadata.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-    out = {"name": name, "model_dir": str(model_dir), "kind": meta.get("kind"),
+    out = {"name": name, "model_dir": str(model_dir), "kind": meta.get("kind"), "backend": backend,
            "backbone": (meta.get("config", {}).get("transformer") or {}).get("model_name_or_path"),
            "train_seconds": train_seconds or meta.get("train_seconds"), "sets": {}}  # fmt: skip
     for set_name, (path, _) in SETS.items():
@@ -133,7 +133,7 @@ def table(reference: str, ensembles: list[str], notes: str) -> str:
         c, r = cands[n], results[n]
         t = f"{c['train_seconds'] / 60:.0f} min" if c.get("train_seconds") else "n/a"
         cells = [
-            f"| {n}{' (reference)' if n == reference else ''} | {c.get('backbone') or c.get('kind')} | {t} |"
+            f"| {n}{' (reference)' if n == reference else ''} | {c.get('backbone') or c.get('kind')}{' (' + c['backend'] + ')' if c.get('backend') else ''} | {t} |"
         ]
         for s in SETS:
             x = r[s]
@@ -163,13 +163,14 @@ def main() -> int:
     p.add_argument("name")
     p.add_argument("model_dir")
     p.add_argument("--train-seconds", type=float)
+    p.add_argument("--backend", help="torch (default), onnx or onnx-int8")
     t = sub.add_parser("table")
     t.add_argument("--reference", required=True)
     t.add_argument("--ensemble", action="append", default=[])
     t.add_argument("--notes", default="")
     args = parser.parse_args()
     if args.command == "predict":
-        print(predict(args.name, args.model_dir, args.train_seconds))
+        print(predict(args.name, args.model_dir, args.train_seconds, args.backend))
     else:
         md = table(args.reference, args.ensemble, args.notes)
         (ROOT / "docs" / "model_selection.md").write_text(md, encoding="utf-8")

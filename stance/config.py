@@ -111,6 +111,11 @@ class TransformerSettings:
     # During freeze_epochs, also train this many top encoder layers (0 = the head only).
     freeze_train_top_layers: int = 0
     gradient_accumulation_steps: int = 1
+    # Knowledge distillation (stance.models.distill): a trained stance model directory whose
+    # calibrated probabilities on the training texts the student also learns from; None = off.
+    distill_from: str | None = None
+    # Share of the loss given to the teacher's probabilities (the rest to the gold labels).
+    distill_weight: float = 0.5
     device: str = "auto"
     # Passed to TrainingArguments.ddp_backend under torchrun/accelerate ("gloo" on CPU).
     ddp_backend: str | None = None
@@ -284,6 +289,7 @@ _TRANSFORMER_RANGES = (
     ("freeze_train_top_layers", 0, None, "[)"),
     ("gradient_accumulation_steps", 1, None, "[)"),
     ("max_length_percentile", 50, 100, "[]"),
+    ("distill_weight", 0, 1, "[]"),
 )
 
 

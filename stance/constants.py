@@ -62,11 +62,14 @@ REPORTS_DIR = "reports"
 # The committed copy of the main job's report (rewritten only by `stance experiment --docs`).
 DOCS_REPORT_DIR = "docs/report"
 BASELINE_CONFIG = "configs/baseline.yaml"
+# The default transformer: fine-tuned all-mpnet-base-v2, the most accurate configuration
+# measured, which fits the main job's 30-minute CPU budget (docs/model_selection.md).
 TRANSFORMER_CONFIG = "configs/transformer.yaml"
-# The most accurate configuration measured (docs/model_selection.md): all-mpnet-base-v2. Too slow
-# for the main job's 30-minute CPU budget, so the main job runs it on request (--accurate) or
-# by itself when a GPU is present.
-ACCURATE_TRANSFORMER_CONFIG = "configs/transformer-mpnet.yaml"
+# Runners-up: plain fine-tuned all-MiniLM-L6-v2 (the previous round's default), and
+# all-MiniLM-L6-v2 distilled from the default (stance.models.distill).
+MINILM_TRANSFORMER_CONFIG = "configs/transformer-minilm.yaml"
+DISTILLED_TRANSFORMER_CONFIG = "configs/transformer-distilled.yaml"
+# The fast model is this same model run with backend="onnx-int8" (docs/benchmarks.md).
 DEFAULT_MODEL_DIR = "models/transformer"
 BASELINE_MODEL_DIR = "models/baseline"
 
@@ -82,6 +85,8 @@ MODEL_KINDS: tuple[str, ...] = ("baseline", "transformer")
 # (all-MiniLM-L6-v2, all-mpnet-base-v2; the list and their pinned checksums live in
 # stance/models/bundled.py).
 BUNDLED_PREFIX = "bundled:"
+# Backbone of a transformer config that names none: the small one, which ships whole inside a
+# single package (configs/transformer.yaml names all-mpnet-base-v2 explicitly).
 DEFAULT_BACKBONE = "bundled:all-MiniLM-L6-v2"
 
 DEFAULT_SEED = 42

@@ -35,9 +35,9 @@ def test_recalibrate_rewrites_calibration_and_checksums(baseline_model, tiny_spl
     assert (model / "model.skops").read_bytes() == weights_before
     # The rewritten directory still loads and passes its checksums.
     import stance
-    from stance.evaluation.evaluate import _load_uncached
+    from stance.inference.predictor import load_uncached
 
-    preds = _load_uncached(model).predict(["The federation works for us."])
+    preds = load_uncached(model).predict(["The federation works for us."])
     assert np.isclose(sum(preds[0].scores.values()), 1.0)
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary copy left behind
     del stance

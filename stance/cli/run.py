@@ -14,10 +14,10 @@ from stance.cli._app import (
     resamples_option,
 )
 from stance.constants import (
-    ACCURATE_TRANSFORMER_CONFIG,
     BASELINE_CONFIG,
     DOCS_REPORT_DIR,
     EXTRA_EVAL_PATHS,
+    MINILM_TRANSFORMER_CONFIG,
     REPORTS_DIR,
     TRANSFORMER_CONFIG,
 )
@@ -29,16 +29,11 @@ def experiment(
     baseline_config: Path = typer.Option(
         Path(BASELINE_CONFIG), "--baseline-config", help="Config of the baseline."
     ),
-    transformer_config: Path | None = typer.Option(
-        None,
+    transformer_config: Path = typer.Option(
+        Path(TRANSFORMER_CONFIG),
         "--transformer-config",
-        help=f"Config of the transformer (default: {TRANSFORMER_CONFIG}, or {ACCURATE_TRANSFORMER_CONFIG} with --accurate).",
-    ),
-    accurate: bool | None = typer.Option(
-        None,
-        "--accurate/--fast",
-        help=f"Train the most accurate transformer ({ACCURATE_TRANSFORMER_CONFIG}; needs the mpnet "
-        "extra) instead of the default. Default: accurate on a GPU, fast on a CPU.",
+        help=f"Config of the transformer (default: fine-tuned all-mpnet-base-v2; {MINILM_TRANSFORMER_CONFIG} "
+        "is the quicker MiniLM runner-up).",
     ),
     report_dir: Path = typer.Option(
         Path(REPORTS_DIR), "--report-dir", help="The report goes to REPORT_DIR/<UTC time>/."
@@ -85,11 +80,6 @@ def experiment(
         raise StanceError("--cv-folds applies to cross-validation; add --cv or drop --cv-folds")
     if docs_dir != Path(DOCS_REPORT_DIR) and not docs:
         raise StanceError("--docs-dir applies with --docs; add --docs or drop --docs-dir")
-    if accurate is not None and transformer_config is not None:
-        raise StanceError(
-            "--accurate/--fast choose a transformer config; drop them or --transformer-config"
-        )
-    transformer_config = transformer_config or Path(_transformer_config(accurate, quiet))
     if no_extra_eval and extra_eval:
         raise StanceError("--extra-eval and --no-extra-eval contradict each other; keep one")
     with data_warnings_as_lines():
@@ -99,14 +89,3 @@ def experiment(
             n_resamples=resamples, seed=seed, extra_eval=[] if no_extra_eval else extra_eval or None,
         )  # fmt: skip
     typer.echo(experiment_text(result))
-
-
-def _transformer_config(accurate: bool | None, quiet: bool) -> str:
-    """The accurate config when asked, or by itself on a GPU (where it fits the time budget)."""
-    if accurate is None:
-        import torch
-
-        accurate = torch.cuda.is_available()
-        if accurate and not quiet:
-            typer.echo(f"[experiment] GPU found: training {ACCURATE_TRANSFORMER_CONFIG}", err=True)
-    return ACCURATE_TRANSFORMER_CONFIG if accurate else TRANSFORMER_CONFIG

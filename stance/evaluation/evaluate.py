@@ -47,7 +47,7 @@ from stance.evaluation.metrics import (
     mcnemar,
     paired_bootstrap,
 )
-from stance.inference.predictor import Predictor
+from stance.inference.predictor import Predictor, load_uncached
 from stance.models.artifacts import file_sha256
 
 __all__ = [
@@ -107,22 +107,6 @@ def _as_predictor(model: str | Path | Predictor, **options: Any) -> Predictor:
     from stance.inference.predictor import load
 
     return load(model, **options)
-
-
-def _load_uncached(model_dir: Path, device: str | None = None) -> Predictor:
-    """Load a model without keeping it in :func:`stance.inference.predictor.load`'s cache.
-
-    Cross-validation loads one model per fold from a temporary directory; caching them would
-    keep every fold's model in memory for the life of the process.
-    """
-    from stance.inference.predictor import _PREDICTOR_CLASSES  # the kind -> class registry
-    from stance.models.artifacts import read_metadata
-
-    meta = read_metadata(model_dir)
-    module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    options = {"device": device} if device is not None and meta["kind"] == "transformer" else {}
-    return cls.from_dir(Path(model_dir), meta, **options)
 
 
 def load_eval_data(
@@ -690,7 +674,7 @@ def _run_fold(config: TrainConfig, data: LabelledData, hashes: dict[str, str], f
     trained = _train_fold(fold_config, prepared, quiet)
     train_seconds = time.perf_counter() - fold_started
     # The fold predicts where it trained (transformer.device, e.g. set by `stance cv --device`).
-    predictor = _load_uncached(Path(trained.model_dir), getattr(config.transformer, "device", None))
+    predictor = load_uncached(Path(trained.model_dir), getattr(config.transformer, "device", None))
     preds = predict_data(predictor, prepared.test, name=article, batch_size=batch_size)
     del predictor
     gold = prepared.test.labels
@@ -881,7 +865,10 @@ def compare_cv(
 
 def _train_fold(config: TrainConfig, data: Any, quiet: bool) -> Any:
     """Train one fold through the kind's trainer (the contract of :mod:`stance.models.training`)."""
+    from stance.models.distill import refuse_in_folds
     from stance.models.training import _TRAINERS  # kind -> "module:function"
+
+    refuse_in_folds(config)
 
     module_name, func_name = _TRAINERS[config.kind].split(":")
     trainer = getattr(importlib.import_module(module_name), func_name)

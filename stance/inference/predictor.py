@@ -49,6 +49,7 @@ __all__ = [
     "TruncationWarning",
     "FileSummary",
     "load",
+    "load_uncached",
     "predict",
     "predict_file",
     "resolve_model_dir",
@@ -588,6 +589,23 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
         predictor = cls.from_dir(model_dir, meta, **options)
         _cache[key] = predictor
         return predictor
+
+
+def load_uncached(model_dir: str | Path, device: str | None = None) -> Predictor:
+    """Load a model without keeping it in :func:`stance.inference.predictor.load`'s cache.
+
+    Cross-validation loads one model per fold from a temporary directory, and distillation
+    loads its teacher once; caching them would keep every such model in memory for the life
+    of the process. Checksums are verified as by :func:`load`.
+    """
+    from stance.models.artifacts import read_metadata
+
+    meta = read_metadata(model_dir)
+    _check_version(Path(model_dir), meta)
+    module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    options = {"device": device} if device is not None and meta["kind"] == "transformer" else {}
+    return cls.from_dir(Path(model_dir), meta, **options)
 
 
 def _check_version(model_dir: Path, meta: dict[str, Any]) -> None:

@@ -53,7 +53,8 @@ def train_and_predict(
     (calibrated when the model has a calibrator, as ``predict`` reports them; columns in
     ``config.data.labels`` order) for each list of texts in ``targets``."""
     # The trainer entry points of stance cv: train from data in memory, load without caching.
-    from stance.evaluation.evaluate import _load_uncached, _train_fold
+    from stance.evaluation.evaluate import _train_fold
+    from stance.inference.predictor import load_uncached
     from stance.models.training import PreparedData
 
     labels = list(config.data.labels)
@@ -66,7 +67,7 @@ def train_and_predict(
         fold_config = copy.deepcopy(config)
         fold_config.output_dir = str(Path(tmp) / "model")
         result = _train_fold(fold_config, prepared, quiet)
-        predictor = _load_uncached(Path(result.model_dir))
+        predictor = load_uncached(Path(result.model_dir))
         order = [list(predictor.labels).index(label) for label in labels]
         # Calibrated, as predict() and stance cv report them: a calibrator can move the argmax.
         out = [

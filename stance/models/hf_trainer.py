@@ -3,8 +3,8 @@
 This module imports torch and transformers at the top, so only the training code imports it
 (never ``import stance``, never loading a model for prediction).
 
-- :class:`StanceTrainer`: the Trainer with a class-weighted cross-entropy loss, optional
-  layer-wise learning-rate decay (parameter groups by depth) and optional freezing of the
+- :class:`StanceTrainer`: the Trainer with a class-weighted cross-entropy loss (mixed with a
+  teacher's probabilities when distilling, :mod:`stance.models.distill`), optional layer-wise learning-rate decay (parameter groups by depth) and optional freezing of the
   lower layers for the first epochs.
 - :class:`EpochReporter`: records per-epoch train loss and validation metrics (always) and, on
   the terminal, shows a tqdm bar per epoch and a one-line summary (only when asked to, and
@@ -25,7 +25,9 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
-__all__ = ["StanceTrainer", "EpochReporter", "layer_depth", "count_layers"]
+from stance.models.distill import TEACHER_KEY
+
+__all__ = ["StanceTrainer", "EpochReporter", "distillation_loss", "layer_depth", "count_layers"]
 
 # Encoder blocks are named "...layer.3...", "...layers.3...", "...h.3...", "...block.3..." in
 # the common architectures (BERT/RoBERTa/DeBERTa/DistilBERT/ELECTRA, GPT-style, T5-style).
@@ -54,6 +56,28 @@ def layer_depth(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
+def distillation_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher: torch.Tensor | None,
+    weight: float,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``(1 - weight) * CE(gold, class-weighted) + weight * CE(teacher probabilities)``.
+
+    With ``weight`` 0 (or no teacher) it is the plain class-weighted cross-entropy. The soft
+    term is the cross-entropy against the teacher's distribution, which differs from the
+    KL divergence only by the teacher's entropy, a constant for the student.
+    """
+    cw = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
+    logits = logits.view(-1, logits.size(-1))
+    hard = nn.functional.cross_entropy(logits, labels.view(-1), weight=cw)
+    if teacher is None or weight <= 0.0:
+        return hard
+    soft = -(teacher.to(logits.dtype) * nn.functional.log_softmax(logits, dim=-1)).sum(-1).mean()
+    return (1.0 - weight) * hard + weight * soft
+
+
 class StanceTrainer(Trainer):
     """The Hugging Face Trainer with the small-data practices of ``config.transformer``.
 
@@ -65,6 +89,8 @@ class StanceTrainer(Trainer):
         freeze_epochs: for this many first epochs only the head (and ``freeze_train_top_layers``
             top blocks) is updated.
         freeze_train_top_layers: see ``freeze_epochs``.
+        distill_weight: share of the training loss given to the teacher's probabilities
+            (training rows then carry them under ``TEACHER_KEY``); 0 = no distillation.
         *args, **kwargs: passed to :class:`transformers.Trainer`.
     """
 
@@ -79,9 +105,11 @@ class StanceTrainer(Trainer):
         layerwise_lr_decay: float = 1.0,
         freeze_epochs: int = 0,
         freeze_train_top_layers: int = 0,
+        distill_weight: float = 0.0,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        self.distill_weight = float(distill_weight)
         self.class_weights = (
             torch.tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
         )
@@ -106,18 +134,30 @@ class StanceTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Cross-entropy with the class weights (same signature as ``Trainer.compute_loss`` in 5.x)."""
+        """Cross-entropy with the class weights, mixed with the teacher's soft targets when
+        distilling (same signature as ``Trainer.compute_loss`` in 5.x)."""
         inputs = dict(inputs)
         labels = inputs.pop("labels")
+        teacher = inputs.pop(TEACHER_KEY, None)
+        if teacher is None and model.training and self.distill_weight > 0:
+            raise RuntimeError(
+                f"distilling, but the training batch has no {TEACHER_KEY!r}: the rows lost the "
+                "teacher's probabilities on the way to the loss"
+            )
         outputs = model(**inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        weight = None
-        if self.class_weights is not None:
-            weight = self.class_weights.to(device=logits.device, dtype=logits.dtype)
-        loss = nn.functional.cross_entropy(
-            logits.view(-1, logits.size(-1)), labels.view(-1), weight=weight
-        )
+        loss = distillation_loss(
+            logits, labels, teacher, self.distill_weight if model.training else 0.0,
+            self.class_weights,
+        )  # fmt: skip
         return (loss, outputs) if return_outputs else loss
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # The Trainer drops row fields that model.forward does not take; the teacher's
+        # probabilities are for compute_loss, so they are declared as kept.
+        super()._set_signature_columns_if_needed()
+        if TEACHER_KEY not in self._signature_columns:
+            self._signature_columns.append(TEACHER_KEY)
 
     # --- freezing -------------------------------------------------------------------------
 

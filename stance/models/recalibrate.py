@@ -34,9 +34,9 @@ _METHODS = {"transformer": "temperature", "baseline": "platt"}
 def _raw_probabilities(
     model_dir: Path, texts: list[str], labels: list[str], device: str | None
 ) -> np.ndarray:
-    from stance.evaluation.evaluate import _load_uncached
+    from stance.inference.predictor import load_uncached
 
-    predictor = _load_uncached(model_dir, device=device)
+    predictor = load_uncached(model_dir, device=device)
     preds = predictor.predict(texts)
     return np.array([[(p.raw_scores or p.scores)[lb] for lb in labels] for p in preds])
 

@@ -466,9 +466,8 @@ def _fit_and_save(
     if run.show and note:
         print(note, file=sys.stderr, flush=True)
     max_length, length_stats = _choose_length(config, settings, data, backbone, tokenizer, model)
-    train_rows = _encode(tokenizer, data.train, labels, max_length)
-    val_rows = (
-        _encode(tokenizer, data.validation, labels, max_length) if run.has_validation else None
+    train_rows, val_rows, distillation = _training_rows(
+        config, data, run, labels, tokenizer, max_length
     )
     class_weights = _class_weights(settings, train_rows, len(labels))
 
@@ -496,6 +495,7 @@ def _fit_and_save(
         max_length,
         length_stats,
         class_weights,
+        distillation,
     )
     if run.show:
         _print_summary(fitted, meta, output_dir)
@@ -506,6 +506,35 @@ def _fit_and_save(
         train_seconds=fitted.train_seconds,
         metadata=meta,
     )
+
+
+def _training_rows(
+    config: TrainConfig,
+    data: PreparedData,
+    run: _RunSetup,
+    labels: list[str],
+    tokenizer: Any,
+    max_length: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """The encoded training and validation rows; when distilling, each training row also
+    carries the teacher's probabilities, and the teacher's record is returned for metadata."""
+    train_rows = _encode(tokenizer, data.train, labels, max_length)
+    val_rows = (
+        _encode(tokenizer, data.validation, labels, max_length) if run.has_validation else None
+    )
+    if not config.transformer.distill_from:
+        return train_rows, val_rows, None
+    from stance.models.distill import TEACHER_KEY, teacher_probabilities
+
+    if run.show:
+        print(f"[train] teacher {config.transformer.distill_from}: predicting "
+              f"{len(train_rows)} training texts", file=sys.stderr, flush=True)  # fmt: skip
+    probs, record = teacher_probabilities(
+        config, data.train.texts, data.hashes.get(str(config.data.train))
+    )
+    for row, p in zip(train_rows, probs.tolist()):
+        row[TEACHER_KEY] = p
+    return train_rows, val_rows, record
 
 
 def _run_setup(settings: TransformerSettings, data: PreparedData, quiet: bool) -> _RunSetup:
@@ -732,6 +761,7 @@ def _build_trainer(
         layerwise_lr_decay=settings.layerwise_lr_decay,
         freeze_epochs=settings.freeze_epochs,
         freeze_train_top_layers=settings.freeze_train_top_layers,
+        distill_weight=settings.distill_weight if settings.distill_from else 0.0,
     )
     # Our reporter replaces the Trainer's bar and its printing of raw log dicts.
     trainer.remove_callback(ProgressCallback)
@@ -778,6 +808,7 @@ def _save_model_dir(
     max_length: int,
     length_stats: dict[str, Any],
     class_weights: list[float] | None,
+    distillation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the model directory atomically: weights, tokenizer, calibration, metadata, card."""
     with atomic_directory(output_dir) as tmp:
@@ -814,6 +845,7 @@ def _save_model_dir(
             best_epoch=fitted.best_epoch,
             history=fitted.history,
             class_weights=dict(zip(labels, class_weights)) if class_weights is not None else None,
+            distillation=distillation,
             layer_learning_rates=fitted.learning_rates,
             device=run.device_name,
             world_size=run.world_size,
@@ -890,6 +922,10 @@ def _card_description(
     backbone: str, max_length: int, epochs: int, best_epoch: int | None, t: TransformerSettings
 ) -> str:
     loss = "class-weighted cross-entropy" if t.class_weighting == "balanced" else "cross-entropy"
+    if t.distill_from:
+        # Why the student's scores follow another model: say so where users look first.
+        loss = (f"{loss} on the gold labels mixed ({t.distill_weight:g} weight) with the calibrated "
+                f"probabilities of the teacher model {t.distill_from} (distillation)")  # fmt: skip
     kept = (
         f"the weights of epoch {best_epoch} (best validation macro-F1) were kept"
         if best_epoch is not None
