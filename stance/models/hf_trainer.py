@@ -4,8 +4,9 @@ This module imports torch and transformers at the top, so only the training code
 (never ``import stance``, never loading a model for prediction).
 
 - :class:`StanceTrainer`: the Trainer with a class-weighted cross-entropy loss (mixed with a
-  teacher's probabilities when distilling, :mod:`stance.models.distill`), optional layer-wise learning-rate decay (parameter groups by depth) and optional freezing of the
-  lower layers for the first epochs.
+  teacher's probabilities when distilling, :mod:`stance.models.distill`), optional layer-wise
+  learning-rate decay (parameter groups by depth) and optional freezing of the lower layers for
+  the first epochs.
 - :class:`EpochReporter`: records per-epoch train loss and validation metrics (always) and, on
   the terminal, shows a tqdm bar per epoch and a one-line summary (only when asked to, and
   only on the main process).
