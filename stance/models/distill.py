@@ -56,8 +56,7 @@ def teacher_probabilities(
     except (ModelError, FileNotFoundError) as exc:
         raise ConfigError(
             f"{source}: key 'transformer.distill_from': expected a trained stance model "
-            f"directory, found {str(teacher_dir)!r} ({exc}); train the teacher first, e.g. "
-            "stance train --config configs/transformer.yaml"
+            f"directory, found {str(teacher_dir)!r} ({exc}); train the teacher first"
         ) from None
     labels = list(config.data.labels)
     if sorted(teacher.labels) != sorted(labels):
