@@ -89,7 +89,12 @@ def test_teacher_must_have_trained_on_the_students_training_file(
     assert not (tmp_path / "student").exists()
 
 
-def test_missing_teacher_is_a_one_line_config_error(transformer_config, tmp_path):
+def test_missing_teacher_is_a_one_line_config_error(transformer_config, tmp_path, monkeypatch):
+    # Checked from the teacher's metadata before the student's backbone is even resolved.
+    def no_backbone(name):
+        raise AssertionError(f"backbone {name} resolved before the teacher was checked")
+
+    monkeypatch.setattr("stance.models.transformer.resolve_backbone", no_backbone)
     with pytest.raises(ConfigError) as info:
         train(
             transformer_config,

@@ -29,10 +29,43 @@ import numpy as np
 from stance.config import TrainConfig
 from stance.errors import ConfigError
 
-__all__ = ["TEACHER_KEY", "teacher_probabilities", "refuse_in_folds"]
+__all__ = ["TEACHER_KEY", "check_teacher", "teacher_probabilities", "refuse_in_folds"]
 
 # The field of a training row that carries the teacher's probabilities to the loss.
 TEACHER_KEY = "teacher_probs"
+
+
+def check_teacher(config: TrainConfig, train_sha256: str | None) -> None:
+    """Check the teacher from its metadata alone, before the student's backbone is loaded, so
+    a missing or mismatched teacher fails at once instead of after minutes of set-up.
+
+    Raises:
+        ConfigError: no stance model metadata in ``transformer.distill_from``, other labels, or
+            another training file than the student's.
+    """
+    import json
+
+    source = config.source or "config"
+    teacher_dir = Path(config.transformer.distill_from)
+    try:
+        meta = json.loads((teacher_dir / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{source}: key 'transformer.distill_from': expected a trained stance model "
+            f"directory, found {str(teacher_dir)!r} ({type(exc).__name__}: no readable "
+            "metadata.json); train the teacher first"
+        ) from None
+    _check_labels(source, teacher_dir, meta.get("labels") or [], list(config.data.labels))
+    _check_same_training_data(source, teacher_dir, meta, train_sha256)
+
+
+def _check_labels(source: str, teacher_dir: Path, found: Sequence[str], labels: list[str]) -> None:
+    if sorted(found) != sorted(labels):
+        raise ConfigError(
+            f"{source}: key 'transformer.distill_from': expected a teacher with labels "
+            f"{labels}, found {list(found)} in {teacher_dir}; distil from a model "
+            "trained on the same label set"
+        )
 
 
 def teacher_probabilities(
@@ -59,12 +92,7 @@ def teacher_probabilities(
             f"directory, found {str(teacher_dir)!r} ({exc}); train the teacher first"
         ) from None
     labels = list(config.data.labels)
-    if sorted(teacher.labels) != sorted(labels):
-        raise ConfigError(
-            f"{source}: key 'transformer.distill_from': expected a teacher with labels "
-            f"{labels}, found {list(teacher.labels)} in {teacher_dir}; distil from a model "
-            "trained on the same label set"
-        )
+    _check_labels(source, teacher_dir, list(teacher.labels), labels)
     _check_same_training_data(source, teacher_dir, teacher.metadata, train_sha256)
     order = [list(teacher.labels).index(label) for label in labels]
     # Calibrated, as predict() reports them: a temperature-scaled teacher's softness is

@@ -415,6 +415,10 @@ def train_transformer(
     settings = _check_settings(config)
     if data is None:
         data = prepare_data(config)
+    if settings.distill_from:
+        from stance.models.distill import check_teacher
+
+        check_teacher(config, data.hashes.get(str(config.data.train)))
     backbone = resolve_backbone(settings.model_name_or_path)
     # transformers' own bars ("Loading weights", "Writing model shards") would clutter ours.
     with _no_hf_progress_bars():
