@@ -232,10 +232,15 @@ def render_readme(report: dict, without_examples: dict | None) -> str:
   articles in `articles/`, cut into one-stance units, text exactly as in the article.
 - **Authored statements, round 1** ({report["stats_authored"]["n"] - r2["n"]}):
   short direct quotes (`authored/part*.jsonl`).
-- **Authored statements, round 2** ({r2["n"]}): written by eight writers, each owning one slice of the
+- **Authored statements, round 2** ({r2["n"]}): written by {len(report["round2_writers"])} writers, each owning one slice of the
   [coverage plan](coverage_plan.json) ([how far each cell is filled](COVERAGE.md)) and never seeing
   the others' work, in the register of real news quotes: reported speech, long quotes whose stance
   comes late, readers' comments with real-world typing, short quotes; {r2["pairs"]} contrast pairs.
+  w1-w8 own periods and reforms; w9-w16 (issue 15) own registers of real news quotes (opinion
+  columns, officials' announcements, readers' comments, interviews, news reports, speeches,
+  evidence talk, local voices), planned after reading the models' errors in seed
+  cross-validation, so cross-validation scores of models trained on them are no longer blind to
+  that error analysis (the writers never saw the articles).
   Speakers are generic descriptions, never real people.
 - **Development set** (`dev_positions.jsonl`, {dev["n"]}): paraphrases of real public positions taken by
   named organisations and public figures, 2006-2026, each with speaker, organisation, year and
@@ -381,7 +386,8 @@ def distinct_trigram_ratio(texts: list[str]) -> float:
 def build_round2(report: dict) -> list[dict]:
     """Round-2 statements per writer; blind second pass on 10% of each; disagreements dropped."""
     kept, per_writer, firsts, seconds = [], {}, {}, {}
-    for writer in sorted({p.name.split("_")[0] for p in ROUND2.glob("w*_b*.jsonl")}):
+    writers = {p.name.split("_")[0] for p in ROUND2.glob("w*_b*.jsonl")}
+    for writer in sorted(writers, key=lambda w: int(w[1:])):  # w2 before w10
         if not (ANN / "pass2" / f"{writer}.jsonl").stat().st_size:
             raise SystemExit(
                 f"{ANN / 'pass2' / writer}.jsonl is empty: the writer's sample has no second pass yet"
