@@ -150,6 +150,22 @@ def test_metadata_records_training(transformer_model, transformer_config):
     assert meta["class_weights"] and meta["backbone"]["source"] == "local"
 
 
+def test_training_split_is_scored_on_a_fixed_sample(transformer_config, tmp_path, monkeypatch):
+    # Scoring every training statement is only a fit diagnostic, and cost mpnet minutes.
+    from stance.models import transformer as tr
+
+    n_train = len(Path(load_config(transformer_config).data.train).read_text().splitlines())
+    monkeypatch.setattr(tr, "TRAIN_SCORE_SAMPLE", 5)
+    sample = tr._train_score_sample(n_train, 7)
+    assert sample == tr._train_score_sample(n_train, 7) == sorted(set(sample))
+    assert len(sample) == 5 and all(0 <= i < n_train for i in sample)
+    assert tr._train_score_sample(4, 7) == [0, 1, 2, 3]  # small splits are scored whole
+    out = train(transformer_config, output_dir=tmp_path / "m", quiet=True).model_dir
+    train_metrics = json.loads((out / "metadata.json").read_text())["metrics"]["train"]
+    assert train_metrics["n"] == 5 and train_metrics["sampled_from"] == n_train
+    assert f"train (sample of {n_train})" in (out / "README.md").read_text()
+
+
 def test_auto_max_length_and_practices_recorded(transformer_config, tiny_backbone, tmp_path):
     """max_length auto, layer-wise LR decay, frozen first epoch, gradient accumulation, and the
     frozen layers really not moving."""

@@ -187,9 +187,11 @@ def _metrics_section(meta: Mapping[str, Any], labels: list[str]) -> list[str]:
         if not isinstance(m, Mapping):
             continue
         per_label = _per_label(m)
+        # Transformer training splits are scored on a fixed sample (TRAIN_SCORE_SAMPLE).
+        name = f"{split} (sample of {m['sampled_from']})" if m.get("sampled_from") else split
         rows.append(
             [
-                split,
+                name,
                 str(m.get("n", "")),
                 _num(m.get("accuracy")),
                 _num(m.get("macro_f1")),

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stance.config import TrainConfig, TransformerSettings
-from stance.constants import DEFAULT_BATCH_SIZE
+from stance.constants import DEFAULT_BATCH_SIZE, TRAIN_SCORE_SAMPLE
 from stance.errors import ConfigError, ModelError, first_line
 from stance.inference.predictor import (
     TokenBatcher,
@@ -655,7 +655,7 @@ def _train(
         trainer.train()
         train_seconds = time.perf_counter() - started
         metrics, val_probs, best_epoch = _collect_metrics(
-            trainer, reporter.history, labels, run, train_rows, val_rows
+            trainer, reporter.history, labels, run, train_rows, val_rows, config.seed
         )
         trainer.accelerator.wait_for_everyone()  # no process may still read a checkpoint
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -780,23 +780,36 @@ def _collect_metrics(
     run: _RunSetup,
     train_rows: list[dict[str, Any]],
     val_rows: list[dict[str, Any]] | None,
+    seed: int,
 ) -> tuple[dict[str, Any], np.ndarray | None, int | None]:
-    """Score the kept model on train and validation, and find the epoch it came from."""
-
-    def evaluate(rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-        if not rows:
-            return None
-        out = trainer.predict(rows)
-        return _metrics(out.predictions, out.label_ids, labels)
-
-    metrics = {"train": evaluate(train_rows), "validation": evaluate(val_rows)}
-    # Held-out probabilities of the kept model, for the calibrator (every rank predicts).
-    val_probs = softmax(trainer.predict(val_rows).predictions) if val_rows else None
+    """Score the kept model on (a sample of) train and on validation, and find the epoch it
+    came from."""
+    sample = _train_score_sample(len(train_rows), seed)
+    out = trainer.predict([train_rows[i] for i in sample])
+    train_metrics = _metrics(out.predictions, out.label_ids, labels)
+    if len(sample) < len(train_rows):
+        train_metrics["sampled_from"] = len(train_rows)
+    metrics: dict[str, Any] = {"train": train_metrics, "validation": None}
+    val_probs = None
+    if val_rows:
+        out = trainer.predict(val_rows)
+        metrics["validation"] = _metrics(out.predictions, out.label_ids, labels)
+        # Held-out probabilities of the kept model, for the calibrator (every rank predicts).
+        val_probs = softmax(out.predictions)
     best_epoch = None
     if run.has_validation and history:
         scores = [h.get("validation_macro_f1") or 0.0 for h in history]
         best_epoch = history[int(np.argmax(scores))]["epoch"]  # first best, as the Trainer keeps it
     return metrics, val_probs, best_epoch
+
+
+def _train_score_sample(n: int, seed: int) -> list[int]:
+    """Indices of the training rows to score: all of them up to ``TRAIN_SCORE_SAMPLE``, else a
+    fixed random sample (same seed, same rows), in training order."""
+    if n <= TRAIN_SCORE_SAMPLE:
+        return list(range(n))
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(n, size=TRAIN_SCORE_SAMPLE, replace=False).tolist())
 
 
 def _save_model_dir(
