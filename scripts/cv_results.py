@@ -21,9 +21,9 @@ Usage::
 
     python scripts/cv_results.py from-curve docs/learning_curve/transformer/learning_curve.json \
         docs/cv/cv_baseline.json --out docs/cv/cv_minilm.json [--fraction 1] [--seed 0]
-    python scripts/cv_results.py average docs/cv/cv_transformer.json docs/cv/cv_minilm.json \
+    python scripts/cv_results.py average docs/cv/cv_mpnet_previous_corpus.json docs/cv/cv_minilm.json \
         --out docs/cv/cv_mpnet+minilm.json
-    stance compare docs/cv/cv_transformer.json docs/cv/cv_minilm.json docs/cv/cv_baseline.json
+    stance compare docs/cv/cv_mpnet_previous_corpus.json docs/cv/cv_minilm.json docs/cv/cv_baseline.json
 """
 
 from __future__ import annotations
