@@ -43,17 +43,17 @@ def check_teacher(config: TrainConfig, train_sha256: str | None) -> None:
         ConfigError: no stance model metadata in ``transformer.distill_from``, other labels, or
             another training file than the student's.
     """
-    import json
+    from stance.errors import ModelError
+    from stance.models.artifacts import read_metadata
 
     source = config.source or "config"
     teacher_dir = Path(config.transformer.distill_from)
     try:
-        meta = json.loads((teacher_dir / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        meta = read_metadata(teacher_dir)
+    except ModelError as exc:
         raise ConfigError(
             f"{source}: key 'transformer.distill_from': expected a trained stance model "
-            f"directory, found {str(teacher_dir)!r} ({type(exc).__name__}: no readable "
-            "metadata.json); train the teacher first"
+            f"directory, found {str(teacher_dir)!r} ({exc}); train the teacher first"
         ) from None
     _check_labels(source, teacher_dir, meta.get("labels") or [], list(config.data.labels))
     _check_same_training_data(source, teacher_dir, meta, train_sha256)
