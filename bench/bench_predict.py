@@ -6,15 +6,17 @@ Run from the repository root (the exact command for the README)::
 
 What it measures, all in one run on the same model and the same 1,000 quotes:
 
-- throughput (quotes/s) of ``stance.predict`` with each backend (torch, onnx, onnx-int8) and of
+- throughput (quotes/s) of ``stance.predict`` with each method of :data:`METHODS` (torch at the
+  default precision, torch in exact fp32, onnx, onnx-int8) and of
   ``transformers.pipeline("text-classification")`` with its default settings and with
   ``batch_size=64``, and the ratios;
 - single-quote latency (median and p95 over repeated one-quote calls);
 - peak memory: the max RSS of a fresh Python process that loads the model and predicts the
-  1,000 quotes (one subprocess per backend);
+  1,000 quotes (one subprocess per method);
 - start-up: ``python -c "import stance"`` and ``stance --help`` wall time (subprocesses,
   repeated, median), next to a bare ``python -c pass``;
-- agreement of the onnx and onnx-int8 backends with the torch model on a held-out set
+- agreement of the default torch, onnx and onnx-int8 methods with the exact fp32 torch model on a
+  held-out set
   (``data/splits/test.jsonl`` + ``validation.jsonl`` when present): the share of identical
   labels and the largest probability difference. int8 is acceptable only at >= 99% agreement.
 
@@ -49,7 +51,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+# Each stance method: its load options. "torch" is the default (precision auto: bfloat16 where
+# the CPU multiplies it natively); "torch, fp32" is the exact reference every other is checked
+# against.
+METHODS: dict[str, dict[str, str]] = {
+    "torch": {"backend": "torch"},
+    "torch, fp32": {"backend": "torch", "precision": "fp32"},
+    "onnx": {"backend": "onnx"},
+    "onnx-int8": {"backend": "onnx-int8"},
+}
 TARGETS = {
     "throughput_vs_pipeline_default": 3.0,
     "throughput_vs_pipeline_batch64": 1.5,
@@ -217,15 +227,17 @@ if sys.argv[3] == "pipeline":
     clf(texts, batch_size=64)
 else:
     import stance
-    stance.predict(texts, model=sys.argv[2], backend=sys.argv[3], device="cpu")
+    stance.predict(texts, model=sys.argv[2], device="cpu", **json.loads(sys.argv[3]))
 status = open("/proc/self/status").read()
 print(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")))
 """
 
 
-def peak_rss_mb(model: Path, texts_file: Path, backend: str) -> float:
+def peak_rss_mb(model: Path, texts_file: Path, method: str) -> float:
+    """Peak RSS of one fresh process; ``method`` is a key of METHODS or ``"pipeline"``."""
+    arg = "pipeline" if method == "pipeline" else json.dumps(METHODS[method])
     out = subprocess.run(
-        [sys.executable, "-c", _RSS_SCRIPT, str(texts_file), str(model), backend],
+        [sys.executable, "-c", _RSS_SCRIPT, str(texts_file), str(model), arg],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     return int(out.stdout.strip().splitlines()[-1]) / 1024  # VmHWM is in kB
@@ -308,13 +320,14 @@ def run(args: argparse.Namespace) -> dict:
     # Throughput.
     throughput: dict[str, float] = {}
     predictors = {}
-    for backend in BACKENDS:
-        clf = stance.load(model, backend=backend, device="cpu")  # exports ONNX on first use
-        predictors[backend] = clf
+    for method, options in METHODS.items():
+        clf = stance.load(model, device="cpu", **options)  # exports ONNX on first use
+        predictors[method] = clf
         clf.predict(texts[:64])  # warm-up
         seconds = _timed(lambda clf=clf: stance.predict(texts, model=clf), args.repeats)
-        throughput[f"stance ({backend})"] = len(texts) / seconds
-        print(f"stance {backend}: {len(texts) / seconds:.1f} quotes/s", file=sys.stderr)
+        throughput[f"stance ({method})"] = len(texts) / seconds
+        print(f"stance {method}: {len(texts) / seconds:.1f} quotes/s", file=sys.stderr)
+    results["torch_precision"] = predictors["torch"].precision
     pipe = pipeline("text-classification", model=str(model), device=-1)
     pipe(texts[:8])
     for label, kwargs in (
@@ -331,17 +344,17 @@ def run(args: argparse.Namespace) -> dict:
         f"stance ({b})": latency_ms(
             lambda t, clf=predictors[b]: stance.predict(t, model=clf), texts, args.calls
         )
-        for b in BACKENDS
+        for b in METHODS
     }
     latency["pipeline (default)"] = latency_ms(pipe, texts, args.calls)
     results["latency_ms"] = latency
 
-    # Agreement with the torch model on held-out quotes.
-    reference = predictors["torch"].predict_proba(heldout)
+    # Agreement with the exact fp32 torch model on held-out quotes.
+    reference = predictors["torch, fp32"].predict_proba(heldout)
     agreement = {}
-    for backend in ("onnx", "onnx-int8"):
-        probs = predictors[backend].predict_proba(heldout)
-        agreement[backend] = {
+    for method in ("torch", "onnx", "onnx-int8"):
+        probs = predictors[method].predict_proba(heldout)
+        agreement[method] = {
             "label_agreement": float(np.mean(probs.argmax(1) == reference.argmax(1))),
             "max_prob_diff": float(np.abs(probs - reference).max()),
             "n": len(heldout),
@@ -353,7 +366,7 @@ def run(args: argparse.Namespace) -> dict:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(texts))
         results["peak_rss_mb"] = {
-            f"stance ({b})": peak_rss_mb(model, texts_file, b) for b in BACKENDS
+            f"stance ({b})": peak_rss_mb(model, texts_file, b) for b in METHODS
         } | {"pipeline (batch_size=64)": peak_rss_mb(model, texts_file, "pipeline")}
 
     # Start-up.
@@ -406,9 +419,10 @@ def markdown(r: dict) -> str:
         "|---|---:|",
         *[f"| `{k}` | {v:.3f} |" for k, v in up.items()],
         "",
-        f"Agreement with the torch backend on {r['heldout']}:",
+        f"Agreement with the exact fp32 torch model on {r['heldout']}"
+        f" (the `torch` row runs in {r.get('torch_precision', 'fp32')}):",
         "",
-        "| backend | same label | max probability difference |",
+        "| method | same label | max probability difference |",
         "|---|---:|---:|",
         *[
             f"| {k} | {v['label_agreement']:.1%} | {v['max_prob_diff']:.2g} |"
@@ -425,7 +439,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=1000, help="number of quotes (default 1000)")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed runs per stance backend (median)"
+        "--repeats", type=int, default=3, help="timed runs per stance method (median)"
     )
     parser.add_argument(
         "--pipeline-repeats", type=int, default=1, help="timed runs per pipeline setting"

@@ -11,7 +11,7 @@ Candidates are scored on the evaluation sets that stand for the real task, never
 
 Usage (from the repository root)::
 
-    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B]
+    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B] [--precision P]
     python scripts/model_selection.py table --reference NAME [--ensemble NAME=A+B ...]
 
 (the text around the table is docs/model_selection_intro.md and docs/model_selection_notes.md)
@@ -58,14 +58,19 @@ def _read(path: str) -> list[dict]:
     return [json.loads(x) for x in lines if x.strip()]
 
 
-def predict(name: str, model_dir: str, train_seconds: float | None, backend: str | None) -> Path:
-    """Cache one candidate's probabilities on every evaluation set (``backend``: as ``stance.load``)."""
+def predict(
+    name: str, model_dir: str, train_seconds: float | None, backend: str | None,
+    precision: str | None = None,
+) -> Path:  # fmt: skip
+    """Cache one candidate's probabilities on every evaluation set (``backend``, ``precision``:
+    as ``stance.load``)."""
     import stance
 
-    predictor = stance.load(model_dir, backend=backend)
+    predictor = stance.load(model_dir, backend=backend, precision=precision)
     meta_path = Path(model_dir) / "metadata.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     out = {"name": name, "model_dir": str(model_dir), "kind": meta.get("kind"), "backend": backend,
+           "precision": getattr(predictor, "precision", None),
            "backbone": (meta.get("config", {}).get("transformer") or {}).get("model_name_or_path"),
            "train_seconds": train_seconds or meta.get("train_seconds"), "sets": {}}  # fmt: skip
     for set_name, (path, _) in SETS.items():
@@ -169,6 +174,7 @@ def main() -> int:
     p.add_argument("model_dir")
     p.add_argument("--train-seconds", type=float)
     p.add_argument("--backend", help="torch (default), onnx or onnx-int8")
+    p.add_argument("--precision", help="torch backend: auto (default), fp32 or bf16")
     t = sub.add_parser("table")
     t.add_argument("--reference", required=True)
     t.add_argument("--ensemble", action="append", default=[])
@@ -177,7 +183,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.command == "predict":
-        print(predict(args.name, args.model_dir, args.train_seconds, args.backend))
+        print(predict(args.name, args.model_dir, args.train_seconds, args.backend, args.precision))
     else:
         md = table(args.reference, args.ensemble, args.notes)
         (ROOT / "docs" / "model_selection.md").write_text(md, encoding="utf-8")

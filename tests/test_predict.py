@@ -685,7 +685,7 @@ def test_progress_bar_writes_to_stderr_only(monkeypatch, capsys):
 
 
 def test_onnx_backend_agrees_with_torch(tiny_transformer_copy):
-    torch_clf = load(tiny_transformer_copy, device="cpu")
+    torch_clf = load(tiny_transformer_copy, device="cpu", precision="fp32")  # exact reference
     onnx_clf = load(tiny_transformer_copy, backend="onnx", device="cpu")
     assert type(onnx_clf).__name__ == "OnnxPredictor" and onnx_clf.labels == torch_clf.labels
     texts = TEXTS + ODD + [LONG]
@@ -754,7 +754,7 @@ def test_onnx_export_without_fusion(tiny_transformer_copy, tmp_path, monkeypatch
     assert clf.onnx_path == path
     np.testing.assert_allclose(
         clf.predict_proba(TEXTS),
-        load(tiny_transformer_copy, device="cpu").predict_proba(TEXTS),
+        load(tiny_transformer_copy, device="cpu", precision="fp32").predict_proba(TEXTS),
         atol=1e-5,
     )
 
@@ -797,6 +797,6 @@ def test_cli_onnx_backend(tiny_transformer_copy):
         ["predict", *TEXTS, "--json", "--model", str(tiny_transformer_copy), "--backend", "onnx"],
     )
     assert result.exit_code == 0, result.output
-    expected = load(tiny_transformer_copy, device="cpu").predict(TEXTS)
+    expected = load(tiny_transformer_copy, device="cpu", precision="fp32").predict(TEXTS)
     for line, p in zip(result.output.splitlines(), expected):
         assert json.loads(line)["scores"] == pytest.approx(p.scores, abs=1e-5)

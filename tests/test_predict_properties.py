@@ -117,7 +117,7 @@ def test_transformer_any_texts(transformer, items):
 def onnx_pair(transformer_model, tmp_path_factory):
     model = tmp_path_factory.mktemp("onnx_props") / "model"
     shutil.copytree(transformer_model, model)
-    return load(model, device="cpu"), load(model, backend="onnx")
+    return load(model, device="cpu", precision="fp32"), load(model, backend="onnx")
 
 
 @FEW

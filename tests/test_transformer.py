@@ -113,7 +113,7 @@ def test_model_dir_is_safetensors_only_and_no_checkpoints_left(transformer_model
 def test_stance_load_matches_pipeline(transformer_model):
     from transformers import pipeline
 
-    clf = load(transformer_model, device="cpu")
+    clf = load(transformer_model, device="cpu", precision="fp32")  # as pipeline
     assert clf.kind == "transformer" and clf.labels == ("support", "oppose", "conditional")
     ours = clf.predict_proba(TEXTS, batch_size=2)
     theirs = pipeline(

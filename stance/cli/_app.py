@@ -16,7 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_RESAMPLES
+from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_RESAMPLES, PRECISIONS
 from stance.errors import StanceError
 
 
@@ -138,17 +138,35 @@ def backend_option(
     return typer.Option(None, "--backend", callback=_check_backend, help=help)
 
 
-def check_model_options(models: list[Any], device: str | None, backend: str | None) -> None:
-    """Refuse ``--device``/``--backend`` when no model given is a transformer (a baseline
-    would silently ignore them). ``models`` may hold None (the default model)."""
-    if device is None and backend is None:
+def _check_precision(value: str | None) -> str | None:
+    if value is not None and value not in PRECISIONS:
+        raise typer.BadParameter(f"expected one of {', '.join(PRECISIONS)}, found {value!r}")
+    return value
+
+
+def precision_option(
+    help: str = (
+        "Transformer models, torch backend: auto (default: bf16 where the CPU or GPU multiplies "
+        "it natively, else fp32), fp32 (exact fp32 numbers) or bf16."
+    ),
+) -> Any:
+    return typer.Option(None, "--precision", callback=_check_precision, help=help)
+
+
+def check_model_options(
+    models: list[Any], device: str | None, backend: str | None, precision: str | None = None
+) -> None:
+    """Refuse ``--device``/``--backend``/``--precision`` when no model given is a transformer (a
+    baseline would silently ignore them). ``models`` may hold None (the default model)."""
+    if device is None and backend is None and precision is None:
         return
     from stance.inference.predictor import resolve_model_dir
     from stance.models.artifacts import read_metadata
 
     kinds = {read_metadata(resolve_model_dir(m))["kind"] for m in models}
     if "transformer" not in kinds:
-        option = "--device" if device is not None else "--backend"
+        given = {"--device": device, "--backend": backend, "--precision": precision}
+        option = next(name for name, value in given.items() if value is not None)
         raise StanceError(
             f"{option} applies to transformer models; the model given is a "
             f"{', '.join(sorted(kinds))} model (leave {option} unset)"

@@ -24,6 +24,7 @@ from stance.cli._app import (
     check_model_options,
     device_option,
     json_option,
+    precision_option,
     quiet_option,
     warnings_as_lines,
 )
@@ -156,6 +157,7 @@ def predict(
     ),
     backend: str | None = backend_option(),
     device: str | None = device_option(),
+    precision: str | None = precision_option(),
     quiet: bool = quiet_option("No progress bar."),
     engine: str = _ENGINE,
     ray_address: str | None = _RAY_ADDRESS,
@@ -169,19 +171,19 @@ def predict(
     appended. The output is written to a temporary file and renamed at the end, so an
     interrupted run never leaves a half-written output.
     """
-    options = {"backend": backend, "device": device}
+    options = {"backend": backend, "device": device, "precision": precision}
     given = {"text_column": text_column, "label_column": label_column, "prob_prefix": prob_prefix}
     file_mode = input_path is not None or output_path is not None
     _check_file_only_options(given, skip_invalid, file_mode)
     if not file_mode:
-        predictor, predictions = _predict_texts(texts, model, batch_size, device, backend, options)
+        predictor, predictions = _predict_texts(texts, model, batch_size, options)
         if as_json:
             _print_json_lines(texts, predictions)
         else:
             _print_table(texts, predictions, predictor.labels)
         return
     _check_file_mode(texts, input_path, output_path, as_json)
-    check_model_options([model], device, backend)
+    check_model_options([model], device, backend, precision)
     columns = {k: given[k] if given[k] is not None else _FILE_OPTIONS[k][1] for k in given}
     if engine not in ("local", "ray"):
         _fail(f"--engine must be local or ray, found {engine!r}")
@@ -253,8 +255,6 @@ def _predict_texts(
     texts: list[str] | None,
     model: Path | None,
     batch_size: int,
-    device: str | None,
-    backend: str | None,
     options: dict[str, str | None],
 ) -> tuple[Predictor, list[Prediction]]:
     """Statements given as arguments: check each with the API's own check, load, predict."""
@@ -270,7 +270,7 @@ def _predict_texts(
             validate_text(text, f"item {i}")
         except ValueError as exc:
             _fail(str(exc))
-    check_model_options([model], device, backend)
+    check_model_options([model], **options)
     predictor = load(model, **options)
     with warnings_as_lines(TruncationWarning):
         predictions = predictor.predict(texts, batch_size=batch_size)

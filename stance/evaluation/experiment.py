@@ -298,8 +298,9 @@ def _write_report(experiment: dict[str, Any], out: Path, docs_dir: str | Path | 
     timings = experiment["timings"]
     experiment["report_dir"] = str(out)
     experiment["docs_dir"] = str(docs_dir) if docs_dir is not None else None
-    # The Markdown shows the total up to here; experiment.json adds the report stage.
-    experiment["machine"]["load_average_at_end"] = _machine()["load_average_1_5_15min"]
+    # The Markdown shows the total up to here; experiment.json adds the report stage. A rerun of
+    # the evaluation (scripts/reevaluate_experiment.py) keeps the original run's load average.
+    experiment["machine"].setdefault("load_average_at_end", _machine()["load_average_1_5_15min"])
     timings["total"] = round(time.perf_counter() - started, 3)
     write_experiment_report(experiment, out)
     timings["report"] = round(time.perf_counter() - t0, 3)

@@ -548,9 +548,11 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
     Args:
         model: the model directory (see :func:`resolve_model_dir` for the default).
         **options: for a transformer: ``device`` (``"cpu"``, ``"cuda"``, ...; default: a GPU
-            if there is one, else the CPU) and ``backend`` (one of :data:`BACKENDS`; default
-            ``"torch"``). Options set to ``None`` count as not given. A baseline ignores
-            ``device``.
+            if there is one, else the CPU), ``backend`` (one of :data:`BACKENDS`; default
+            ``"torch"``) and, for the torch backend, ``precision`` (one of
+            :data:`~stance.constants.PRECISIONS`; default ``"auto"``: bfloat16 where the
+            hardware multiplies it natively, else fp32). Options set to ``None`` count as not
+            given. A baseline ignores ``device`` and ``precision``.
 
     Returns:
         A :class:`Predictor`. The same one for the same directory and options, until the
@@ -584,11 +586,22 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
         cls = _predictor_class(meta["kind"], backend)
         if meta["kind"] == "baseline":
             options.pop("device", None)  # a scikit-learn model runs on the CPU
+            options.pop("precision", None)
         if backend in _BACKEND_CLASSES:
+            _refuse_precision(options.pop("precision", None), backend)
             options["quantize"] = backend == "onnx-int8"
         predictor = cls.from_dir(model_dir, meta, **options)
         _cache[key] = predictor
         return predictor
+
+
+def _refuse_precision(precision: str | None, backend: str) -> None:
+    """ONNX backends have their own numerics (fp32 export, or int8 with ``onnx-int8``)."""
+    if precision not in (None, "auto"):
+        raise ValueError(
+            f"precision={precision!r} applies to the torch backend; backend={backend!r} runs "
+            "its own export (leave precision unset, or use backend='torch')"
+        )
 
 
 def load_uncached(model_dir: str | Path, device: str | None = None) -> Predictor:

@@ -1,9 +1,9 @@
 """Models: backbones, the TF-IDF baseline, transformer fine-tuning, training dispatch, model
 directories on disk (`artifacts`) and model cards.
 
-Modules: `backbone`, `baseline`, `transformer`, `hf_trainer`, `training`, `artifacts`,
-`model_card`. Importing this package imports no numerical library; each module imports torch or
-scikit-learn itself, when used.
+Modules: `backbone`, `baseline`, `transformer`, `hf_trainer`, `precision`, `training`,
+`artifacts`, `model_card`. Importing this package imports no numerical library; each module
+imports torch or scikit-learn itself, when used.
 """
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "baseline",
     "hf_trainer",
     "model_card",
+    "precision",
     "training",
     "transformer",
 ]
