@@ -90,6 +90,24 @@ def test_cli_precision_option(transformer_model, baseline_model):
     assert "--precision applies to transformer models" in base.output
 
 
+def test_evaluate_and_compare_take_and_record_precision(
+    transformer_model, baseline_model, tiny_splits
+):
+    args = ["--data", str(tiny_splits["test"]), "--resamples", "20", "--json"]
+    out = runner.invoke(app, ["evaluate", "--model", str(transformer_model), *args,
+                              "--precision", "bf16"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["precision"] == "bf16"
+    both = runner.invoke(app, ["compare", str(transformer_model), str(baseline_model), *args,
+                               "--precision", "fp32"])  # fmt: skip
+    assert both.exit_code == 0, both.output
+    only_base = runner.invoke(app, ["evaluate", "--model", str(baseline_model), *args,
+                                    "--precision", "fp32"])  # fmt: skip
+    assert (
+        only_base.exit_code == 1 and "--precision applies to transformer models" in only_base.output
+    )
+
+
 def test_training_records_its_precision(transformer_config, tmp_path):
     out = train(
         transformer_config,

@@ -24,6 +24,7 @@ from stance.cli._app import (
     data_warnings_as_lines,
     device_option,
     json_option,
+    precision_option,
     quiet_option,
     report_option,
     resamples_option,
@@ -77,6 +78,7 @@ def evaluate(
     ),
     device: str | None = device_option(),
     backend: str | None = backend_option(),
+    precision: str | None = precision_option(),
 ) -> None:
     """Score a model on a labelled file: accuracy and macro-F1 with 95% bootstrap intervals,
     per-label precision/recall/F1, confusion matrix, calibration (ECE, reliability table).
@@ -84,10 +86,11 @@ def evaluate(
     from stance.evaluation.evaluate import evaluate as run_evaluation
     from stance.evaluation.report import evaluation_text
 
-    check_model_options([model], device, backend)
+    check_model_options([model], device, backend, precision)
     result = _run(as_json, lambda: run_evaluation(
         model, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
         text_column=text_column, label_column=label_column, device=device, backend=backend,
+        precision=precision,
     ))  # fmt: skip
     _echo(
         result,
@@ -120,6 +123,7 @@ def compare(
     ),
     device: str | None = device_option(),
     backend: str | None = backend_option(),
+    precision: str | None = precision_option(),
 ) -> None:
     """Compare models on the same quotes: scores with intervals side by side, a majority-class
     reference, and for each pair the paired bootstrap of the macro-F1 difference and McNemar's test.
@@ -130,7 +134,7 @@ def compare(
     from stance.evaluation.report import comparison_text
 
     for_models = {"--text-column": text_column, "--label-column": label_column,
-                  "--device": device, "--backend": backend}  # fmt: skip
+                  "--device": device, "--backend": backend, "--precision": precision}  # fmt: skip
     if _cv_results(models):
         misplaced = [flag for flag, value in for_models.items() if value is not None]
         if misplaced:
@@ -149,11 +153,11 @@ def compare(
             raise StanceError(
                 "--data is required to compare model directories (or pass cv .json files)"
             )
-        check_model_options(list(models), device, backend)
+        check_model_options(list(models), device, backend, precision)
         result = _run(as_json, lambda: run_compare(
             models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
             text_column=text_column or "text", label_column=label_column or "label",
-            device=device, backend=backend,
+            device=device, backend=backend, precision=precision,
         ))  # fmt: skip
     _echo(result, as_json, comparison_text(result))
 

@@ -365,6 +365,8 @@ def evaluate(
     result: dict[str, Any] = {
         "model": preds.model_dir,
         "kind": preds.kind,
+        # How a transformer ran (fp32, or bf16 where the hardware has it): part of reproducing.
+        "precision": getattr(predictor, "precision", None),
         "data": str(data_path),
         "data_sha256": file_sha256(data_path),
         "labels": labels,

@@ -460,7 +460,7 @@ def predict_files_ray(
         num_workers: predictor workers (default: one per CPU of the cluster, as Ray scales).
         skip_invalid, label_column, prob_prefix: as for ``predict_file``.
         **load_options: passed to :func:`~stance.inference.predictor.load` on each worker
-            (``backend``, ``device``).
+            (``backend``, ``device``, ``precision``).
 
     Returns:
         A :class:`RaySummary`.

@@ -664,7 +664,7 @@ def predict(
         model: a model directory, an already loaded :class:`Predictor`, or ``None`` for the
             default (``$STANCE_MODEL``, else ``models/transformer``).
         batch_size: texts per forward pass.
-        **options: passed to :func:`load`: ``device="cpu"``, ``backend="onnx"``...
+        **options: passed to :func:`load`: ``device="cpu"``, ``backend="onnx"``, ``precision="fp32"``...
 
     Returns:
         A :class:`Prediction` for a string, else a list of them (empty for empty input).
@@ -780,7 +780,7 @@ def predict_file(
         prob_prefix: prefix of the probability columns.
         progress: called after each chunk with ``(rows written so far, total rows)``.
         chunk_rows: rows per inference chunk.
-        **options: passed to :func:`load` (``device``, ``backend``).
+        **options: passed to :func:`load` (``device``, ``backend``, ``precision``).
 
     Returns:
         A :class:`FileSummary`. Truncated texts also raise one :class:`TruncationWarning`.
