@@ -1075,6 +1075,10 @@ class TransformerPredictor(TokenPredictor):
                 f"unknown option(s) {', '.join(sorted(options))} for a transformer model "
                 "(allowed: device, precision)"
             )
+        try:  # before loading anything: a typo should not cost a model load
+            check_precision(precision)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (auto = bf16 where the hardware supports it)") from None
         model_dir = Path(model_dir)
         _check_files(model_dir, metadata)
         verify_checksums(model_dir, metadata)
@@ -1141,14 +1145,11 @@ class TransformerPredictor(TokenPredictor):
 
 
 def _apply_precision(model: Any, setting: str) -> None:
-    """Cast ``model`` to bfloat16 if ``setting`` resolves to it on the model's device. Casting the weights once (rather than autocast per call) is what
-    makes single quotes faster too: nothing is converted at call time."""
+    """Cast ``model`` to bfloat16 if ``setting`` (already checked) resolves to it on the model's
+    device. Casting the weights once, rather than autocasting each call, is what makes single
+    quotes faster too: nothing is converted at call time."""
     import torch
 
-    try:
-        check_precision(setting)
-    except ValueError as exc:
-        raise ValueError(f"{exc} (auto = bf16 where the hardware supports it)") from None
     resolved = resolve_precision(setting, str(next(model.parameters()).device))
     if resolved == "bf16":
         model.to(torch.bfloat16)
