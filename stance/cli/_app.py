@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -120,10 +120,15 @@ def bootstrap_seed_option(help: str = "Seed of the bootstrap behind the 95% inte
 BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")
 
 
-def _check_backend(value: str | None) -> str | None:
-    if value is not None and value not in BACKEND_CHOICES:
-        raise typer.BadParameter(f"expected one of {', '.join(BACKEND_CHOICES)}, found {value!r}")
-    return value
+def _one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
+    """A typer callback refusing a value outside ``choices`` with the allowed values listed."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"expected one of {', '.join(choices)}, found {value!r}")
+        return value
+
+    return check
 
 
 def device_option(
@@ -135,13 +140,7 @@ def device_option(
 def backend_option(
     help: str = "Transformer models: torch (default), onnx (faster on CPU) or onnx-int8.",
 ) -> Any:
-    return typer.Option(None, "--backend", callback=_check_backend, help=help)
-
-
-def _check_precision(value: str | None) -> str | None:
-    if value is not None and value not in PRECISIONS:
-        raise typer.BadParameter(f"expected one of {', '.join(PRECISIONS)}, found {value!r}")
-    return value
+    return typer.Option(None, "--backend", callback=_one_of(BACKEND_CHOICES), help=help)
 
 
 def precision_option(
@@ -150,7 +149,7 @@ def precision_option(
         "it natively, else fp32), fp32 (exact fp32 numbers) or bf16."
     ),
 ) -> Any:
-    return typer.Option(None, "--precision", callback=_check_precision, help=help)
+    return typer.Option(None, "--precision", callback=_one_of(PRECISIONS), help=help)
 
 
 def check_model_options(
