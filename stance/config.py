@@ -105,6 +105,9 @@ class TransformerSettings:
     # Stop when validation macro-F1 has not improved for this many epochs (0 = never stop early).
     early_stopping_patience: int = 3
     class_weighting: Literal["balanced", "none"] = "balanced"
+    # Share of each training target spread evenly over all labels (0 = off). Softer targets
+    # keep an over-confident model's probabilities away from 0 and 1; validation is unsmoothed.
+    label_smoothing: float = 0.0
     # Learning rate of layer l is lr * decay ** (num_layers - l); 1.0 turns it off.
     layerwise_lr_decay: float = 1.0
     # Train only the classifier head (and top layers) for this many epochs first; 0 = off.
@@ -295,6 +298,7 @@ _TRANSFORMER_RANGES = (
     ("gradient_accumulation_steps", 1, None, "[)"),
     ("max_length_percentile", 50, 100, "[]"),
     ("distill_weight", 0, 1, "[]"),
+    ("label_smoothing", 0, 1, "[)"),
 )
 
 

@@ -4,6 +4,7 @@ through the real code paths (loading, predicting, the CLI, a training run)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +102,9 @@ def test_evaluate_and_compare_take_and_record_precision(
     both = runner.invoke(app, ["compare", str(transformer_model), str(baseline_model), *args,
                                "--precision", "fp32"])  # fmt: skip
     assert both.exit_code == 0, both.output
+    # Each compared model records how it ran: fp32 for the transformer, none for the baseline.
+    ran = {Path(m["model"]).name: m["precision"] for m in json.loads(both.output)["models"]}
+    assert ran == {transformer_model.name: "fp32", baseline_model.name: None}
     only_base = runner.invoke(app, ["evaluate", "--model", str(baseline_model), *args,
                                     "--precision", "fp32"])  # fmt: skip
     assert (

@@ -84,6 +84,8 @@ class ModelPredictions:
         probabilities: (n, labels) probabilities of every label (None when not kept).
         raw_probabilities: the model's uncalibrated probabilities (None when not kept);
             ``probabilities`` are calibrated when the model has a calibrator.
+        precision: how a transformer's weights ran (``"fp32"`` or ``"bf16"``); None for the
+            baseline and for predictions read back from files.
     """
 
     name: str
@@ -96,6 +98,7 @@ class ModelPredictions:
     metadata: dict[str, Any]
     probabilities: np.ndarray | None = None
     raw_probabilities: np.ndarray | None = None
+    precision: str | None = None
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -159,6 +162,7 @@ def predict_data(predictor: Predictor, data: LabelledData, name: str | None = No
         metadata=dict(predictor.metadata or {}),
         probabilities=probs,
         raw_probabilities=raw,
+        precision=getattr(predictor, "precision", None),
     )
 
 
@@ -366,7 +370,7 @@ def evaluate(
         "model": preds.model_dir,
         "kind": preds.kind,
         # How a transformer ran (fp32, or bf16 where the hardware has it): part of reproducing.
-        "precision": getattr(predictor, "precision", None),
+        "precision": preds.precision,
         "data": str(data_path),
         "data_sha256": file_sha256(data_path),
         "labels": labels,
@@ -424,7 +428,7 @@ def compare(
 
     Returns:
         ``{"data", "data_sha256", "n", "labels", "models": [{name, model, kind, <metrics>,
-        misclassified, predict_seconds}], "majority": {label, source, from_training_data,
+        precision, misclassified, predict_seconds}], "majority": {label, source, from_training_data,
         <metrics>}, "pairs": [{"a", "b", "macro_f1": {difference, ci, p_value, unit, ...},
         "macro_f1_quotes", "mcnemar": {...}}], "settings"}``.
 
@@ -493,7 +497,7 @@ def compare_predictions(
     """
     labels = list(labels)
     rows = [{
-        "name": p.name, "model": p.model_dir, "kind": p.kind,
+        "name": p.name, "model": p.model_dir, "kind": p.kind, "precision": p.precision,
         **score(data, p, labels, n_resamples, seed, n_bins, groups),
         "misclassified": _misclassified(data, p), "predict_seconds": round(p.seconds, 3),
     } for p in preds]  # fmt: skip

@@ -63,16 +63,21 @@ def distillation_loss(
     teacher: torch.Tensor | None,
     weight: float,
     class_weights: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """``(1 - weight) * CE(gold, class-weighted) + weight * CE(teacher probabilities)``.
 
     With ``weight`` 0 (or no teacher) it is the plain class-weighted cross-entropy. The soft
     term is the cross-entropy against the teacher's distribution, which differs from the
     KL divergence only by the teacher's entropy, a constant for the student.
+    ``label_smoothing`` (torch's definition) softens the gold term's targets: each becomes
+    ``1 - s`` on the gold label plus ``s / num_labels`` on every label.
     """
     cw = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
     logits = logits.view(-1, logits.size(-1))
-    hard = nn.functional.cross_entropy(logits, labels.view(-1), weight=cw)
+    hard = nn.functional.cross_entropy(
+        logits, labels.view(-1), weight=cw, label_smoothing=label_smoothing
+    )
     if teacher is None or weight <= 0.0:
         return hard
     soft = -(teacher.to(logits.dtype) * nn.functional.log_softmax(logits, dim=-1)).sum(-1).mean()
@@ -92,6 +97,8 @@ class StanceTrainer(Trainer):
         freeze_train_top_layers: see ``freeze_epochs``.
         distill_weight: share of the training loss given to the teacher's probabilities
             (training rows then carry them under ``TEACHER_KEY``); 0 = no distillation.
+        label_smoothing: smoothing of the gold targets in training (0 = off); the validation
+            loss is always computed on the plain targets.
         *args, **kwargs: passed to :class:`transformers.Trainer`.
     """
 
@@ -107,10 +114,12 @@ class StanceTrainer(Trainer):
         freeze_epochs: int = 0,
         freeze_train_top_layers: int = 0,
         distill_weight: float = 0.0,
+        label_smoothing: float = 0.0,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.distill_weight = float(distill_weight)
+        self.label_smoothing = float(label_smoothing)
         self.class_weights = (
             torch.tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
         )
@@ -147,9 +156,10 @@ class StanceTrainer(Trainer):
             )
         outputs = model(**inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        training = model.training
         loss = distillation_loss(
-            logits, labels, teacher, self.distill_weight if model.training else 0.0,
-            self.class_weights,
+            logits, labels, teacher, self.distill_weight if training else 0.0,
+            self.class_weights, self.label_smoothing if training else 0.0,
         )  # fmt: skip
         return (loss, outputs) if return_outputs else loss
 

@@ -771,6 +771,7 @@ def _build_trainer(
         freeze_epochs=settings.freeze_epochs,
         freeze_train_top_layers=settings.freeze_train_top_layers,
         distill_weight=settings.distill_weight if settings.distill_from else 0.0,
+        label_smoothing=settings.label_smoothing,
     )
     # Our reporter replaces the Trainer's bar and its printing of raw log dicts.
     trainer.remove_callback(ProgressCallback)
@@ -946,6 +947,8 @@ def _card_description(
     backbone: str, max_length: int, epochs: int, best_epoch: int | None, t: TransformerSettings
 ) -> str:
     loss = "class-weighted cross-entropy" if t.class_weighting == "balanced" else "cross-entropy"
+    if t.label_smoothing > 0:
+        loss = f"{loss} with label smoothing {t.label_smoothing:g}"
     if t.distill_from:
         # Why the student's scores follow another model: say so where users look first.
         loss = (f"{loss} on the gold labels mixed ({t.distill_weight:g} weight) with the calibrated "
