@@ -11,7 +11,7 @@ Candidates are scored on the evaluation sets that stand for the real task, never
 
 Usage (from the repository root)::
 
-    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B] [--precision P]
+    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B] [--precision P] [--target-prefix]
     python scripts/model_selection.py table --reference NAME [--ensemble NAME=A+B ...]
 
 (the text around the table is docs/model_selection_intro.md and docs/model_selection_notes.md)
@@ -60,22 +60,30 @@ def _read(path: str) -> list[dict]:
 
 def predict(
     name: str, model_dir: str, train_seconds: float | None, backend: str | None,
-    precision: str | None = None,
+    precision: str | None = None, target_prefix: bool = False,
 ) -> Path:  # fmt: skip
     """Cache one candidate's probabilities on every evaluation set (``backend``, ``precision``:
-    as ``stance.load``)."""
+    as ``stance.load``; ``target_prefix``: texts preceded by their reform's description, for
+    models trained by scripts/target_aware.py)."""
     import stance
+
+    def text_of(row: dict) -> str:
+        if not target_prefix:
+            return row["text"]
+        from target_aware import reform_descriptions, with_target
+
+        return with_target(row["text"], row.get("reform"), reform_descriptions())
 
     predictor = stance.load(model_dir, backend=backend, precision=precision)
     meta_path = Path(model_dir) / "metadata.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     out = {"name": name, "model_dir": str(model_dir), "kind": meta.get("kind"), "backend": backend,
-           "precision": getattr(predictor, "precision", None),
+           "precision": getattr(predictor, "precision", None), "target_prefix": target_prefix,
            "backbone": (meta.get("config", {}).get("transformer") or {}).get("model_name_or_path"),
            "train_seconds": train_seconds or meta.get("train_seconds"), "sets": {}}  # fmt: skip
     for set_name, (path, _) in SETS.items():
         rows = _read(path)
-        preds = predictor.predict([r["text"] for r in rows])
+        preds = predictor.predict([text_of(r) for r in rows])
         out["sets"][set_name] = {
             "ids": [r["id"] for r in rows],
             # Calibrated scores, as users get them (their argmax is each prediction's label).
@@ -175,6 +183,10 @@ def main() -> int:
     p.add_argument("--train-seconds", type=float)
     p.add_argument("--backend", help="torch (default), onnx or onnx-int8")
     p.add_argument("--precision", help="torch backend: auto (default), fp32 or bf16")
+    p.add_argument(
+        "--target-prefix", action="store_true",
+        help="precede each text with its reform's description (scripts/target_aware.py models)",
+    )  # fmt: skip
     t = sub.add_parser("table")
     t.add_argument("--reference", required=True)
     t.add_argument("--ensemble", action="append", default=[])
@@ -183,7 +195,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.command == "predict":
-        print(predict(args.name, args.model_dir, args.train_seconds, args.backend, args.precision))
+        print(predict(args.name, args.model_dir, args.train_seconds, args.backend, args.precision,
+                      args.target_prefix))  # fmt: skip
     else:
         md = table(args.reference, args.ensemble, args.notes)
         (ROOT / "docs" / "model_selection.md").write_text(md, encoding="utf-8")

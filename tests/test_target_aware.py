@@ -1,0 +1,54 @@
+"""The target-aware screen's input (scripts/target_aware.py): every reform has a short
+description from the guidelines, and the written files differ from the originals only in the
+text, which gains that prefix."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from stance.constants import REFORMS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def target_aware():
+    spec = importlib.util.spec_from_file_location(
+        "target_aware", ROOT / "scripts" / "target_aware.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_reform_has_a_short_description(target_aware):
+    found = target_aware.reform_descriptions()
+    assert set(found) == set(REFORMS)
+    assert found["polyclinic"] == "polyclinics"
+    assert all("(" not in d and "," not in d and 0 < len(d) < 90 for d in found.values())
+
+
+def test_with_target_prefixes_only_texts_with_a_reform(target_aware):
+    d = {"pcn": "primary care networks"}
+    assert target_aware.with_target("It works.", "pcn", d) == "primary care networks: It works."
+    assert target_aware.with_target("It works.", None, d) == "It works."
+    with pytest.raises(SystemExit, match="unknown reform 'pcns'"):
+        target_aware.with_target("It works.", "pcns", d)
+
+
+def test_written_files_only_change_the_text(target_aware, tmp_path):
+    config = target_aware.write(tmp_path)
+    assert config.exists() and "models/transformer-target-aware" in config.read_text()
+    descriptions = target_aware.reform_descriptions()
+    src = [json.loads(x) for x in (ROOT / "data/splits/test.jsonl").read_text().splitlines()]
+    out = [json.loads(x) for x in (tmp_path / "test.jsonl").read_text().splitlines()]
+    assert len(src) == len(out)
+    for a, b in zip(src, out):
+        assert b["text"] == f"{descriptions[a['reform']]}: {a['text']}"
+        assert {k: v for k, v in a.items() if k != "text"} == {
+            k: v for k, v in b.items() if k != "text"
+        }
