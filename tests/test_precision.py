@@ -4,6 +4,7 @@ through the real code paths (loading, predicting, the CLI, a training run)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,11 @@ def test_evaluate_and_compare_take_and_record_precision(
     # Each compared model records how it ran: fp32 for the transformer, none for the baseline.
     ran = {Path(m["model"]).name: m["precision"] for m in json.loads(both.output)["models"]}
     assert ran == {transformer_model.name: "fp32", baseline_model.name: None}
+    text = runner.invoke(app, ["compare", str(transformer_model), str(baseline_model),
+                               *args[:-1], "--precision", "bf16"])  # fmt: skip
+    assert text.exit_code == 0, text.output
+    # One entry, the transformer's (display names are made unique, e.g. "transformer_cfg0/model").
+    assert re.search(r"^  transformer precision: [^,\s]+ bf16$", text.output, re.M), text.output
     only_base = runner.invoke(app, ["evaluate", "--model", str(baseline_model), *args,
                                     "--precision", "fp32"])  # fmt: skip
     assert (

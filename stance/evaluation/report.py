@@ -537,6 +537,9 @@ def comparison_text(comparison: dict[str, Any]) -> str:
     lines.append(f"{'majority (' + maj['label'] + ')':<{width}}{_with_ci(maj['accuracy'], maj['accuracy_ci']):>28}"
                  f"{_with_ci(maj['macro_f1'], maj['macro_f1_ci']):>28}{'n/a':>8}")  # fmt: skip
     lines.append(f"  reference: {maj['source']}")
+    ran = [f"{m['name']} {m['precision']}" for m in comparison["models"] if m.get("precision")]
+    if ran:  # bf16 and fp32 runs of one model differ slightly: say which was scored
+        lines.append(f"  transformer precision: {', '.join(ran)}")
     for pair in comparison["pairs"]:
         f1, mc = pair["macro_f1"], pair["mcnemar"]
         lines.append("")
