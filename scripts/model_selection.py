@@ -65,14 +65,16 @@ def predict(
     """Cache one candidate's probabilities on every evaluation set (``backend``, ``precision``:
     as ``stance.load``; ``target_prefix``: texts preceded by their reform's description, for
     models trained by scripts/target_aware.py)."""
+    from target_aware import reform_descriptions, with_target
+
     import stance
 
-    def text_of(row: dict) -> str:
-        if not target_prefix:
-            return row["text"]
-        from target_aware import reform_descriptions, with_target
+    descriptions = reform_descriptions() if target_prefix else None
 
-        return with_target(row["text"], row.get("reform"), reform_descriptions())
+    def text_of(row: dict) -> str:
+        if descriptions is None:
+            return row["text"]
+        return with_target(row["text"], row.get("reform"), descriptions)
 
     predictor = stance.load(model_dir, backend=backend, precision=precision)
     meta_path = Path(model_dir) / "metadata.json"
