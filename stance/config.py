@@ -120,6 +120,9 @@ class TransformerSettings:
     distill_from: str | None = None
     # Share of the loss given to the teacher's probabilities (the rest to the gold labels).
     distill_weight: float = 0.5
+    # Two or more seeds: train one model per seed and save them as one ensemble that averages
+    # their probabilities (stance.models.ensemble); [] = one model, trained with `seed`.
+    ensemble_seeds: list[int] = field(default_factory=list)
     device: str = "auto"
     # "fp32" (default), "bf16" (mixed precision: fp32 weights, bfloat16 matrix products; about
     # 1.4x faster on AMX CPUs) or "auto" (bf16 where the device multiplies it natively: AMX
@@ -254,6 +257,11 @@ def _check_values(config: TrainConfig, source: str) -> None:
     if config.transformer is not None:
         _check_ranges(config.transformer, _TRANSFORMER_RANGES, "transformer", source)
         t = config.transformer
+        seeds = t.ensemble_seeds
+        if seeds and (len(seeds) < 2 or len(set(seeds)) != len(seeds)
+                      or not all(0 <= x <= MAX_SEED for x in seeds)):  # fmt: skip
+            raise _bad(source, "transformer.ensemble_seeds",
+                       f"[] or two or more distinct integers between 0 and {MAX_SEED}", seeds)  # fmt: skip
         if t.max_length != "auto" and not 8 <= t.max_length <= 8192:
             raise _bad(
                 source,

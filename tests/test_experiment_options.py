@@ -7,8 +7,11 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+
 from stance.config import load_config
 from stance.constants import (
+    ACCURATE_TRANSFORMER_CONFIG,
     DEFAULT_MODEL_DIR,
     DISTILLED_TRANSFORMER_CONFIG,
     MINILM_TRANSFORMER_CONFIG,
@@ -43,13 +46,39 @@ def test_runner_up_is_plain_minilm_in_its_own_directory():
     assert minilm.output_dir != DEFAULT_MODEL_DIR
 
 
-def test_main_job_trains_the_default_config():
-    from stance.cli.run import experiment
-    from stance.evaluation.experiment import run_experiment
+def test_main_job_trains_the_default_config(monkeypatch):
+    from stance.evaluation import experiment as module
 
-    option = inspect.signature(experiment).parameters["transformer_config"].default
-    assert Path(option.default) == Path(TRANSFORMER_CONFIG)
     assert (
-        inspect.signature(run_experiment).parameters["transformer_config"].default
+        inspect.signature(module.run_experiment).parameters["transformer_config"].default
         == TRANSFORMER_CONFIG
     )
+    monkeypatch.setattr(module, "_has_cuda", lambda: False)
+    path, why = module.choose_transformer_config()
+    assert path == Path(TRANSFORMER_CONFIG) and "no GPU" in why
+
+
+def test_accurate_ensemble_runs_when_asked_or_on_a_gpu(monkeypatch):
+    from stance.errors import ConfigError
+    from stance.evaluation import experiment as module
+
+    choose = module.choose_transformer_config
+    assert choose(accurate=True)[0] == Path(ACCURATE_TRANSFORMER_CONFIG)
+    monkeypatch.setattr(module, "_has_cuda", lambda: True)
+    assert choose()[0] == Path(ACCURATE_TRANSFORMER_CONFIG)
+    assert choose(accurate=False)[0] == Path(TRANSFORMER_CONFIG)
+    assert choose(transformer_config="x.yaml") == (Path("x.yaml"), "the config given")
+    with pytest.raises(ConfigError, match="drop --accurate or --transformer-config"):
+        choose(accurate=True, transformer_config="x.yaml")
+
+
+def test_accurate_config_is_three_seeds_of_the_default_recipe():
+    accurate = load_config(ROOT / ACCURATE_TRANSFORMER_CONFIG)
+    default = load_config(ROOT / TRANSFORMER_CONFIG)
+    assert accurate.transformer.ensemble_seeds == [42, 7, 11]
+    assert accurate.output_dir not in (DEFAULT_MODEL_DIR, default.output_dir)
+    # Only the seeds, the training precision and the ensemble differ from the default's recipe.
+    same = {k: v for k, v in vars(accurate.transformer).items()
+            if k not in ("ensemble_seeds", "precision")}  # fmt: skip
+    assert same == {k: v for k, v in vars(default.transformer).items() if k in same}
+    assert accurate.data == default.data

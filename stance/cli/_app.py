@@ -163,7 +163,7 @@ def check_model_options(
     from stance.models.artifacts import read_metadata
 
     kinds = {read_metadata(resolve_model_dir(m))["kind"] for m in models}
-    if "transformer" not in kinds:
+    if not kinds & {"transformer", "ensemble"}:  # an ensemble passes them to its transformers
         given = {"--device": device, "--backend": backend, "--precision": precision}
         option = next(name for name, value in given.items() if value is not None)
         raise StanceError(

@@ -14,6 +14,7 @@ from stance.cli._app import (
     resamples_option,
 )
 from stance.constants import (
+    ACCURATE_TRANSFORMER_CONFIG,
     BASELINE_CONFIG,
     DOCS_REPORT_DIR,
     EXTRA_EVAL_PATHS,
@@ -29,11 +30,18 @@ def experiment(
     baseline_config: Path = typer.Option(
         Path(BASELINE_CONFIG), "--baseline-config", help="Config of the baseline."
     ),
-    transformer_config: Path = typer.Option(
-        Path(TRANSFORMER_CONFIG),
+    transformer_config: Path | None = typer.Option(
+        None,
         "--transformer-config",
-        help=f"Config of the transformer (default: fine-tuned all-mpnet-base-v2; {MINILM_TRANSFORMER_CONFIG} "
-        "is the quicker MiniLM runner-up).",
+        help=f"Config of the transformer (default: {TRANSFORMER_CONFIG}, fine-tuned "
+        f"all-mpnet-base-v2; {MINILM_TRANSFORMER_CONFIG} is the quicker MiniLM runner-up).",
+    ),
+    accurate: bool | None = typer.Option(
+        None,
+        "--accurate/--no-accurate",
+        help=f"Train the accurate ensemble ({ACCURATE_TRANSFORMER_CONFIG}: three seeds averaged, "
+        "about three times the training time) instead of the default model. Default: on where "
+        "a CUDA GPU is present, else off.",
     ),
     report_dir: Path = typer.Option(
         Path(REPORTS_DIR), "--report-dir", help="The report goes to REPORT_DIR/<UTC time>/."
@@ -73,7 +81,7 @@ def experiment(
     majority reference, paired tests), and write the report (Markdown + figures) to
     reports/<time>/ (and to docs/report/ with --docs).
     """
-    from stance.evaluation.experiment import run_experiment
+    from stance.evaluation.experiment import choose_transformer_config, run_experiment
     from stance.evaluation.report import experiment_text
 
     if cv_folds is not None and not cv:
@@ -82,6 +90,9 @@ def experiment(
         raise StanceError("--docs-dir applies with --docs; add --docs or drop --docs-dir")
     if no_extra_eval and extra_eval:
         raise StanceError("--extra-eval and --no-extra-eval contradict each other; keep one")
+    transformer_config, why = choose_transformer_config(accurate, transformer_config)
+    if not quiet:
+        typer.echo(f"[experiment] transformer: {transformer_config} ({why})", err=True)
     with data_warnings_as_lines():
         result = run_experiment(
             baseline_config, transformer_config, report_dir=report_dir,

@@ -1,4 +1,4 @@
-"""CLI: ``stance train``."""
+"""CLI: ``stance train`` and ``stance ensemble`` (the commands that make models)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from stance.cli._app import app, quiet_option, warnings_as_lines
+from stance.errors import StanceError
 
 
 @app.command()
@@ -42,6 +43,52 @@ def train(
         result = run_training(config, output_dir=output_dir, quiet=quiet, overrides=overrides)
     val = result.metrics.get("validation") or {}
     summary = f"saved {result.kind} model to {result.model_dir} in {result.train_seconds:.1f}s"
+    if "macro_f1" in val:
+        summary += f"; validation macro-F1 {val['macro_f1']:.3f}, accuracy {val['accuracy']:.3f}"
+    typer.echo(summary)
+
+
+@app.command()
+def ensemble(
+    models: list[Path] = typer.Argument(
+        ..., help="Two or more trained model folders (baseline or transformer, same labels)."
+    ),
+    output_dir: Path = typer.Option(
+        ..., "--output-dir", "-o", help="Where to save the ensemble (replaced atomically)."
+    ),
+    validation: Path | None = typer.Option(
+        None,
+        "--validation",
+        help="Labelled held-out file to calibrate the average on (default: the validation "
+        "split recorded by the first model).",
+    ),
+    no_calibration: bool = typer.Option(
+        False, "--no-calibration", help="Do not calibrate (every prediction then needs review)."
+    ),
+    name: list[str] | None = typer.Option(
+        None, "--name", help="Folder name of each member, in order (default: the folders' names)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="Device of the transformer members while calibrating."
+    ),
+    quiet: bool = quiet_option("No progress lines."),
+) -> None:
+    """Save trained models as one ensemble that averages their probabilities.
+
+    The members are copied into OUTPUT_DIR/members/ (hard links where the disk allows), and the
+    average of their probabilities on the validation file gets its own calibration and review
+    threshold. The ensemble loads like any model: stance predict --model OUTPUT_DIR.
+    """
+    from stance.models.ensemble import build_ensemble, recorded_validation
+
+    if no_calibration and validation is not None:
+        raise StanceError("--validation and --no-calibration contradict each other; drop one")
+    held_out = None if no_calibration else (validation or recorded_validation(models[0]))
+    result = build_ensemble(
+        models, output_dir, held_out, names=name or None, quiet=quiet, device=device
+    )
+    val = result.metrics.get("validation") or {}
+    summary = f"saved an ensemble of {len(models)} models to {result.model_dir}"
     if "macro_f1" in val:
         summary += f"; validation macro-F1 {val['macro_f1']:.3f}, accuracy {val['accuracy']:.3f}"
     typer.echo(summary)

@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 import sys
 import tempfile
@@ -872,10 +871,7 @@ def compare_cv(
 def _train_fold(config: TrainConfig, data: Any, quiet: bool) -> Any:
     """Train one fold through the kind's trainer (the contract of :mod:`stance.models.training`)."""
     from stance.models.distill import refuse_in_folds
-    from stance.models.training import _TRAINERS  # kind -> "module:function"
+    from stance.models.training import trainer_for
 
     refuse_in_folds(config)
-
-    module_name, func_name = _TRAINERS[config.kind].split(":")
-    trainer = getattr(importlib.import_module(module_name), func_name)
-    return trainer(config, quiet=quiet, data=data)
+    return trainer_for(config)(config, quiet=quiet, data=data)

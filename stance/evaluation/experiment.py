@@ -35,6 +35,7 @@ from typing import Any
 
 from stance.config import TrainConfig, load_config
 from stance.constants import (
+    ACCURATE_TRANSFORMER_CONFIG,
     BASELINE_CONFIG,
     DEFAULT_RESAMPLES,
     DOCS_REPORT_DIR,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_BASELINE_CONFIG",
     "DEFAULT_TRANSFORMER_CONFIG",
     "DEFAULT_DOCS_DIR",
+    "choose_transformer_config",
     "extra_eval_files",
     "run_experiment",
 ]
@@ -63,6 +65,45 @@ DEFAULT_BASELINE_CONFIG = BASELINE_CONFIG
 DEFAULT_TRANSFORMER_CONFIG = TRANSFORMER_CONFIG
 DEFAULT_DOCS_DIR = DOCS_REPORT_DIR
 REPORT_JSON = "experiment.json"
+
+
+def choose_transformer_config(
+    accurate: bool | None = None, transformer_config: str | Path | None = None
+) -> tuple[Path, str]:
+    """Which transformer config the main job trains, and why (a line for the log).
+
+    ``accurate`` True/False asks for :data:`~stance.constants.ACCURATE_TRANSFORMER_CONFIG`
+    (an ensemble of three seeds, beyond the 30-minute CPU budget) or the default; None chooses
+    the accurate one where a CUDA GPU is present, since there it fits the time budget.
+    ``transformer_config`` overrides both (and cannot be combined with ``accurate=True``).
+
+    Raises:
+        ConfigError: ``transformer_config`` given together with ``accurate=True``.
+    """
+    if transformer_config is not None:
+        if accurate:
+            raise ConfigError(
+                "--accurate chooses the transformer config itself "
+                f"({ACCURATE_TRANSFORMER_CONFIG}); drop --accurate or --transformer-config"
+            )
+        return Path(transformer_config), "the config given"
+    if accurate is None:
+        accurate = _has_cuda()
+        why = "a CUDA GPU is present" if accurate else "no GPU (--accurate to run it anyway)"
+        if accurate:
+            return Path(ACCURATE_TRANSFORMER_CONFIG), f"the accurate ensemble: {why}"
+        return Path(TRANSFORMER_CONFIG), f"the default model: {why}"
+    if accurate:
+        return Path(ACCURATE_TRANSFORMER_CONFIG), "the accurate ensemble (--accurate)"
+    return Path(TRANSFORMER_CONFIG), "the default model (--no-accurate)"
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _load(config: TrainConfig | str | Path, kind: str) -> TrainConfig:
@@ -124,7 +165,7 @@ def extra_eval_files(extra_eval: Sequence[str | Path] | None = None) -> list[str
 def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                   report_dir: str | Path | None) -> str:  # fmt: skip
     """Fail before minutes of training: the shared test file, split files, output paths."""
-    from stance.models.training import _check_output_dir
+    from stance.models.training import check_output_dir
 
     tests = {name: cfg.data.test for name, cfg in configs.items()}
     for name, test in tests.items():
@@ -148,7 +189,7 @@ def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
     # Both model directories and the docs copy replace what is at their path: refuse, before
     # any training, a path holding something else (a mistyped --docs-dir would be deleted).
     for cfg in configs.values():
-        _check_output_dir(Path(cfg.output_dir))
+        check_output_dir(Path(cfg.output_dir))
     if docs_dir is not None:
         _check_docs_dir(Path(docs_dir))
     if report_dir is not None:

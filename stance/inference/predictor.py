@@ -50,6 +50,7 @@ __all__ = [
     "FileSummary",
     "load",
     "load_uncached",
+    "from_metadata",
     "predict",
     "predict_file",
     "resolve_model_dir",
@@ -67,7 +68,11 @@ __all__ = [
 _PREDICTOR_CLASSES = {
     "baseline": "stance.models.baseline:BaselinePredictor",
     "transformer": "stance.models.transformer:TransformerPredictor",
+    "ensemble": "stance.models.ensemble:EnsemblePredictor",
 }
+# Kinds that take the transformer options (device, backend, precision); an ensemble passes them
+# on to its transformer members.
+_TRANSFORMER_OPTION_KINDS = ("transformer", "ensemble")
 # Inference runtimes for a transformer: "torch" runs the saved PyTorch model; "onnx" runs an
 # ONNX export of it with onnxruntime (same numbers to ~1e-6, faster on CPU, no torch import);
 # "onnx-int8" additionally quantises the weights to int8 (faster still; check its agreement
@@ -532,12 +537,13 @@ def _predictor_class(kind: str, backend: str | None) -> type[Predictor]:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
     target = _PREDICTOR_CLASSES[kind]
     if backend not in (None, "torch"):
-        if kind != "transformer":
+        if kind not in _TRANSFORMER_OPTION_KINDS:
             raise ModelError(
                 f"backend={backend!r} only applies to transformer models; this is a {kind} model "
                 "(leave backend unset)"
             )
-        target = _BACKEND_CLASSES[backend]
+        if kind == "transformer":
+            target = _BACKEND_CLASSES[backend]
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
@@ -582,17 +588,27 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
             return _cache[key]
         meta = read_metadata(model_dir)
         _check_version(model_dir, meta)
-        backend = options.pop("backend", None)
-        cls = _predictor_class(meta["kind"], backend)
-        if meta["kind"] == "baseline":
-            options.pop("device", None)  # a scikit-learn model runs on the CPU
-            options.pop("precision", None)
-        if backend in _BACKEND_CLASSES:
-            _refuse_precision(options.pop("precision", None), backend)
-            options["quantize"] = backend == "onnx-int8"
-        predictor = cls.from_dir(model_dir, meta, **options)
+        predictor = from_metadata(model_dir, meta, **options)
         _cache[key] = predictor
         return predictor
+
+
+def from_metadata(model_dir: Path, meta: dict[str, Any], **options: Any) -> Predictor:
+    """Build the predictor of a model directory whose ``metadata.json`` is already read and
+    checked, passing on only the options its kind uses (``device``, ``backend``, ``precision``;
+    an ensemble hands them to its transformer members)."""
+    kind = meta["kind"]
+    backend = options.pop("backend", None)
+    cls = _predictor_class(kind, backend)
+    if kind == "baseline":
+        options.pop("device", None)  # a scikit-learn model runs on the CPU
+        options.pop("precision", None)
+    elif kind == "ensemble":
+        options["backend"] = backend
+    elif backend in _BACKEND_CLASSES:
+        _refuse_precision(options.pop("precision", None), backend)
+        options["quantize"] = backend == "onnx-int8"
+    return cls.from_dir(model_dir, meta, **options)
 
 
 def _refuse_precision(precision: str | None, backend: str) -> None:
@@ -604,21 +620,20 @@ def _refuse_precision(precision: str | None, backend: str) -> None:
         )
 
 
-def load_uncached(model_dir: str | Path, device: str | None = None) -> Predictor:
+def load_uncached(model_dir: str | Path, device: str | None = None, **options: Any) -> Predictor:
     """Load a model without keeping it in :func:`stance.inference.predictor.load`'s cache.
 
-    Cross-validation loads one model per fold from a temporary directory, and distillation
-    loads its teacher once; caching them would keep every such model in memory for the life
-    of the process. Checksums are verified as by :func:`load`.
+    Cross-validation loads one model per fold from a temporary directory, distillation loads
+    its teacher once, and an ensemble loads its members; caching them would keep every such
+    model in memory for the life of the process. Checksums are verified as by :func:`load`,
+    and ``device``/``options`` mean what they mean there.
     """
     from stance.models.artifacts import read_metadata
 
     meta = read_metadata(model_dir)
     _check_version(Path(model_dir), meta)
-    module_name, class_name = _PREDICTOR_CLASSES[meta["kind"]].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    options = {"device": device} if device is not None and meta["kind"] == "transformer" else {}
-    return cls.from_dir(Path(model_dir), meta, **options)
+    options = {k: v for k, v in {"device": device, **options}.items() if v is not None}
+    return from_metadata(Path(model_dir), meta, **options)
 
 
 def _check_version(model_dir: Path, meta: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "ensure_directory",
+    "link_tree",
     "file_sha256",
     "library_versions",
     "write_metadata",
@@ -118,6 +119,30 @@ def ensure_directory(path: str | Path) -> Path:
     except PermissionError:
         raise DataError(path, "cannot create this directory: permission denied") from None
     return path
+
+
+def link_tree(src: str | Path, dst: str | Path, skip: Iterable[str] = ()) -> None:
+    """Copy the folder ``src`` into ``dst`` (created if needed), hard-linking each file where
+    the filesystem allows (no second copy of the weights on the same disk), else copying it.
+
+    ``skip`` names files directly in ``src`` that are left out (ones the caller rewrites).
+    A hard-linked file shares its content with the original: replace such a file (write a
+    new one and rename it) rather than writing into it.
+    """
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    skipped = set(skip)
+    for path in sorted(src.rglob("*")):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+            continue
+        if path.parent == src and path.name in skipped:
+            continue
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
 
 
 # renameat2(2) constants (linux/fcntl.h, linux/fs.h).

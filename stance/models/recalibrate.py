@@ -14,8 +14,6 @@ place, so an interrupted run leaves the previous model intact.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,11 +22,9 @@ import numpy as np
 
 from stance.constants import CALIBRATION_FILE, METADATA_FILE
 from stance.errors import ModelError
+from stance.models.training import CALIBRATION_METHODS
 
 __all__ = ["recalibrate"]
-
-# Calibrator per model kind, as at training time.
-_METHODS = {"transformer": "temperature", "baseline": "platt"}
 
 
 def _raw_probabilities(
@@ -39,21 +35,6 @@ def _raw_probabilities(
     predictor = load_uncached(model_dir, device=device)
     preds = predictor.predict(texts)
     return np.array([[(p.raw_scores or p.scores)[lb] for lb in labels] for p in preds])
-
-
-def _link_copy(src: Path, dst: Path) -> None:
-    """Hard-link every file of ``src`` into ``dst`` (copy where linking is refused)."""
-    for path in src.rglob("*"):
-        target = dst / path.relative_to(src)
-        if path.is_dir():
-            target.mkdir(exist_ok=True)
-            continue
-        if path.name in (CALIBRATION_FILE, METADATA_FILE):
-            continue
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
 
 
 def recalibrate(
@@ -77,6 +58,7 @@ def recalibrate(
     from stance.models.artifacts import (
         atomic_directory,
         file_sha256,
+        link_tree,
         read_metadata,
         verify_checksums,
     )
@@ -85,15 +67,17 @@ def recalibrate(
     meta = read_metadata(model_dir)
     verify_checksums(model_dir, meta)
     kind, labels = meta["kind"], list(meta["labels"])
-    if kind not in _METHODS:
+    if kind not in CALIBRATION_METHODS:
         raise ModelError(
-            f"{model_dir}: cannot recalibrate a model of kind {kind!r}; expected one of {', '.join(_METHODS)}"
+            f"{model_dir}: cannot recalibrate a model of kind {kind!r}; expected one of {', '.join(CALIBRATION_METHODS)}"
         )
     held = load_labelled(data, labels=labels, text_column=text_column, label_column=label_column)
     probs = _raw_probabilities(model_dir, list(held.texts), labels, device)
     with atomic_directory(model_dir) as tmp:
-        _link_copy(model_dir, tmp)
-        summary = write_calibration(tmp, probs, list(held.labels), labels, _METHODS[kind])
+        link_tree(model_dir, tmp, skip=(CALIBRATION_FILE, METADATA_FILE))
+        summary = write_calibration(
+            tmp, probs, list(held.labels), labels, CALIBRATION_METHODS[kind]
+        )
         record = json.loads((tmp / CALIBRATION_FILE).read_text(encoding="utf-8"))
         record["fitted_on"] = summary["fitted_on"] = str(data)
         (tmp / CALIBRATION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

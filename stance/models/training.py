@@ -36,6 +36,8 @@ __all__ = [
     "fit_calibration",
     "calibration_files",
     "LeakageWarning",
+    "check_output_dir",
+    "trainer_for",
 ]
 
 _TRAINERS = {
@@ -112,7 +114,8 @@ def run_record(
 
 # Calibrator per model kind (stance.evaluation.calibration): a temperature for the transformer
 # (one parameter, never changes its labels); Platt scaling for the baseline.
-CALIBRATION_METHODS = {"baseline": "platt", "transformer": "temperature"}
+# An ensemble's average of probabilities is calibrated like a transformer's: one temperature.
+CALIBRATION_METHODS = {"baseline": "platt", "transformer": "temperature", "ensemble": "temperature"}
 
 
 def fit_calibration(
@@ -191,7 +194,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
 
 
-def _check_output_dir(path: Path) -> None:
+def check_output_dir(path: Path) -> None:
     """Refuse an output path holding anything but a stance model, before any training.
 
     Saving swaps the new model directory in whole and deletes what was there, so a mistyped
@@ -243,7 +246,18 @@ def train(
         config = load_config(config, overrides)
     if output_dir is not None:
         config.output_dir = str(output_dir)
-    _check_output_dir(Path(config.output_dir))
-    module_name, func_name = _TRAINERS[config.kind].split(":")
-    trainer = getattr(importlib.import_module(module_name), func_name)
-    return trainer(config, quiet=quiet)
+    check_output_dir(Path(config.output_dir))
+    return trainer_for(config)(config, quiet=quiet)
+
+
+def trainer_for(config: TrainConfig) -> Any:
+    """The function that trains ``config``: ``(config, quiet=..., data=None) -> TrainResult``.
+
+    A transformer config with ``transformer.ensemble_seeds`` trains one model per seed and
+    saves them as one ensemble (:func:`stance.models.ensemble.train_ensemble`).
+    """
+    target = _TRAINERS[config.kind]
+    if config.kind == "transformer" and config.transformer and config.transformer.ensemble_seeds:
+        target = "stance.models.ensemble:train_ensemble"
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
