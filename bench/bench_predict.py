@@ -285,6 +285,25 @@ def machine() -> dict[str, str | int]:
     }  # fmt: skip
 
 
+def _other_models(dirs: list[str], texts: list[str], args: argparse.Namespace,
+                  throughput: dict[str, float]) -> dict[str, tuple[Path, object]]:  # fmt: skip
+    """Time other stance models (``--also``: an ensemble, a runner-up) as ``stance.predict``
+    runs them by default, on the same quotes; add their rows to ``throughput``."""
+    import stance
+
+    out = {}
+    for d in dirs:
+        path = Path(d)
+        clf = stance.load(path, device="cpu")
+        name = f"stance (torch), {path.name}"
+        clf.predict(texts[:64])  # warm-up
+        seconds = _timed(lambda clf=clf: stance.predict(texts, model=clf), args.repeats)
+        throughput[name] = len(texts) / seconds
+        print(f"{name}: {len(texts) / seconds:.1f} quotes/s", file=sys.stderr)
+        out[name] = (path, clf)
+    return out
+
+
 # --- main ---------------------------------------------------------------------------------------------
 
 
@@ -328,6 +347,8 @@ def run(args: argparse.Namespace) -> dict:
         throughput[f"stance ({method})"] = len(texts) / seconds
         print(f"stance {method}: {len(texts) / seconds:.1f} quotes/s", file=sys.stderr)
     results["torch_precision"] = predictors["torch"].precision
+    others = _other_models(args.also or [], texts, args, throughput)
+    results["other_models"] = {name: _relative(path) for name, (path, _) in others.items()}
     pipe = pipeline("text-classification", model=str(model), device=-1)
     pipe(texts[:8])
     for label, kwargs in (
@@ -347,6 +368,10 @@ def run(args: argparse.Namespace) -> dict:
         for b in METHODS
     }
     latency["pipeline (default)"] = latency_ms(pipe, texts, args.calls)
+    for name, (_, clf) in others.items():
+        latency[name] = latency_ms(
+            lambda t, clf=clf: stance.predict(t, model=clf), texts, args.calls
+        )
     results["latency_ms"] = latency
 
     # Agreement with the exact fp32 torch model on held-out quotes.
@@ -365,9 +390,11 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(texts))
-        results["peak_rss_mb"] = {
-            f"stance ({b})": peak_rss_mb(model, texts_file, b) for b in METHODS
-        } | {"pipeline (batch_size=64)": peak_rss_mb(model, texts_file, "pipeline")}
+        results["peak_rss_mb"] = (
+            {f"stance ({b})": peak_rss_mb(model, texts_file, b) for b in METHODS}
+            | {"pipeline (batch_size=64)": peak_rss_mb(model, texts_file, "pipeline")}
+            | {name: peak_rss_mb(path, texts_file, "torch") for name, (path, _) in others.items()}
+        )
 
     # Start-up.
     stance_cmd = shutil.which("stance")
@@ -448,6 +475,10 @@ def main() -> None:
     parser.add_argument(
         "--startup-repeats", type=int, default=10, help="runs of each start-up command"
     )
+    parser.add_argument(
+        "--also", action="append", metavar="DIR",
+        help="another model directory to time the same way (repeatable; e.g. an ensemble)",
+    )  # fmt: skip
     parser.add_argument("--out", help="also write the raw numbers to this JSON file")
     args = parser.parse_args()
     os.chdir(ROOT)

@@ -217,3 +217,25 @@ def test_onnx_backend_runs_the_transformer_members(ensemble_dir, tmp_path, monke
     onnx = load_uncached(copy, backend="onnx")
     assert type(onnx.members[0]).__name__ == "OnnxPredictor"
     np.testing.assert_allclose(onnx.predict_proba(texts), torch_probs, atol=1e-4)
+
+
+def test_prevalence_uses_the_ensembles_own_error_rates(ensemble_dir, tiny_records, tmp_path):
+    from stance.evaluation.prevalence import model_confusion, prevalence_file
+
+    path = tmp_path / "quotes.jsonl"
+    path.write_text("".join(json.dumps({"text": r["text"], "source": r["source"]}) + "\n"
+                            for r in tiny_records), encoding="utf-8")  # fmt: skip
+    result = prevalence_file(path, "source", model=ensemble_dir, n_resamples=50)
+    record = json.loads((ensemble_dir / "calibration.json").read_text())
+    labels, confusion, _ = model_confusion(ensemble_dir)
+    assert confusion == record["held_out"]["confusion"]
+    assert result["error_rates"]["confusion"] == confusion
+    assert result["groups"][-1]["n"] == len(tiny_records)
+
+
+def test_an_ensemble_refuses_torchrun(transformer_config, tmp_path, monkeypatch):
+    from stance.config import load_config
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="one process"):
+        train_ensemble(load_config(_seeds_config(transformer_config, tmp_path, "[3, 4]")))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import os
 import shutil
 import sys
 import time
@@ -401,7 +402,7 @@ def _write_ensemble_metadata(
     for i, (name, meta) in enumerate(zip(names, metas)):
         entries.append({
             "name": name, "dir": f"{MEMBERS_DIR}/{name}", "kind": meta["kind"],
-            "seed": meta.get("seed"), "backbone": meta.get("backbone"),
+            "seed": meta.get("seed"), "backbone": _backbone_name(meta),
             "precision": ((meta.get("config") or {}).get("transformer") or {}).get("precision"),
             "train_seconds": meta.get("train_seconds"),
             "validation": member_scores[i] if member_scores else None,
@@ -432,6 +433,30 @@ def _write_ensemble_metadata(
     )  # fmt: skip
 
 
+def _backbone_name(meta: dict[str, Any]) -> str | None:
+    """A transformer member's backbone id (``bundled:...``, a hub id or a path); None for a baseline."""
+    backbone = meta.get("backbone")
+    return backbone.get("name") if isinstance(backbone, dict) else backbone
+
+
+def _calibration_text(meta: dict[str, Any]) -> str:
+    summary = meta.get("calibration")
+    if not summary:
+        return "None: the scores are the raw average, and every prediction needs review."
+    threshold = summary.get("review_threshold")
+    review = (
+        f"predictions below a calibrated confidence of {threshold:.3f} need review (target "
+        f"precision {summary.get('target_precision')})"
+        if threshold is not None
+        else "no threshold reached the target precision, so every prediction needs review"
+    )
+    return (
+        f"{summary.get('method')} scaling of the averaged probabilities, fitted on "
+        f"`{meta.get('calibrated_on')}` ({summary.get('n')} texts): ECE {summary.get('ece_raw'):.3f} "
+        f"before, {summary.get('ece_calibrated'):.3f} after (in-sample); {review}."
+    )
+
+
 def _write_card(tmp: Path, meta: dict[str, Any]) -> None:
     from stance.models.model_card import write_model_card
     from stance.tables import markdown_table
@@ -460,7 +485,7 @@ def _write_card(tmp: Path, meta: dict[str, Any]) -> None:
             "Averaging removes part of the variation between training runs, not the errors "
             "they share; measure it on held-out quotes (`stance evaluate`) before trusting a gain.",
         ],
-        extra_sections={"Members": table},
+        extra_sections={"Members": table, "Calibration": _calibration_text(meta)},
     )  # fmt: skip
 
 
@@ -505,6 +530,13 @@ def train_ensemble(
         raise ConfigError(
             f"{config.source or 'config'}: key 'transformer.ensemble_seeds': expected two or "
             f"more seeds, found {seeds}"
+        )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Every rank would build the ensemble; members are small enough to train one by one.
+        raise ConfigError(
+            f"{config.source or 'config'}: key 'transformer.ensemble_seeds': an ensemble trains "
+            "in one process; run `stance train` without torchrun (or train each seed under "
+            "torchrun with --seed, then join them with `stance ensemble`)"
         )
     data = data if data is not None else prepare_data(config)
     output = Path(config.output_dir)
