@@ -60,6 +60,7 @@ METHODS: dict[str, dict[str, str]] = {
     "onnx": {"backend": "onnx"},
     "onnx-int8": {"backend": "onnx-int8"},
 }
+REFERENCE_METHOD = "torch, fp32"
 TARGETS = {
     "throughput_vs_pipeline_default": 3.0,
     "throughput_vs_pipeline_batch64": 1.5,
@@ -285,6 +286,18 @@ def machine() -> dict[str, str | int]:
     }  # fmt: skip
 
 
+def _chosen_methods(names: str | None) -> dict[str, dict[str, str]]:
+    """The methods of ``--methods`` (comma-separated keys of METHODS; default all), always with
+    the exact reference that agreement is measured against."""
+    if not names:
+        return dict(METHODS)
+    chosen = {n.strip() for n in names.split(",")} | {REFERENCE_METHOD}
+    unknown = sorted(chosen - set(METHODS))
+    if unknown:
+        raise SystemExit(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+    return {name: options for name, options in METHODS.items() if name in chosen}
+
+
 def _other_models(dirs: list[str], texts: list[str], args: argparse.Namespace,
                   throughput: dict[str, float]) -> dict[str, tuple[Path, object]]:  # fmt: skip
     """Time other stance models (``--also``: an ensemble, a runner-up) as ``stance.predict``
@@ -339,7 +352,9 @@ def run(args: argparse.Namespace) -> dict:
     # Throughput.
     throughput: dict[str, float] = {}
     predictors = {}
-    for method, options in METHODS.items():
+    methods = _chosen_methods(args.methods)
+    results["methods"] = list(methods)
+    for method, options in methods.items():
         clf = stance.load(model, device="cpu", **options)  # exports ONNX on first use
         predictors[method] = clf
         clf.predict(texts[:64])  # warm-up
@@ -365,7 +380,7 @@ def run(args: argparse.Namespace) -> dict:
         f"stance ({b})": latency_ms(
             lambda t, clf=predictors[b]: stance.predict(t, model=clf), texts, args.calls
         )
-        for b in METHODS
+        for b in methods
     }
     latency["pipeline (default)"] = latency_ms(pipe, texts, args.calls)
     for name, (_, clf) in others.items():
@@ -375,9 +390,9 @@ def run(args: argparse.Namespace) -> dict:
     results["latency_ms"] = latency
 
     # Agreement with the exact fp32 torch model on held-out quotes.
-    reference = predictors["torch, fp32"].predict_proba(heldout)
+    reference = predictors[REFERENCE_METHOD].predict_proba(heldout)
     agreement = {}
-    for method in ("torch", "onnx", "onnx-int8"):
+    for method in (m for m in methods if m != REFERENCE_METHOD):
         probs = predictors[method].predict_proba(heldout)
         agreement[method] = {
             "label_agreement": float(np.mean(probs.argmax(1) == reference.argmax(1))),
@@ -391,7 +406,7 @@ def run(args: argparse.Namespace) -> dict:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(texts))
         results["peak_rss_mb"] = (
-            {f"stance ({b})": peak_rss_mb(model, texts_file, b) for b in METHODS}
+            {f"stance ({b})": peak_rss_mb(model, texts_file, b) for b in methods}
             | {"pipeline (batch_size=64)": peak_rss_mb(model, texts_file, "pipeline")}
             | {name: peak_rss_mb(path, texts_file, "torch") for name, (path, _) in others.items()}
         )
@@ -475,6 +490,11 @@ def main() -> None:
     parser.add_argument(
         "--startup-repeats", type=int, default=10, help="runs of each start-up command"
     )
+    parser.add_argument(
+        "--methods",
+        help="comma-separated stance methods to time (default all: " + ", ".join(METHODS)
+        + f"); {REFERENCE_METHOD!r} is always included",
+    )  # fmt: skip
     parser.add_argument(
         "--also", action="append", metavar="DIR",
         help="another model directory to time the same way (repeatable; e.g. an ensemble)",

@@ -74,7 +74,7 @@ class ModelPredictions:
     Attributes:
         name: a short display name (unique among the models compared).
         model_dir: the model directory (None for an in-memory predictor without one).
-        kind: ``"baseline"`` or ``"transformer"``.
+        kind: ``"baseline"``, ``"transformer"`` or ``"ensemble"``.
         labels: the model's label names, in probability-column order.
         predicted: the predicted label of each quote.
         confidence: the probability of each predicted label.

@@ -152,7 +152,7 @@ class Predictor(ABC):
     else (input checks, one-or-many handling, :class:`Prediction` objects) lives here.
 
     Attributes:
-        kind: ``"baseline"`` or ``"transformer"``.
+        kind: ``"baseline"``, ``"transformer"`` or ``"ensemble"``.
         labels: label names in the column order of :meth:`predict_proba`.
         model_dir: where the model was loaded from.
         metadata: the parsed ``metadata.json``.

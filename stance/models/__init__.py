@@ -1,8 +1,8 @@
-"""Models: backbones, the TF-IDF baseline, transformer fine-tuning, training dispatch, model
-directories on disk (`artifacts`) and model cards.
+"""Models: backbones, the TF-IDF baseline, transformer fine-tuning, ensembles of trained models,
+training dispatch, model directories on disk (`artifacts`) and model cards.
 
-Modules: `backbone`, `baseline`, `transformer`, `hf_trainer`, `precision`, `training`,
-`artifacts`, `model_card`. Importing this package imports no numerical library; each module
+Modules: `backbone`, `baseline`, `transformer`, `hf_trainer`, `precision`, `ensemble`,
+`training`, `artifacts`, `model_card`. Importing this package imports no numerical library; each module
 imports torch or scikit-learn itself, when used.
 """
 
@@ -10,6 +10,7 @@ __all__ = [
     "artifacts",
     "backbone",
     "baseline",
+    "ensemble",
     "hf_trainer",
     "model_card",
     "precision",

@@ -259,7 +259,7 @@ def write_metadata(
 
     Args:
         model_dir: the (temporary) model directory, already holding the weight files.
-        kind: ``"baseline"`` or ``"transformer"``.
+        kind: ``"baseline"``, ``"transformer"`` or ``"ensemble"``.
         labels: the label names, in class-index order.
         weight_files: file names (relative to ``model_dir``) to checksum.
         **fields: anything else to record (config, seed, data_hashes, metrics, timings...).

@@ -56,7 +56,7 @@ class TrainResult:
 
     Attributes:
         model_dir: where the model was saved.
-        kind: ``"baseline"`` or ``"transformer"``.
+        kind: ``"baseline"``, ``"transformer"`` or ``"ensemble"``.
         metrics: ``{"train": {...}, "validation": {...}}`` (accuracy, macro_f1, ...).
         train_seconds: wall-clock training time.
         metadata: the ``metadata.json`` written next to the model.
