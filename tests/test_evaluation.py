@@ -225,6 +225,13 @@ def test_cli_cv_baseline(baseline_config, tmp_path):
     assert _is_png(report / "cv_confusion_matrix.png") and _is_png(report / "cv_reliability.png")
 
 
+def test_cli_cv_seed_overrides_the_training_seed(baseline_config):
+    out = runner.invoke(app, ["cv", "--config", str(baseline_config), "--json", "--folds", "1",
+                              "--resamples", "20", "--seed", "3"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["settings"]["train_seed"] == 3  # the config says 7
+
+
 def test_cv_transformer_one_fold(transformer_config):
     result = cross_validate(transformer_config, folds=1, n_resamples=50)
     assert result["kind"] == "transformer"

@@ -190,6 +190,9 @@ def cv(
     ),
     resamples: int = resamples_option(),
     seed: int = bootstrap_seed_option("Seed of the bootstrap (training uses the config's seed)."),
+    train_seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Training seed of every fold, overriding the config's seed."
+    ),
     quiet: bool = quiet_option("No per-fold progress on stderr."),
     device: str | None = device_option(
         "Transformer configs: where each fold trains and predicts, overriding "
@@ -203,7 +206,7 @@ def cv(
     from stance.evaluation.evaluate import cross_validate
     from stance.evaluation.report import cv_text
 
-    config = load_config(config)
+    config = load_config(config, {"seed": train_seed} if train_seed is not None else None)
     if device is not None:
         if config.transformer is None:
             raise StanceError(
