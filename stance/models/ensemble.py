@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import gc
 import os
 import shutil
 import sys
@@ -109,10 +110,7 @@ class EnsemblePredictor(Predictor):
             raise ModelError(f"{model_dir}: an ensemble needs at least one member")
         super().__init__(labels, model_dir, metadata)
         self.members = list(members)
-        self._columns = [
-            label_columns({lb: i for i, lb in enumerate(m.labels)}, self.labels, m.model_dir)
-            for m in self.members
-        ]
+        self._columns = [_columns(m, self.labels) for m in self.members]
         limits = [m.max_length for m in self.members if m.max_length is not None]
         self.max_length = min(limits) if limits else None
         precisions = {getattr(m, "precision", None) for m in self.members} - {None}
@@ -158,6 +156,11 @@ class EnsemblePredictor(Predictor):
         probs, cut = self.predict_proba_counted(texts, batch_size)
         self._warn_truncated(cut, len(texts))
         return probs
+
+
+def _columns(member: Predictor, labels: Sequence[str]) -> np.ndarray:
+    """Column indices that put a member's probabilities into the ensemble's label order."""
+    return label_columns({lb: i for i, lb in enumerate(member.labels)}, labels, member.model_dir)
 
 
 def member_entries(model_dir: Path, metadata: dict[str, Any]) -> list[dict[str, Any]]:
@@ -287,7 +290,7 @@ def _validation_probs(
         predictor = load_uncached(
             d, **(options if read_metadata(d)["kind"] == "transformer" else {})
         )
-        columns = label_columns({lb: i for i, lb in enumerate(predictor.labels)}, labels, d)
+        columns = _columns(predictor, labels)
         t0 = time.perf_counter()
         probs, _ = predictor.predict_proba_counted(list(validation.texts))
         probs = np.asarray(probs, dtype=np.float64)[:, columns]
@@ -552,6 +555,10 @@ def train_ensemble(
             continue
         _log(quiet, f"member {i}/{len(seeds)} (seed {seed}): training ...")
         train_transformer(member, quiet=quiet, data=data)
+        # Whatever of a finished member's trainer and model is held only by reference cycles
+        # is freed now, before the next member loads, not whenever the cyclic collector runs
+        # (the accurate model's main job peaked at 7.5 GB of memory before this was added).
+        gc.collect()
     result = build_ensemble(
         member_dirs, output, data.validation, names=[d.name for d in member_dirs],
         config=config, train_seconds=time.perf_counter() - t0, quiet=quiet,
