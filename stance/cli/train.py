@@ -41,11 +41,16 @@ def train(
 
     with warnings_as_lines(LeakageWarning):
         result = run_training(config, output_dir=output_dir, quiet=quiet, overrides=overrides)
-    val = result.metrics.get("validation") or {}
-    summary = f"saved {result.kind} model to {result.model_dir} in {result.train_seconds:.1f}s"
+    saved = f"saved {result.kind} model to {result.model_dir} in {result.train_seconds:.1f}s"
+    typer.echo(_with_validation(saved, result.metrics))
+
+
+def _with_validation(summary: str, metrics: dict) -> str:
+    """``summary`` with the validation scores appended, when there are any."""
+    val = metrics.get("validation") or {}
     if "macro_f1" in val:
         summary += f"; validation macro-F1 {val['macro_f1']:.3f}, accuracy {val['accuracy']:.3f}"
-    typer.echo(summary)
+    return summary
 
 
 @app.command()
@@ -87,8 +92,5 @@ def ensemble(
     result = build_ensemble(
         models, output_dir, held_out, names=name or None, quiet=quiet, device=device
     )
-    val = result.metrics.get("validation") or {}
-    summary = f"saved an ensemble of {len(models)} models to {result.model_dir}"
-    if "macro_f1" in val:
-        summary += f"; validation macro-F1 {val['macro_f1']:.3f}, accuracy {val['accuracy']:.3f}"
-    typer.echo(summary)
+    saved = f"saved an ensemble of {len(models)} models to {result.model_dir}"
+    typer.echo(_with_validation(saved, result.metrics))
