@@ -240,10 +240,11 @@ def test_min_df_above_the_training_size_is_a_config_error(baseline_config, tmp_p
         ["evaluate", "-m", "m", "-d", "d.jsonl", "--bootstrap-seed", "-1"],
         ["compare", "m", "n", "-d", "d.jsonl", "--bootstrap-seed", "-1"],
         ["cv", "--config", "x.yaml", "--bootstrap-seed", "-1"],
+        ["cv", "--config", "x.yaml", "--seed", "-1"],
         ["experiment", "--bootstrap-seed", "-1"],
         ["data", "split", "--split-seed", "-1"],
     ],
-    ids=lambda argv: argv[0] if argv[0] != "data" else "split",
+    ids=lambda argv: " ".join(argv[:1] + [a for a in argv if "seed" in a]).replace("data", "split"),
 )
 def test_every_seed_option_is_at_least_zero(argv):
     result = runner.invoke(app, argv)
@@ -252,7 +253,8 @@ def test_every_seed_option_is_at_least_zero(argv):
 
 
 def test_seed_options_are_named_apart():
-    """--seed is the training seed; bootstrap and split seeds say what they seed."""
+    """--seed is the training seed (train, and cv's folds); bootstrap and split seeds say what
+    they seed."""
     import typer
 
     group = typer.main.get_command(app)
@@ -263,10 +265,11 @@ def test_seed_options_are_named_apart():
         for opt in getattr(param, "opts", [])
         if "seed" in opt
     }
-    assert ("train", "--seed") in names
-    assert {"--bootstrap-seed"} == {o for n, o in names if n in ("evaluate", "compare", "cv")}
+    assert ("train", "--seed") in names and ("cv", "--seed") in names
+    assert {"--bootstrap-seed"} == {o for n, o in names if n in ("evaluate", "compare")}
+    assert ("cv", "--bootstrap-seed") in names
     assert ("split", "--split-seed") in names
-    assert not [n for n, o in names if o == "--seed" and n != "train"]
+    assert not [n for n, o in names if o == "--seed" and n not in ("train", "cv")]
 
 
 # --- options that do not apply are refused -------------------------------------------------------
