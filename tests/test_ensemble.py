@@ -239,3 +239,23 @@ def test_an_ensemble_refuses_torchrun(transformer_config, tmp_path, monkeypatch)
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="one process"):
         train_ensemble(load_config(_seeds_config(transformer_config, tmp_path, "[3, 4]")))
+
+
+def test_evaluate_compare_and_predict_file_take_an_ensemble(
+    ensemble_dir, transformer_model, tiny_splits, tmp_path
+):
+    from stance.evaluation.evaluate import compare
+    from stance.inference.predictor import predict_file
+
+    result = compare([ensemble_dir, transformer_model], tiny_splits["test"], n_resamples=20)
+    ens = result["models"][0]
+    assert ens["kind"] == "ensemble" and ens["n"] == result["n"]
+    gold = [json.loads(line)["label"] for line in open(tiny_splits["test"])]
+    preds = load_uncached(ensemble_dir).predict([json.loads(line)["text"]
+                                                 for line in open(tiny_splits["test"])])  # fmt: skip
+    assert ens["accuracy"] == pytest.approx(np.mean([p.label == g for p, g in zip(preds, gold)]))
+    out = tmp_path / "pred.jsonl"
+    summary = predict_file(tiny_splits["test"], out, ensemble_dir, label_column="predicted")
+    rows = [json.loads(line) for line in open(out)]
+    assert summary.predicted == len(rows) == len(gold)
+    assert [r["predicted"] for r in rows] == [p.label for p in preds]
