@@ -71,6 +71,7 @@ __all__ = [
     "MEMBER_KINDS",
     "EnsemblePredictor",
     "build_ensemble",
+    "load_member",
     "member_entries",
     "recorded_validation",
     "train_ensemble",
@@ -123,12 +124,10 @@ class EnsemblePredictor(Predictor):
         """Load every member (``options``: ``device``, ``backend``, ``precision``, applied to
         the transformer members) after checking the ensemble's own checksums."""
         verify_checksums(model_dir, metadata)
-        members = []
-        for entry in member_entries(model_dir, metadata):
-            member_dir = model_dir / entry["dir"]
-            kind = read_metadata(member_dir)["kind"]
-            member_options = options if kind == "transformer" else {}
-            members.append(load_uncached(member_dir, **member_options))
+        members = [
+            load_member(model_dir / entry["dir"], options)
+            for entry in member_entries(model_dir, metadata)
+        ]
         return cls(members, metadata["labels"], model_dir, metadata)
 
     def member_probabilities(
@@ -156,6 +155,13 @@ class EnsemblePredictor(Predictor):
         probs, cut = self.predict_proba_counted(texts, batch_size)
         self._warn_truncated(cut, len(texts))
         return probs
+
+
+def load_member(member_dir: Path, options: dict[str, Any]) -> Predictor:
+    """Load one member; the transformer options (``device``, ``backend``, ``precision``) go to
+    transformer members only (a baseline refuses a backend, and has no device or precision)."""
+    kind = read_metadata(member_dir)["kind"]
+    return load_uncached(member_dir, **(options if kind == "transformer" else {}))
 
 
 def _columns(member: Predictor, labels: Sequence[str]) -> np.ndarray:
@@ -287,9 +293,7 @@ def _validation_probs(
     gold = encode_labels(list(validation.labels), labels, "gold")
     total, scores = None, []
     for d in members:
-        predictor = load_uncached(
-            d, **(options if read_metadata(d)["kind"] == "transformer" else {})
-        )
+        predictor = load_member(d, options)
         columns = _columns(predictor, labels)
         t0 = time.perf_counter()
         probs, _ = predictor.predict_proba_counted(list(validation.texts))
