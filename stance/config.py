@@ -123,6 +123,14 @@ class TransformerSettings:
     # Two or more seeds: train one model per seed and save them as one ensemble that averages
     # their probabilities (stance.models.ensemble); [] = one model, trained with `seed`.
     ensemble_seeds: list[int] = field(default_factory=list)
+    # Adaptation (stance.models.adaptation): after fine-tuning on the authored statements,
+    # train this many more epochs on the real article quotes of the training data (rows whose
+    # `source` is not "authored"), mixed with `adaptation_replay` authored statements per real
+    # quote; 0 = off (one stage on every row).
+    adaptation_epochs: int = 0
+    adaptation_learning_rate: float = 2e-5
+    adaptation_batch_size: int = 8
+    adaptation_replay: int = 3
     device: str = "auto"
     # "fp32" (default), "bf16" (mixed precision: fp32 weights, bfloat16 matrix products; about
     # 1.4x faster on AMX CPUs) or "auto" (bf16 where the device multiplies it natively: AMX
@@ -307,6 +315,10 @@ _TRANSFORMER_RANGES = (
     ("max_length_percentile", 50, 100, "[]"),
     ("distill_weight", 0, 1, "[]"),
     ("label_smoothing", 0, 1, "[)"),
+    ("adaptation_epochs", 0, None, "[)"),
+    ("adaptation_learning_rate", 0, None, "()"),
+    ("adaptation_batch_size", 1, None, "[)"),
+    ("adaptation_replay", 0, None, "[)"),
 )
 
 

@@ -599,10 +599,11 @@ def cross_validate(
     hashes = {str(config.data.corpus): file_sha256(config.data.corpus)}
     fold_rows: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
+    cache = _stage_one_cache(config)
     with tempfile.TemporaryDirectory(prefix="stance-cv-") as tmp:
         for number, fold in enumerate(chosen, start=1):
             row, fold_predictions = _run_fold(config, data, hashes, fold, number, Path(tmp),
-                                              batch_size, quiet)  # fmt: skip
+                                              batch_size, quiet, cache)  # fmt: skip
             fold_rows.append(row)
             predictions.extend(fold_predictions)
             _log_fold(quiet, number, len(chosen), row)
@@ -652,9 +653,20 @@ def _cv_result(config: TrainConfig, data: LabelledData, hashes: dict[str, str], 
     return result
 
 
+def _stage_one_cache(config: TrainConfig) -> Any:
+    """A cache for the first stage of an adapted transformer, or None. The folds differ only in
+    their real quotes, so they share stage one (:mod:`stance.models.adaptation`)."""
+    t = config.transformer
+    if config.kind != "transformer" or t is None or not t.adaptation_epochs or t.ensemble_seeds:
+        return None
+    from stance.models.adaptation import StageOneCache
+
+    return StageOneCache()
+
+
 def _run_fold(config: TrainConfig, data: LabelledData, hashes: dict[str, str], fold: tuple,
-              number: int, tmp: Path, batch_size: int,
-              quiet: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+              number: int, tmp: Path, batch_size: int, quiet: bool,
+              cache: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
     """Train one fold's model, predict its held-out article; the fold row and its predictions."""
     from stance.models.training import PreparedData
 
@@ -676,7 +688,7 @@ def _run_fold(config: TrainConfig, data: LabelledData, hashes: dict[str, str], f
             "article is held out; every label needs examples outside each article",
         )
     fold_started = time.perf_counter()
-    trained = _train_fold(fold_config, prepared, quiet)
+    trained = _train_fold(fold_config, prepared, quiet, cache)
     train_seconds = time.perf_counter() - fold_started
     # The fold predicts where it trained (transformer.device, e.g. set by `stance cv --device`).
     predictor = load_uncached(Path(trained.model_dir), getattr(config.transformer, "device", None))
@@ -868,10 +880,12 @@ def compare_cv(
     return result
 
 
-def _train_fold(config: TrainConfig, data: Any, quiet: bool) -> Any:
-    """Train one fold through the kind's trainer (the contract of :mod:`stance.models.training`)."""
+def _train_fold(config: TrainConfig, data: Any, quiet: bool, stage_one_cache: Any = None) -> Any:
+    """Train one fold through the kind's trainer (the contract of :mod:`stance.models.training`);
+    a transformer with adaptation also gets the folds' shared stage-one cache."""
     from stance.models.distill import refuse_in_folds
     from stance.models.training import trainer_for
 
     refuse_in_folds(config)
-    return trainer_for(config)(config, quiet=quiet, data=data)
+    extra = {"stage_one_cache": stage_one_cache} if stage_one_cache is not None else {}
+    return trainer_for(config)(config, quiet=quiet, data=data, **extra)

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
@@ -60,6 +61,13 @@ from stance.inference.predictor import (
     softmax,
 )
 from stance.inference.predictor import TruncationWarning as _TruncationWarning
+from stance.models.adaptation import (
+    AdaptationPlan,
+    StageOneCache,
+    plan_adaptation,
+    stage_one_key,
+    stage_two_settings,
+)
 from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
 from stance.models.backbone import Backbone, resolve_backbone
 from stance.models.precision import check_precision, resolve_precision
@@ -381,7 +389,10 @@ def _checkpoint_dir(output_dir: Path, world_size: int, is_main: bool) -> Path:
 
 
 def train_transformer(
-    config: TrainConfig, quiet: bool = True, data: PreparedData | None = None
+    config: TrainConfig,
+    quiet: bool = True,
+    data: PreparedData | None = None,
+    stage_one_cache: StageOneCache | None = None,
 ) -> TrainResult:
     """Fine-tune a transformer on the training split and save it to ``config.output_dir``.
 
@@ -397,6 +408,9 @@ def train_transformer(
             stderr (main process only).
         data: already loaded splits (e.g. cross-validation folds held in memory); when None,
             the files in ``config.data`` are read with :func:`stance.models.training.prepare_data`.
+        stage_one_cache: with ``transformer.adaptation_epochs``, where a finished first stage
+            is kept and looked up (:mod:`stance.models.adaptation`); cross-validation passes
+            one so that its folds train the shared first stage once.
 
     Returns:
         A :class:`stance.models.training.TrainResult`; ``metrics`` is ``{"train": {...},
@@ -423,7 +437,7 @@ def train_transformer(
     backbone = resolve_backbone(settings.model_name_or_path)
     # transformers' own bars ("Loading weights", "Writing model shards") would clutter ours.
     with _no_hf_progress_bars():
-        return _fit_and_save(config, settings, data, backbone, quiet)
+        return _fit_and_save(config, settings, data, backbone, quiet, stage_one_cache)
 
 
 @dataclass
@@ -452,6 +466,8 @@ class _Fitted:
     history: list[dict[str, Any]]
     best_epoch: int | None
     learning_rates: Any
+    # With adaptation: what stage two did (metadata "adaptation"); None for one stage.
+    adaptation: dict[str, Any] | None = None
 
 
 def _fit_and_save(
@@ -460,6 +476,7 @@ def _fit_and_save(
     data: PreparedData,
     backbone: Backbone,
     quiet: bool,
+    stage_one_cache: StageOneCache | None = None,
 ) -> TrainResult:
     """The body of :func:`train_transformer` (settings checked, data loaded, backbone resolved)."""
     labels = list(config.data.labels)
@@ -475,12 +492,24 @@ def _fit_and_save(
     train_rows, val_rows, distillation = _training_rows(
         config, data, run, labels, tokenizer, max_length
     )
-    class_weights = _class_weights(settings, train_rows, len(labels))
-
+    plan = plan_adaptation(settings, data.train, config.seed, config.data.group_column)
+    if plan is not None and plan.skipped:
+        warnings.warn(f"adaptation skipped, training in one stage: {plan.skipped}", stacklevel=3)
     output_dir = Path(config.output_dir)
-    fitted = _train(
-        config, settings, run, labels, model, tokenizer, train_rows, val_rows, class_weights
-    )
+    if plan is None or plan.skipped:
+        class_weights = _class_weights(settings, train_rows, len(labels))
+        fitted = _train(
+            config, settings, run, labels, model, tokenizer, train_rows, val_rows, class_weights
+        )
+        if plan is not None:
+            fitted.adaptation = plan.record(settings)
+    else:
+        stages = _Stages(config, settings, run, labels, tokenizer, val_rows)
+        key = (
+            _stage_one_key(config, data, plan, max_length) if stage_one_cache is not None else None
+        )
+        fitted, class_weights = _train_two_stages(stages, model, train_rows, plan,
+                                                  stage_one_cache, key)  # fmt: skip
     if not run.is_main:
         return TrainResult(
             model_dir=output_dir,
@@ -681,6 +710,85 @@ def _train(
     )
 
 
+@dataclass
+class _Stages:
+    """What both stages of an adapted training share."""
+
+    config: TrainConfig
+    settings: TransformerSettings
+    run: _RunSetup
+    labels: list[str]
+    tokenizer: Any
+    val_rows: list[dict[str, Any]] | None
+
+
+def _stage_one_key(config: TrainConfig, data: PreparedData, plan: AdaptationPlan,
+                   max_length: int) -> str:  # fmt: skip
+    first = data.train.subset(plan.stage_one)
+    return stage_one_key(config, first.texts, first.labels, data.validation, max_length)
+
+
+def _train_two_stages(
+    stages: _Stages,
+    model: Any,
+    train_rows: list[dict[str, Any]],
+    plan: AdaptationPlan,
+    cache: StageOneCache | None,
+    key: str | None,
+) -> tuple[_Fitted, list[float] | None]:
+    """Stage one on the authored rows (taken from ``cache`` when it holds it), then stage two
+    on the real quotes and the replayed rows. Returns the result and stage one's class weights."""
+    from transformers import set_seed
+
+    s = stages
+    rows_one = [train_rows[i] for i in plan.stage_one]
+    weights_one = _class_weights(s.settings, rows_one, len(s.labels))
+    first = cache.get(key) if cache is not None and key is not None else None
+    reused = first is not None
+    if first is None:
+        first = _train(s.config, s.settings, s.run, s.labels, model, s.tokenizer, rows_one,
+                       s.val_rows, weights_one)  # fmt: skip
+        if cache is not None and key is not None:
+            cache.put(key, first)
+    settings_two = stage_two_settings(s.settings)
+    rows_two = [train_rows[i] for i in plan.real + plan.replay]
+    weights_two = _class_weights(settings_two, rows_two, len(s.labels))
+    if s.run.show:
+        print(f"[train] adaptation: {len(plan.real)} real quotes + {len(plan.replay)} replayed "
+              f"statements, {settings_two.num_epochs} epochs at learning rate "
+              f"{settings_two.learning_rate:g}" + (" (stage one reused)" if reused else ""),
+              file=sys.stderr, flush=True)  # fmt: skip
+    # Stage two's shuffling and dropout do not depend on how long stage one ran.
+    set_seed(s.config.seed)
+    # The validation split is authored: stage two keeps its last epoch, and validation only
+    # scores it and fits the calibrator.
+    run_two = dataclasses.replace(s.run, has_validation=False, patience=0)
+    second = _train(s.config, settings_two, run_two, s.labels, first.model, s.tokenizer,
+                    rows_two, s.val_rows, weights_two)  # fmt: skip
+    record = {
+        **plan.record(s.settings),
+        "stage_one_reused": reused,
+        "stage_one_seconds": round(first.train_seconds, 3),
+        "stage_two_seconds": round(second.train_seconds, 3),
+        "stage_one_validation_macro_f1": (first.metrics.get("validation") or {}).get("macro_f1"),
+        "stage_two_class_weights": (dict(zip(s.labels, weights_two))
+                                    if weights_two is not None else None),
+        "stage_two_history": second.history,
+    }  # fmt: skip
+    fitted = _Fitted(
+        model=second.model,
+        metrics=second.metrics,
+        # A reused stage one cost this run nothing; its own time is recorded above.
+        train_seconds=second.train_seconds + (0.0 if reused else first.train_seconds),
+        val_probs=second.val_probs,
+        history=first.history,
+        best_epoch=first.best_epoch,
+        learning_rates=first.learning_rates,
+        adaptation=record,
+    )
+    return fitted, weights_one
+
+
 def _training_arguments(
     config: TrainConfig, settings: TransformerSettings, run: _RunSetup, ckpt_dir: Path
 ) -> Any:
@@ -869,6 +977,7 @@ def _save_model_dir(
             history=fitted.history,
             class_weights=dict(zip(labels, class_weights)) if class_weights is not None else None,
             distillation=distillation,
+            adaptation=fitted.adaptation,
             layer_learning_rates=fitted.learning_rates,
             device=run.device_name,
             precision=run.precision,
@@ -928,8 +1037,31 @@ def _write_card(
         limitations=[lim.format(max_length=max_length) for lim in _CARD_LIMITATIONS],
         extra_sections={
             "Training history": _history_markdown(fitted.history, fitted.best_epoch),
+            **(
+                {"Adaptation": _adaptation_markdown(fitted.adaptation)} if fitted.adaptation else {}
+            ),
             "Loading without this package": _PIPELINE_SNIPPET,
         },
+    )
+
+
+def _adaptation_markdown(record: dict[str, Any]) -> str:
+    """The model card's account of stage two (or of why there was none)."""
+    if record.get("skipped"):
+        return f"Configured but skipped, so training ran in one stage: {record['skipped']}."
+    reused = (
+        " Stage one was reused from an identical earlier fold."
+        if record["stage_one_reused"]
+        else ""
+    )
+    first = record["stage_one_validation_macro_f1"]
+    first = f"; validation macro-F1 {first:.3f}" if first is not None else ""
+    return (
+        f"Trained in two stages (`stance.models.adaptation`): first on {record['stage_one_rows']} "
+        f"authored statements (the history above{first}), then {record['epochs']} epochs at learning "
+        f"rate {record['learning_rate']:g} on {record['real_quotes']} real article quotes mixed with "
+        f"{record['replayed_rows']} replayed authored statements. The last epoch of stage two is "
+        f"kept; the validation figures of this card are measured after it.{reused}"
     )
 
 
