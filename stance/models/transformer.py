@@ -492,24 +492,9 @@ def _fit_and_save(
     train_rows, val_rows, distillation = _training_rows(
         config, data, run, labels, tokenizer, max_length
     )
-    plan = plan_adaptation(settings, data.train, config.seed, config.data.group_column)
-    if plan is not None and plan.skipped:
-        warnings.warn(f"adaptation skipped, training in one stage: {plan.skipped}", stacklevel=3)
     output_dir = Path(config.output_dir)
-    if plan is None or plan.skipped:
-        class_weights = _class_weights(settings, train_rows, len(labels))
-        fitted = _train(
-            config, settings, run, labels, model, tokenizer, train_rows, val_rows, class_weights
-        )
-        if plan is not None:
-            fitted.adaptation = plan.record(settings)
-    else:
-        stages = _Stages(config, settings, run, labels, tokenizer, val_rows)
-        key = (
-            _stage_one_key(config, data, plan, max_length) if stage_one_cache is not None else None
-        )
-        fitted, class_weights = _train_two_stages(stages, model, train_rows, plan,
-                                                  stage_one_cache, key)  # fmt: skip
+    stages = _Stages(config, settings, run, labels, tokenizer, val_rows)
+    fitted, class_weights = _fit(stages, model, data, train_rows, max_length, stage_one_cache)
     if not run.is_main:
         return TrainResult(
             model_dir=output_dir,
@@ -708,6 +693,32 @@ def _train(
         best_epoch=best_epoch,
         learning_rates=learning_rates,
     )
+
+
+def _fit(
+    stages: _Stages,
+    model: Any,
+    data: PreparedData,
+    train_rows: list[dict[str, Any]],
+    max_length: int,
+    cache: StageOneCache | None,
+) -> tuple[_Fitted, list[float] | None]:
+    """Train in one stage, or in two when adaptation is on and the data allows it; return the
+    result and the (stage one) class weights recorded in metadata."""
+    s = stages
+    plan = plan_adaptation(s.settings, data.train, s.config.seed, s.config.data.group_column)
+    if plan is not None and plan.skipped:
+        # stacklevel 4: the caller of train_transformer (past _fit and _fit_and_save).
+        warnings.warn(f"adaptation skipped, training in one stage: {plan.skipped}", stacklevel=4)
+    if plan is None or plan.skipped:
+        weights = _class_weights(s.settings, train_rows, len(s.labels))
+        fitted = _train(s.config, s.settings, s.run, s.labels, model, s.tokenizer, train_rows,
+                        s.val_rows, weights)  # fmt: skip
+        if plan is not None:
+            fitted.adaptation = plan.record(s.settings)
+        return fitted, weights
+    key = _stage_one_key(s.config, data, plan, max_length) if cache is not None else None
+    return _train_two_stages(stages, model, train_rows, plan, cache, key)
 
 
 @dataclass
