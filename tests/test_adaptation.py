@@ -187,3 +187,22 @@ def test_real_quote_rows_come_from_the_group_column(tiny_splits):
     data = load_labelled(tiny_splits["train"])
     plan = plan_adaptation(_settings(), data, seed=0, column="reform")
     assert plan.skipped and "every training row" in plan.skipped
+
+
+def test_ensemble_members_are_adapted_each(transformer_config, adapted_corpus, tmp_path):
+    from stance.models.training import train
+
+    corpus, records = adapted_corpus
+    train_file = write_jsonl(
+        tmp_path / "train.jsonl", [r for r in records if r["source"] != "c.txt"]
+    )
+    config = _adapted_config(transformer_config, tmp_path, corpus, train_file)
+    config.write_text(
+        config.read_text(encoding="utf-8") + "  ensemble_seeds: [1, 2]\n", encoding="utf-8"
+    )
+    result = train(config)
+    members = sorted((Path(result.model_dir) / "members").iterdir())
+    assert [m.name for m in members] == ["seed-1", "seed-2"]
+    for member in members:
+        meta = json.loads((member / "metadata.json").read_text(encoding="utf-8"))
+        assert meta["adaptation"]["real_quotes"] == 6 and meta["seed"] == int(member.name[5:])
