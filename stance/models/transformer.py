@@ -717,6 +717,7 @@ def _fit(
         if plan is not None:
             fitted.adaptation = plan.record(s.settings)
         return fitted, weights
+    # The key is computed only where a cache can use it (stance cv); it hashes every text.
     key = _stage_one_key(s.config, data, plan, max_length) if cache is not None else None
     return _train_two_stages(stages, model, train_rows, plan, cache, key)
 
@@ -748,18 +749,19 @@ def _train_two_stages(
     key: str | None,
 ) -> tuple[_Fitted, list[float] | None]:
     """Stage one on the authored rows (taken from ``cache`` when it holds it), then stage two
-    on the real quotes and the replayed rows. Returns the result and stage one's class weights."""
+    on the real quotes and the replayed rows. Returns the result and stage one's class weights.
+    ``key`` is None exactly when ``cache`` is."""
     from transformers import set_seed
 
     s = stages
     rows_one = [train_rows[i] for i in plan.stage_one]
     weights_one = _class_weights(s.settings, rows_one, len(s.labels))
-    first = cache.get(key) if cache is not None and key is not None else None
+    first = cache.get(key) if key is not None else None
     reused = first is not None
     if first is None:
         first = _train(s.config, s.settings, s.run, s.labels, model, s.tokenizer, rows_one,
                        s.val_rows, weights_one)  # fmt: skip
-        if cache is not None and key is not None:
+        if key is not None:
             cache.put(key, first)
     settings_two = stage_two_settings(s.settings)
     rows_two = [train_rows[i] for i in plan.real + plan.replay]
