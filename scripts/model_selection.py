@@ -14,6 +14,9 @@ Usage (from the repository root)::
     python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B] [--precision P] [--target-prefix]
     python scripts/model_selection.py table --reference NAME [--ensemble NAME=A+B ...]
 
+(``bash scripts/model_selection_table.sh`` runs ``table`` with the reference and every ensemble
+the docs discuss)
+
 (the text around the table is docs/model_selection_intro.md and docs/model_selection_notes.md)
 
 ``predict`` writes docs/model_selection/preds/NAME.json (probabilities per set, plus the
