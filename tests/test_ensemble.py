@@ -94,8 +94,13 @@ def test_refusals(ensemble_dir, transformer_model, baseline_model, tiny_splits, 
         build_ensemble([ensemble_dir, baseline_model], tmp_path / "nested", None)
     with pytest.raises(ModelError, match="would replace this member"):
         build_ensemble([transformer_model, baseline_model], transformer_model, None)
-    with pytest.raises(ModelError, match="training data of member"):
+    with pytest.raises(ModelError, match="found the training split of member"):
         build_ensemble([transformer_model, baseline_model], tmp_path / "x", tiny_splits["train"])
+    # A copy of the members' test split is refused too: its sha256 is what they recorded.
+    test_copy = tmp_path / "copy_of_test.jsonl"
+    shutil.copy(tiny_splits["test"], test_copy)
+    with pytest.raises(ModelError, match="found the test split of member"):
+        build_ensemble([transformer_model, baseline_model], tmp_path / "x", test_copy)
     with pytest.raises(ModelError, match="distinct member names"):
         build_ensemble([transformer_model, baseline_model], tmp_path / "y", None, names=["a", "a"])
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
@@ -135,9 +140,14 @@ def test_recalibrate_an_ensemble(ensemble_dir, tiny_splits, tmp_path):
 
     copy = tmp_path / "ens"
     shutil.copytree(ensemble_dir, copy)
-    summary = recalibrate(copy, tiny_splits["test"])
+    summary = recalibrate(copy, tiny_splits["validation"])
     assert summary["method"] == "temperature"
-    assert load_uncached(copy).metadata["recalibrated"]["data"] == str(tiny_splits["test"])
+    assert load_uncached(copy).metadata["recalibrated"]["data"] == str(tiny_splits["validation"])
+    # Its members' test split is refused, and the ensemble is left as it was.
+    before = (copy / "metadata.json").read_bytes()
+    with pytest.raises(ModelError, match="found the test split of member"):
+        recalibrate(copy, tiny_splits["test"])
+    assert (copy / "metadata.json").read_bytes() == before
 
 
 def _seeds_config(transformer_config: Path, tmp_path: Path, seeds: str) -> Path:

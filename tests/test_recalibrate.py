@@ -24,14 +24,15 @@ def test_recalibrate_rewrites_calibration_and_checksums(baseline_model, tiny_spl
     shutil.copytree(baseline_model, model)
     weights_before = (model / "model.skops").read_bytes()
     result = CliRunner().invoke(
-        app, ["calibrate", "--model", str(model), "--data", str(tiny_splits["test"])]
+        app, ["calibrate", "--model", str(model), "--data", str(tiny_splits["validation"])]
     )
     assert result.exit_code == 0, result.output
     assert "recalibrated" in result.output and "ECE" in result.output
     meta = json.loads((model / "metadata.json").read_text())
     record = json.loads((model / "calibration.json").read_text())
-    assert record["fitted_on"] == str(tiny_splits["test"]) == meta["calibration"]["fitted_on"]
-    assert meta["recalibrated"]["n"] == sum(1 for _ in open(tiny_splits["test"]))
+    held = tiny_splits["validation"]
+    assert record["fitted_on"] == str(held) == meta["calibration"]["fitted_on"]
+    assert meta["recalibrated"]["n"] == sum(1 for _ in open(held))
     assert (model / "model.skops").read_bytes() == weights_before
     # The rewritten directory still loads and passes its checksums.
     import stance
@@ -51,3 +52,19 @@ def test_recalibrate_bad_file_is_one_line(baseline_model, tmp_path):
     result = CliRunner().invoke(app, ["calibrate", "--model", str(model), "--data", str(bad)])
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_recalibrate_refuses_the_models_own_splits(baseline_model, tiny_splits, tmp_path):
+    """Fitting calibration on the training split makes scores look certain; on the test split,
+    it makes every later evaluation there in-sample. Both are one-line errors, nothing changed."""
+    model = tmp_path / "model"
+    shutil.copytree(baseline_model, model)
+    before = (model / "metadata.json").read_bytes()
+    for split, role in (("train", "training"), ("test", "test")):
+        result = CliRunner().invoke(
+            app, ["calibrate", "--model", str(model), "--data", str(tiny_splits[split])]
+        )
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+        assert f"found the {role} split of {model}" in result.output
+    assert (model / "metadata.json").read_bytes() == before

@@ -36,6 +36,7 @@ __all__ = [
     "write_metadata",
     "read_metadata",
     "verify_checksums",
+    "refuse_own_data",
 ]
 
 # Libraries whose versions are recorded next to every model.
@@ -363,4 +364,27 @@ def verify_checksums(model_dir: str | Path, meta: dict[str, Any]) -> None:
             raise ModelError(
                 f"{path}: checksum mismatch (expected sha256 {expected[:12]}..., found {actual[:12]}...); "
                 "the file was modified or truncated - retrain or restore the model"
+            )
+
+
+def refuse_own_data(path: str | Path, meta: dict[str, Any], model: str | Path, use: str) -> None:
+    """Refuse ``path`` when it is the training or the test split a model recorded (by sha256).
+
+    Calibrating on a model's training data would make its scores look certain, and calibrating
+    on its test split would make every later evaluation there in-sample.
+
+    Raises:
+        ModelError: ``path`` has the sha256 that ``meta["data_hashes"]`` records for the
+            model's ``config.data.train`` or ``config.data.test``.
+    """
+    data = (meta.get("config") or {}).get("data") or {}
+    hashes = meta.get("data_hashes") or {}
+    digest = file_sha256(path)
+    for role, key in (("training", "train"), ("test", "test")):
+        split = data.get(key)
+        if split and hashes.get(str(split)) == digest:
+            raise ModelError(
+                f"{path}: expected held-out data to {use}, found the {role} split of {model} "
+                f"({split}, same sha256); use data the model neither trained nor was tested on, "
+                "e.g. its validation split"
             )

@@ -54,6 +54,7 @@ from stance.models.artifacts import (
     file_sha256,
     link_tree,
     read_metadata,
+    refuse_own_data,
     verify_checksums,
     write_metadata,
 )
@@ -383,17 +384,11 @@ def build_ensemble(
 def _refuse_training_data(
     validation: LabelledData | None, dirs: Sequence[Path], metas: Sequence[dict[str, Any]]
 ) -> None:
-    """Calibrating on a member's own training data would make its scores look certain."""
+    """Calibrating on a member's own training or test data would make its scores misleading."""
     if validation is None or not validation.path or not Path(validation.path).is_file():
         return
-    digest = file_sha256(validation.path)
     for d, meta in zip(dirs, metas):
-        train_path = ((meta.get("config") or {}).get("data") or {}).get("train")
-        if train_path and (meta.get("data_hashes") or {}).get(train_path) == digest:
-            raise ModelError(
-                f"{validation.path}: this is the training data of member {d} (same sha256); "
-                "calibrate on held-out data, e.g. the members' validation split"
-            )
+        refuse_own_data(validation.path, meta, f"member {d}", "calibrate the ensemble on")
 
 
 def _write_ensemble_metadata(

@@ -37,6 +37,16 @@ def _raw_probabilities(
     return np.array([[(p.raw_scores or p.scores)[lb] for lb in labels] for p in preds])
 
 
+def _data_owners(model_dir: Path, meta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The model and, for an ensemble, each member: whatever recorded the data it trained on."""
+    from stance.models.artifacts import read_metadata
+
+    owners = [(str(model_dir), meta)]
+    for member in meta.get("members") or []:
+        owners.append((f"member {member['name']}", read_metadata(model_dir / member["dir"])))
+    return owners
+
+
 def recalibrate(
     model_dir: str | Path,
     data: str | Path,
@@ -60,6 +70,7 @@ def recalibrate(
         file_sha256,
         link_tree,
         read_metadata,
+        refuse_own_data,
         verify_checksums,
     )
 
@@ -72,6 +83,8 @@ def recalibrate(
             f"{model_dir}: cannot recalibrate a model of kind {kind!r}; expected one of {', '.join(CALIBRATION_METHODS)}"
         )
     held = load_labelled(data, labels=labels, text_column=text_column, label_column=label_column)
+    for owner, owner_meta in _data_owners(model_dir, meta):
+        refuse_own_data(data, owner_meta, owner, "recalibrate on")
     probs = _raw_probabilities(model_dir, list(held.texts), labels, device)
     with atomic_directory(model_dir) as tmp:
         link_tree(model_dir, tmp, skip=(CALIBRATION_FILE, METADATA_FILE))
