@@ -304,11 +304,14 @@ def _other_models(dirs: list[str], texts: list[str], args: argparse.Namespace,
     runs them by default, on the same quotes; add their rows to ``throughput``."""
     import stance
 
+    from stance.evaluation.evaluate import display_names
+
     out = {}
-    for d in dirs:
+    # Unique row names: two models in folders of the same name must not overwrite each other.
+    for d, short in zip(dirs, display_names(dirs, ["model"] * len(dirs))):
         path = Path(d)
         clf = stance.load(path, device="cpu")
-        name = f"stance (torch), {path.name}"
+        name = f"stance (torch), {short}"
         clf.predict(texts[:64])  # warm-up
         seconds = _timed(lambda clf=clf: stance.predict(texts, model=clf), args.repeats)
         throughput[name] = len(texts) / seconds

@@ -602,3 +602,19 @@ def test_one_table_and_shortening_helper():
                                                                         "| x\\|y | 1 2 |"]  # fmt: skip
     assert terminal_table(["label", "n"], [["support", 12]]) == ["label     n", "support  12"]
     assert shorten("one  two\nthree", 9) == "one two …" and shorten("short", 9) == "short"
+
+
+def test_display_names_are_unique_for_folders_of_the_same_name():
+    """Rows of compare and of the benchmark's --also are keyed by these names: two models in
+    folders called "model" must not share one."""
+    from stance.evaluation.evaluate import display_names
+
+    assert display_names(["models/a", "models/b"], ["transformer"] * 2) == ["a", "b"]
+    assert display_names(["runs/x/model", "runs/y/model"], ["transformer"] * 2) == [
+        "x/model",
+        "y/model",
+    ]
+    assert display_names(["runs/model", "runs/model"], ["transformer"] * 2) == [
+        "1:model",
+        "2:model",
+    ]

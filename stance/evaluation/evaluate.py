@@ -60,6 +60,7 @@ __all__ = [
     "compare_predictions",
     "compare_cv",
     "groups_of",
+    "display_names",
     "cross_validate",
 ]
 
@@ -174,7 +175,7 @@ def _shown_path(path: str | Path) -> str:
         return str(path)
 
 
-def _display_names(dirs: Sequence[str | None], kinds: Sequence[str]) -> list[str]:
+def display_names(dirs: Sequence[str | None], kinds: Sequence[str]) -> list[str]:
     """Short unique names: the directory name, else the path below the common parent."""
     names = [Path(d).name if d else k for d, k in zip(dirs, kinds)]
     if len(set(names)) == len(names):
@@ -447,7 +448,7 @@ def compare(
             )
     dirs = [str(p.model_dir) if p.model_dir is not None else None for p in predictors]
     if names is None:
-        names = _display_names(dirs, [p.kind for p in predictors])
+        names = display_names(dirs, [p.kind for p in predictors])
     elif len(names) != len(predictors) or len(set(names)) != len(names):
         raise ValueError(f"names: expected {len(predictors)} distinct names, found {list(names)}")
     data = load_eval_data(data_path, labels, text_column, label_column, model_name="the models")
@@ -847,7 +848,7 @@ def compare_cv(
     for path, other in zip(results[1:], loaded[1:]):
         _check_same_quotes(loaded[0], other, path)
     if names is None:
-        names = _display_names([str(p) for p in results], [r["kind"] for r in loaded])
+        names = display_names([str(p) for p in results], [r["kind"] for r in loaded])
     order = [e["id"] for e in loaded[0]["predictions"]]
     labels = list(loaded[0]["labels"])
     preds = []
