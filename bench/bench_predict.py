@@ -303,7 +303,6 @@ def _other_models(dirs: list[str], texts: list[str], args: argparse.Namespace,
     """Time other stance models (``--also``: an ensemble, a runner-up) as ``stance.predict``
     runs them by default, on the same quotes; add their rows to ``throughput``."""
     import stance
-
     from stance.evaluation.evaluate import display_names
 
     out = {}

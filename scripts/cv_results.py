@@ -11,11 +11,19 @@ with any ``stance cv`` result of the same corpus: the ids and texts come from su
 the baseline's curve point converts to a result that ``stance compare`` finds identical, quote
 by quote, to its own ``stance cv`` (difference 0.000, no discordant quote).
 
-``average``: the probability-averaging ensemble of several cv results. Each fold's members
-trained on the same data, so the mean of their held-out probabilities is the ensemble's
-out-of-fold prediction, with no training. Checked: averaging MiniLM's and the baseline's
-results reproduces docs/model_selection/seed_cv_ensemble.md (macro-F1 0.567 [0.344, 0.791],
-ECE 0.151), which scripts/ensemble_from_curves.py computed independently.
+``average``: the probability-averaging ensemble of several cv results of one corpus (same
+``corpus_sha256``, same quote ids, articles, folds and gold labels; checked). Each fold's
+members trained on the same data, so the mean of their held-out probabilities is the ensemble's
+out-of-fold prediction, with no training. An ensemble averages its members' raw (uncalibrated)
+probabilities and calibrates the mean with a temperature, which keeps the top label; so when
+every result records ``raw_probabilities`` (``stance cv`` does since 2026-12-07), their mean
+gives exactly the ensemble's labels and macro-F1, and the output's ``probabilities`` are that
+uncalibrated mean (its ECE is not the calibrated ensemble's). Older results hold only calibrated
+probabilities: their mean approximates the ensemble (each member's calibration can move a close
+call), and the output says so in ``averaged`` ("raw" or "calibrated"). Checked: averaging
+MiniLM's and the baseline's (calibrated) results reproduces
+docs/model_selection/seed_cv_ensemble.md (macro-F1 0.567 [0.344, 0.791], ECE 0.151), which
+scripts/ensemble_from_curves.py computed independently.
 
 Usage::
 
@@ -49,7 +57,8 @@ def _cv_shaped(
 ) -> dict[str, Any]:
     """The fields ``stance compare`` reads from a cv result; no per-fold rows (none were run)."""
     return {
-        "config": config, "kind": kind, "corpus": like["corpus"], "labels": list(like["labels"]),
+        "config": config, "kind": kind, "corpus": like["corpus"],
+        "corpus_sha256": like.get("corpus_sha256"), "labels": list(like["labels"]),
         "n": len(predictions), "n_folds": like["n_folds"], "source": source, "folds": [],
         "predictions": predictions,
     }  # fmt: skip
@@ -78,27 +87,67 @@ def from_curve(curve: dict[str, Any], template: dict[str, Any], fraction: float,
     return _cv_shaped(curve["config"], curve["kind"], template, source, predictions)
 
 
-def average(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The cv-shaped result whose probabilities are the members' mean; SystemExit on mismatch."""
-    first = results[0]
-    labels = list(first["labels"])
-    keyed = [{e["id"]: e for e in r["predictions"]} for r in results]
-    for r, by_id in zip(results[1:], keyed[1:]):
-        if list(r["labels"]) != labels or set(by_id) != set(keyed[0]):
+def _check_same_quotes(results: list[dict[str, Any]], names: list[str]) -> list[dict]:
+    """Each result's predictions keyed by quote id, after checking that the results are runs of
+    one corpus over the same quotes; SystemExit naming the first result that differs."""
+    first, keyed = results[0], []
+    corpus = first.get("corpus_sha256")
+    for result, name in zip(results, names):
+        found = result.get("corpus_sha256")
+        if found is None or found != corpus:
             raise SystemExit(
-                "the cv results differ in labels or quote ids; average runs of one corpus"
+                f"{name}: expected a cv result of the corpus with sha256 {corpus}, found "
+                f"{found}; average runs of one corpus (stance cv --json)"
             )
-    predictions = []
+        ids = [e.get("id") for e in result["predictions"]]
+        if None in ids or len(set(ids)) != len(ids):
+            raise SystemExit(
+                f"{name}: every prediction needs its own quote id; rerun stance cv --json"
+            )
+        if list(result["labels"]) != list(first["labels"]):
+            raise SystemExit(f"{name}: labels {result['labels']} differ from {first['labels']}")
+        keyed.append({e["id"]: e for e in result["predictions"]})
+        if set(keyed[-1]) != set(keyed[0]):
+            raise SystemExit(f"{name}: the quote ids differ from {names[0]}'s")
     for entry in first["predictions"]:
+        for by_id, name in zip(keyed, names):
+            other = by_id[entry["id"]]
+            if any(other[k] != entry[k] for k in ("gold", "article", "fold")):
+                raise SystemExit(
+                    f"{name}: quote {entry['id']!r} has another gold label, article or fold "
+                    f"than in {names[0]}"
+                )
+    return keyed
+
+
+def average(results: list[dict[str, Any]], names: list[str] | None = None) -> dict[str, Any]:
+    """The cv-shaped result whose probabilities are the members' mean; SystemExit on mismatch.
+
+    The members' raw probabilities are averaged when every result has them (the ensemble's
+    labels exactly), else their calibrated ones (an approximation; see the module docstring).
+    """
+    names = names or [f"result {i + 1}" for i in range(len(results))]
+    keyed = _check_same_quotes(results, names)
+    labels = list(results[0]["labels"])
+    entries = results[0]["predictions"]
+    use_raw = all("raw_probabilities" in e for r in results for e in r["predictions"])
+    field = "raw_probabilities" if use_raw else "probabilities"
+    predictions = []
+    for entry in entries:
         members = [k[entry["id"]] for k in keyed]
-        if any(m["gold"] != entry["gold"] for m in members):
-            raise SystemExit(f"quote {entry['id']!r} has different gold labels across the results")
-        probs = {lb: sum(m["probabilities"][lb] for m in members) / len(members) for lb in labels}
+        probs = {lb: sum(m[field][lb] for m in members) / len(members) for lb in labels}
         best = max(labels, key=probs.__getitem__)
-        predictions.append({**entry, "predicted": best, "confidence": probs[best],
-                            "probabilities": probs})  # fmt: skip
+        out = {**entry, "predicted": best, "confidence": probs[best], "probabilities": probs}
+        if use_raw:
+            out["raw_probabilities"] = probs
+        predictions.append(out)
     config = " + ".join(str(r["config"]) for r in results)
-    return _cv_shaped(config, "ensemble", first, "probability average of cv results", predictions)
+    source = ("mean of the members' raw probabilities (the ensemble's labels; uncalibrated)"
+              if use_raw else "mean of the members' calibrated probabilities (approximates "
+              "the ensemble, which averages raw probabilities)")  # fmt: skip
+    result = _cv_shaped(config, "ensemble", results[0], source, predictions)
+    result["averaged"] = "raw" if use_raw else "calibrated"
+    return result
 
 
 def main() -> int:
@@ -119,7 +168,7 @@ def main() -> int:
     else:
         if len(args.results) < 2:
             raise SystemExit("average needs at least two cv results")
-        result = average([_read(p) for p in args.results])
+        result = average([_read(p) for p in args.results], list(args.results))
     # Atomic: an interrupted run never leaves a truncated result for stance compare to read.
     with atomic_file(args.out) as fh:
         json.dump(result, fh, indent=1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -580,8 +581,8 @@ def cross_validate(
         ``{"config", "kind", "corpus", "corpus_sha256", "labels", "n_folds", "n_articles",
         <pooled metrics>, "majority", "folds": [{article, n_train, n_validation, n_test,
         accuracy, macro_f1, label_counts, train_seconds}], "predictions": [{id, line, article,
-        fold, gold, predicted, confidence, probabilities, majority}], "misclassified",
-        "settings", "seconds"}``.
+        fold, gold, predicted, confidence, probabilities, raw_probabilities, majority}],
+        "misclassified", "settings", "seconds"}``.
 
     Raises:
         ConfigError, DataError: bad config or corpus; DataError also when the corpus has fewer
@@ -695,6 +696,12 @@ def _run_fold(config: TrainConfig, data: LabelledData, hashes: dict[str, str], f
     predictor = load_uncached(Path(trained.model_dir), getattr(config.transformer, "device", None))
     preds = predict_data(predictor, prepared.test, name=article, batch_size=batch_size)
     del predictor
+    # Each fold is a whole model (an ensemble config's, several): keep one on disk at a time.
+    for child in tmp.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
     gold = prepared.test.labels
     # The no-skill reference of this fold: its own training data's majority label.
     majority = _majority(Counter(prepared.train.labels), labels)
@@ -711,14 +718,19 @@ def _run_fold(config: TrainConfig, data: LabelledData, hashes: dict[str, str], f
 
 def _fold_predictions(test: LabelledData, test_idx: Sequence[int], preds: ModelPredictions,
                       article: str, number: int, majority: str) -> list[dict[str, Any]]:  # fmt: skip
-    """One JSON-ready entry per held-out quote: what was predicted, with every probability."""
+    """One JSON-ready entry per held-out quote: what was predicted, with every probability.
+
+    ``raw_probabilities`` (before the fold model's calibration) are what an ensemble averages,
+    so that averaged cv results (scripts/cv_results.py average) give the ensemble's labels."""
     probs = preds.probabilities
+    raw = preds.raw_probabilities
     return [{
         "index": int(idx), "id": (test.records[i].get("id") if test.records else None),
         "line": test.lines[i] if test.lines else None, "article": article, "fold": number,
         "text": test.texts[i], "gold": test.labels[i], "predicted": preds.predicted[i],
         "confidence": float(preds.confidence[i]),
         "probabilities": {label: float(probs[i, j]) for j, label in enumerate(preds.labels)},
+        "raw_probabilities": {label: float(raw[i, j]) for j, label in enumerate(preds.labels)},
         "majority": majority,
     } for i, idx in enumerate(test_idx)]  # fmt: skip
 
