@@ -105,6 +105,8 @@ def _load_all() -> dict[str, dict]:
 
 
 def _ensemble(cands: dict[str, dict], spec: str) -> dict:
+    """The mean of the members' cached (calibrated) probabilities. A shipped ensemble averages
+    raw probabilities and then calibrates, which can move a close call (docs intro)."""
     name, members = spec.split("=")
     parts = [cands[m] for m in members.split("+")]
     sets = {}
