@@ -827,3 +827,41 @@ def test_cli_score_bad_model(tmp_path):
     result = runner.invoke(app, ["score", str(art), "--model", str(tmp_path / "no_model")])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gold=st.lists(
+        st.tuples(st.integers(0, 60), st.integers(1, 30), st.booleans()), min_size=1, max_size=5
+    ),
+    items=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 50)), min_size=1, max_size=4),
+)
+def test_match_units_credits_in_scope_units_first(gold, items):
+    """With out-of-scope units (an author's own argument), the matching recovers as many
+    in-scope units as any one-to-one assignment could (checked by brute force), and among
+    those, as many pairs in all."""
+    from itertools import permutations
+
+    scope = [keep for _, _, keep in gold]
+    gold = [(s, s + n) for s, n, _ in gold]
+    items = [(s, s + n) for s, n in items]
+    pairs = match_units(gold, items, 0.5, scope)
+    ov = lambda a, b: max(0, min(a[1], b[1]) - max(a[0], b[0]))  # noqa: E731
+    allowed = [[2 * ov(g, q) >= (g[1] - g[0]) for q in items] for g in gold]
+    assert len(set(pairs.values())) == len(pairs) and all(allowed[i][j] for i, j in pairs.items())
+    slots = list(range(len(items))) + [None] * len(gold)
+    best = max(
+        (
+            sum(j is not None and allowed[i][j] and scope[i] for i, j in enumerate(p)),
+            sum(j is not None and allowed[i][j] for i, j in enumerate(p)),
+        )
+        for p in set(permutations(slots, len(gold)))
+    )
+    assert (sum(scope[i] for i in pairs), len(pairs)) == best
+
+
+def test_an_opinion_unit_does_not_take_the_item_of_a_quote():
+    """The reviewer's case: one item spans an author's opinion (out of scope) and a direct quote;
+    the quote is recovered, not reported as merged."""
+    assert match_units([(0, 12), (12, 20)], [(0, 20)], 0.5, [False, True]) == {1: 0}
+    assert match_units([(0, 12), (12, 20)], [(0, 20)], 0.5) == {0: 0}  # all in scope: overlap

@@ -48,32 +48,44 @@ def _covers(item: Span, unit: Span, min_overlap: float) -> bool:
     return _overlap(item, unit) >= max(1, min_overlap * (unit[1] - unit[0]))
 
 
-def match_units(gold: list[Span], items: list[Span], min_overlap: float = 0.5) -> dict[int, int]:
+def match_units(
+    gold: list[Span],
+    items: list[Span],
+    min_overlap: float = 0.5,
+    in_scope: list[bool] | None = None,
+) -> dict[int, int]:
     """One-to-one matching of gold units to extracted items, as {gold index: item index}.
 
     A pair may match when the item covers at least ``min_overlap`` of the gold unit's
-    characters. Among all one-to-one matchings the one with the most pairs is chosen (so
-    recovery is the maximum any assignment could credit), ties broken by the larger total
-    character overlap; solved exactly with the Hungarian algorithm
+    characters. Among all one-to-one matchings the one with the most in-scope pairs is chosen
+    (``in_scope[i]`` False marks a unit the extractor does not look for; all in scope by
+    default), then the one with the most pairs, ties broken by the larger total character
+    overlap; so recovery is the maximum any assignment could credit, and an out-of-scope unit
+    never takes an item an in-scope one could have. Solved exactly with the Hungarian algorithm
     (``scipy.optimize.linear_sum_assignment``).
 
     Example:
         >>> match_units([(0, 10), (10, 20)], [(0, 20)])   # one long item, two units
         {0: 0}
+        >>> match_units([(0, 12), (12, 20)], [(0, 20)], in_scope=[False, True])
+        {1: 0}
     """
     if not gold or not items:
         return {}
     import numpy as np
     from scipy.optimize import linear_sum_assignment
 
-    # Each eligible pair is worth 1 plus its overlap scaled below 1/len(gold): the pair count
-    # dominates, and total overlap only breaks ties between matchings of equal size.
+    in_scope = in_scope if in_scope is not None else [True] * len(gold)
+    # Lexicographic weights: an in-scope pair is worth more than all other pairs together can
+    # add (bonus > len(gold)); each pair is worth 1; overlap, scaled below 1 in total, only
+    # breaks ties between matchings with the same counts.
+    bonus = len(gold) + 1
     scale = (1 + sum(e - s for s, e in gold)) * (1 + len(gold))
     weight = np.zeros((len(gold), len(items)))
     for i, g in enumerate(gold):
         for j, q in enumerate(items):
             if _covers(q, g, min_overlap):
-                weight[i, j] = 1 + _overlap(q, g) / scale
+                weight[i, j] = bonus * in_scope[i] + 1 + _overlap(q, g) / scale
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return {int(i): int(j) for i, j in zip(rows, cols) if weight[i, j] > 0}
 
@@ -162,7 +174,8 @@ class _Tally:
 
     def add_article(self, source: str, units: list[dict], spans: list[Span], items: list[Quote]):
         item_spans = [(q.start, q.end) for q in items]
-        pairs = match_units(spans, item_spans, self.min_overlap)
+        scope = [str(g["kind"]) not in OUT_OF_SCOPE_KINDS for g in units]
+        pairs = match_units(spans, item_spans, self.min_overlap, scope)
         stats = {"gold": 0, "recovered": 0, "merged": 0, "extracted": len(items), "correct": 0}
         self.per_article[source] = stats
         for i, (g, span) in enumerate(zip(units, spans)):
