@@ -22,6 +22,7 @@ from stance.evaluation.prevalence import (
     prevalence,
     prevalence_file,
     rate_matrix,
+    unmeasured_labels,
 )
 
 runner = CliRunner()
@@ -84,6 +85,23 @@ def test_interval_widens_with_uncertain_error_rates():
     for est in (sure, unsure):
         low, high = est["adjusted_ci"].T
         assert np.all(low <= [0.6, 0.3, 0.1]) and np.all(high >= [0.6, 0.3, 0.1])
+
+
+def test_label_without_held_out_examples_keeps_its_assumed_rate_in_the_bootstrap():
+    # 'conditional' has no held-out examples: the point estimate takes its row as identity,
+    # so every resample must too (the review's demo: intervals were [0, 0.92], [0, 0.5], [0, 1])
+    empty_row = [[40, 5, 0], [5, 40, 0], [0, 0, 0]]
+    est = estimate_group([70, 20, 10], empty_row, 4000, np.random.default_rng(0))
+    low, high = est["adjusted_ci"].T
+    assert np.all(low <= est["adjusted"]) and np.all(est["adjusted"] <= high)
+    assert np.all(high - low < 0.3)
+    # independently: a measured, all-but-certain identity row gives the same intervals (same
+    # draws for the other rows; its Dirichlet(1e6 + 1/2, 1/2, 1/2) draw is the identity to 1e-5)
+    measured = estimate_group([70, 20, 10], [[40, 5, 0], [5, 40, 0], [0, 0, 10**6]], 4000,
+                              np.random.default_rng(0))  # fmt: skip
+    assert est["adjusted_ci"] == pytest.approx(measured["adjusted_ci"], abs=1e-3)
+    assert unmeasured_labels(LABELS, empty_row) == ["conditional"]
+    assert unmeasured_labels(LABELS, CONFUSION) == []
 
 
 def test_prevalence_groups_small_flag_and_all_row():
@@ -165,3 +183,30 @@ def test_score_speaker_summary_uses_the_prevalence_function(baseline_model, tmp_
     for label in LABELS:
         assert row.shares[label]["raw"] == pytest.approx(expected["shares"][label]["raw"])
         assert row.shares[label]["adjusted"] == pytest.approx(expected["shares"][label]["adjusted"])
+
+
+def test_unmeasured_label_is_noted_in_the_result_and_by_the_cli(
+    baseline_model, tiny_records, tmp_path, monkeypatch
+):
+    import stance.evaluation.prevalence as module
+
+    real = module.model_confusion
+
+    def without_conditional(model):  # the real record, as if no held-out quote were conditional
+        labels, confusion, source = real(model)
+        return labels, [*confusion[:2], [0, 0, 0]], source
+
+    monkeypatch.setattr(module, "model_confusion", without_conditional)
+    path = _quotes(tmp_path, tiny_records)
+    result = prevalence_file(path, "role", model=baseline_model, n_resamples=200)
+    assert result["error_rates"]["unmeasured"] == ["conditional"]
+    [warning] = result["warnings"]
+    assert "no held-out examples of 'conditional'" in warning and "assumed" in warning
+    out = runner.invoke(app, ["prevalence", "--input", str(path), "--by", "role", "--json",
+                              "--model", str(baseline_model), "--resamples", "50"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["warnings"] == [warning]
+    assert out.stderr == f"warning: {warning}\n"
+    monkeypatch.undo()  # the model's own record has every label
+    full = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert full["error_rates"]["unmeasured"] == [] and full["warnings"] == []

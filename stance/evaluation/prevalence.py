@@ -13,7 +13,9 @@ The **95% interval** is a percentile bootstrap over *both* sources of error: eac
 redraws the group's predicted-label shares and each row of ``M`` (the held-out predictions of
 one true label), and solves again. The draws are a Bayesian bootstrap (Dirichlet over the
 counts with a Jeffreys prior of 1/2): like resampling quotes, but a group whose quotes all got
-one label still gets an honest interval instead of [1, 1]. Groups
+one label still gets an honest interval instead of [1, 1]. A label with no held-out examples
+has no measured error rate: both the estimate and every resample assume its quotes are always
+predicted right, and the result says so (:func:`unmeasured_labels`). Groups
 with fewer than :data:`~stance.constants.MIN_GROUP_SIZE` quotes are flagged ``small``: the
 interval is reported, the point estimate should not be quoted on its own.
 
@@ -43,6 +45,7 @@ __all__ = [
     "MISSING_GROUP",
     "ALL_GROUP",
     "rate_matrix",
+    "unmeasured_labels",
     "adjusted_shares",
     "estimate_group",
     "prevalence",
@@ -68,6 +71,13 @@ def rate_matrix(confusion: Any) -> np.ndarray:
     totals = cm.sum(axis=-1, keepdims=True)
     eye = np.broadcast_to(np.eye(cm.shape[-1]), cm.shape)
     return np.where(totals > 0, cm / np.where(totals > 0, totals, 1.0), eye)
+
+
+def unmeasured_labels(labels: Sequence[str], confusion: Any) -> list[str]:
+    """The labels with no held-out examples (an all-zero confusion row): their error rate is
+    assumed (always predicted right, see :func:`rate_matrix`), not measured."""
+    totals = np.asarray(confusion, dtype=np.float64).sum(axis=-1)
+    return [label for label, total in zip(labels, totals) if total == 0]
 
 
 def adjusted_shares(observed: np.ndarray, confusion: Any) -> np.ndarray:
@@ -113,7 +123,9 @@ def estimate_group(
 
     Returns:
         ``{"raw", "raw_ci", "adjusted", "adjusted_ci"}``: arrays (k,) and (k, 2); the point
-        estimates are the plain shares and their ACC correction (no prior).
+        estimates are the plain shares and their ACC correction (no prior). A label with no
+        held-out examples keeps its assumed identity row in every resample too (see
+        :func:`unmeasured_labels`).
     """
     rng = rng or np.random.default_rng(0)
     counts = np.asarray(counts, dtype=np.int64)
@@ -125,6 +137,12 @@ def estimate_group(
     q_boot = rng.dirichlet(counts + _PRIOR, size=n_resamples)
     # The same for the held-out predictions of each true label: the error-rate uncertainty.
     cm_boot = np.stack([rng.dirichlet(cm[i] + _PRIOR, size=n_resamples) for i in range(k)], axis=1)
+    # A label with no held-out examples has no measured rate: the point estimate assumes the
+    # identity row, so every resample must too. Drawn from the prior alone, the row would say
+    # that label's quotes get random predictions and stretch every interval toward [0, 1].
+    # (All rows are still drawn, so the other rows' draws do not depend on which are empty.)
+    unmeasured = cm.sum(axis=1) == 0
+    cm_boot[:, unmeasured] = np.eye(k)[unmeasured]
     return {
         "raw": q,
         "raw_ci": _interval(q_boot, level),
@@ -286,8 +304,10 @@ def prevalence_file(
 
     Returns:
         ``{"input", "by", "n", "scored_input", "labels", "error_rates": {model, fitted_on,
-        n_held_out, confusion}, "groups": [rows of :func:`prevalence`], "by_year": rows or
-        None, "settings", "plot"}``.
+        n_held_out, confusion, unmeasured}, "groups": [rows of :func:`prevalence`], "by_year":
+        rows or None, "settings", "warnings", "plot"}``. ``unmeasured`` lists the labels with
+        no held-out examples (their error rate is assumed, see :func:`unmeasured_labels`);
+        ``warnings`` says so in words, one sentence each.
 
     Raises:
         DataError: unreadable file, no such column, or rows without text to score.
@@ -313,10 +333,18 @@ def prevalence_file(
     by_year = None
     if by != "year" and any(y not in (None, "") for y in years):
         by_year = prevalence(predicted, years, **run)
+    unmeasured = unmeasured_labels(labels, confusion)
+    warnings = [
+        f"{source['model']}: no held-out examples of {label!r} in its {source['fitted_on']} split, "
+        f"so its error rate is assumed (quotes that are {label!r} always predicted so), not "
+        "measured; retrain with a validation split that has every label"
+        for label in unmeasured
+    ]
     result = {
         "input": str(path), "by": by, "n": len(predicted), "scored_input": scored, "labels": labels,
-        "error_rates": {**source, "confusion": confusion},
+        "error_rates": {**source, "confusion": confusion, "unmeasured": unmeasured},
         "groups": prevalence(predicted, groups, **run), "by_year": by_year, "settings": settings,
+        "warnings": warnings,
     }  # fmt: skip
     if plot is not None:
         result["plot"] = str(plot_prevalence(result, plot))
