@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.constants import LABELS
+from stance.errors import DataError
 from stance.evaluation.prevalence import (
     ALL_GROUP,
     adjusted_shares,
@@ -210,3 +211,44 @@ def test_unmeasured_label_is_noted_in_the_result_and_by_the_cli(
     monkeypatch.undo()  # the model's own record has every label
     full = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
     assert full["error_rates"]["unmeasured"] == [] and full["warnings"] == []
+
+
+def _scored(tmp_path, labels):
+    """A file in the form stance predict --output writes: label, p_* columns, needs_review."""
+    rows = [{"text": f"quote {i}", "role": "gp", "label": label, "needs_review": False,
+             **{f"p_{x}": (None if label == "" else float(x == label)) for x in LABELS}}
+            for i, label in enumerate(labels)]  # fmt: skip
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_scored_input_with_an_unknown_label_names_the_line_value_and_labels(
+    baseline_model, tmp_path
+):
+    path = _scored(tmp_path, ["support", "oppose", "Support", "maybe"])
+    with pytest.raises(DataError) as info:
+        prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert info.value.line == 3 and info.value.path == str(path)
+    assert "'Support'" in str(info.value) and "support, oppose, conditional" in str(info.value)
+    out = runner.invoke(app, ["prevalence", "--input", str(path), "--by", "role",
+                              "--model", str(baseline_model)])  # fmt: skip
+    assert out.exit_code == 1 and out.stdout == ""
+    assert out.stderr == f"error: {info.value}\n"  # one line, no traceback
+
+
+def test_scored_rows_without_a_label_are_counted_as_skipped(baseline_model, tmp_path):
+    path = _scored(tmp_path, ["support", "", "oppose", "support", ""])
+    result = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert result["n"] == 3 and result["groups"][0]["counts"]["support"] == 2
+    assert result["skipped"]["rows"] == 2 and result["skipped"]["lines"] == [2, 5]
+    assert "no predicted label" in result["skipped"]["reason"]
+    [warning] = result["warnings"]
+    assert "skipped 2 row(s)" in warning and "lines 2, 5" in warning
+    out = runner.invoke(app, ["prevalence", "--input", str(path), "--by", "role",
+                              "--model", str(baseline_model), "--resamples", "50"])  # fmt: skip
+    assert out.exit_code == 0 and out.stderr == f"warning: {warning}\n"
+    assert prevalence_file(_quotes(tmp_path, [{"text": "a", "role": "gp"}]), "role",
+                           model=baseline_model, n_resamples=50)["skipped"]["rows"] == 0  # fmt: skip
+    with pytest.raises(DataError, match="no row has a predicted label"):
+        prevalence_file(_scored(tmp_path, ["", ""]), "role", model=baseline_model)
