@@ -252,3 +252,17 @@ def test_scored_rows_without_a_label_are_counted_as_skipped(baseline_model, tmp_
                            model=baseline_model, n_resamples=50)["skipped"]["rows"] == 0  # fmt: skip
     with pytest.raises(DataError, match="no row has a predicted label"):
         prevalence_file(_scored(tmp_path, ["", ""]), "role", model=baseline_model)
+
+
+def test_prevalence_file_takes_a_model_path_or_a_loaded_predictor(
+    baseline_model, tiny_records, tmp_path
+):
+    from stance.inference.predictor import load
+
+    path = _quotes(tmp_path, tiny_records)
+    by_path = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    predictor = load(baseline_model)
+    loaded = prevalence_file(path, "role", model=predictor, n_resamples=50)
+    assert loaded["groups"] == by_path["groups"] and loaded["by_year"] == by_path["by_year"]
+    assert by_path["error_rates"]["model"] == str(baseline_model)
+    assert loaded["error_rates"]["model"] == str(predictor.model_dir)

@@ -331,8 +331,9 @@ def prevalence_file(
 
     A file with ``label_column`` and one ``<prob_prefix><label>`` column per label (what
     ``stance predict --output`` writes) is used as scored; any other file is scored with
-    ``model`` first. The error rates always come from ``model`` (use the model that scored
-    the file). When the file has a ``year`` column (and ``by`` is another column), the result
+    ``model`` first. ``model`` is a model directory, a loaded predictor, or None (the
+    default model); the error rates always come from it (use the model that scored the
+    file). When the file has a ``year`` column (and ``by`` is another column), the result
     also holds the prevalence by year.
 
     Returns:
@@ -349,11 +350,11 @@ def prevalence_file(
             file) a predicted label the model does not have (names the first such line).
         ModelError: the model is missing or records no held-out error rates.
     """
-    from stance.inference.predictor import load
+    from stance.inference.predictor import Predictor, _resolve_predictor
 
-    predictor = load(model)
+    predictor = _resolve_predictor(model, {})  # a path (or None: the default) or a Predictor
     labels, confusion, source = model_confusion(predictor)
-    if model is not None and not hasattr(model, "predict"):
+    if model is not None and not isinstance(model, Predictor):
         source["model"] = str(model)  # the path as the user gave it, not the resolved one
     path = Path(input_path)
     predicted, groups, records, scored, skipped = _read_input(
