@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.constants import LABELS
+from stance.errors import DataError
 from stance.evaluation.prevalence import (
     ALL_GROUP,
     adjusted_shares,
@@ -22,6 +23,7 @@ from stance.evaluation.prevalence import (
     prevalence,
     prevalence_file,
     rate_matrix,
+    unmeasured_labels,
 )
 
 runner = CliRunner()
@@ -84,6 +86,23 @@ def test_interval_widens_with_uncertain_error_rates():
     for est in (sure, unsure):
         low, high = est["adjusted_ci"].T
         assert np.all(low <= [0.6, 0.3, 0.1]) and np.all(high >= [0.6, 0.3, 0.1])
+
+
+def test_label_without_held_out_examples_keeps_its_assumed_rate_in_the_bootstrap():
+    # 'conditional' has no held-out examples: the point estimate takes its row as identity,
+    # so every resample must too (the review's demo: intervals were [0, 0.92], [0, 0.5], [0, 1])
+    empty_row = [[40, 5, 0], [5, 40, 0], [0, 0, 0]]
+    est = estimate_group([70, 20, 10], empty_row, 4000, np.random.default_rng(0))
+    low, high = est["adjusted_ci"].T
+    assert np.all(low <= est["adjusted"]) and np.all(est["adjusted"] <= high)
+    assert np.all(high - low < 0.3)
+    # independently: a measured, all-but-certain identity row gives the same intervals (same
+    # draws for the other rows; its Dirichlet(1e6 + 1/2, 1/2, 1/2) draw is the identity to 1e-5)
+    measured = estimate_group([70, 20, 10], [[40, 5, 0], [5, 40, 0], [0, 0, 10**6]], 4000,
+                              np.random.default_rng(0))  # fmt: skip
+    assert est["adjusted_ci"] == pytest.approx(measured["adjusted_ci"], abs=1e-3)
+    assert unmeasured_labels(LABELS, empty_row) == ["conditional"]
+    assert unmeasured_labels(LABELS, CONFUSION) == []
 
 
 def test_prevalence_groups_small_flag_and_all_row():
@@ -165,3 +184,85 @@ def test_score_speaker_summary_uses_the_prevalence_function(baseline_model, tmp_
     for label in LABELS:
         assert row.shares[label]["raw"] == pytest.approx(expected["shares"][label]["raw"])
         assert row.shares[label]["adjusted"] == pytest.approx(expected["shares"][label]["adjusted"])
+
+
+def test_unmeasured_label_is_noted_in_the_result_and_by_the_cli(
+    baseline_model, tiny_records, tmp_path, monkeypatch
+):
+    import stance.evaluation.prevalence as module
+
+    real = module.model_confusion
+
+    def without_conditional(model):  # the real record, as if no held-out quote were conditional
+        labels, confusion, source = real(model)
+        return labels, [*confusion[:2], [0, 0, 0]], source
+
+    monkeypatch.setattr(module, "model_confusion", without_conditional)
+    path = _quotes(tmp_path, tiny_records)
+    result = prevalence_file(path, "role", model=baseline_model, n_resamples=200)
+    assert result["error_rates"]["unmeasured"] == ["conditional"]
+    [warning] = result["warnings"]
+    assert "no held-out examples of 'conditional'" in warning and "assumed" in warning
+    out = runner.invoke(app, ["prevalence", "--input", str(path), "--by", "role", "--json",
+                              "--model", str(baseline_model), "--resamples", "50"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["warnings"] == [warning]
+    assert out.stderr == f"warning: {warning}\n"
+    monkeypatch.undo()  # the model's own record has every label
+    full = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert full["error_rates"]["unmeasured"] == [] and full["warnings"] == []
+
+
+def _scored(tmp_path, labels):
+    """A file in the form stance predict --output writes: label, p_* columns, needs_review."""
+    rows = [{"text": f"quote {i}", "role": "gp", "label": label, "needs_review": False,
+             **{f"p_{x}": (None if label == "" else float(x == label)) for x in LABELS}}
+            for i, label in enumerate(labels)]  # fmt: skip
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_scored_input_with_an_unknown_label_names_the_line_value_and_labels(
+    baseline_model, tmp_path
+):
+    path = _scored(tmp_path, ["support", "oppose", "Support", "maybe"])
+    with pytest.raises(DataError) as info:
+        prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert info.value.line == 3 and info.value.path == str(path)
+    assert "'Support'" in str(info.value) and "support, oppose, conditional" in str(info.value)
+    out = runner.invoke(app, ["prevalence", "--input", str(path), "--by", "role",
+                              "--model", str(baseline_model)])  # fmt: skip
+    assert out.exit_code == 1 and out.stdout == ""
+    assert out.stderr == f"error: {info.value}\n"  # one line, no traceback
+
+
+def test_scored_rows_without_a_label_are_counted_as_skipped(baseline_model, tmp_path):
+    path = _scored(tmp_path, ["support", "", "oppose", "support", ""])
+    result = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert result["n"] == 3 and result["groups"][0]["counts"]["support"] == 2
+    assert result["skipped"]["rows"] == 2 and result["skipped"]["lines"] == [2, 5]
+    assert "no predicted label" in result["skipped"]["reason"]
+    [warning] = result["warnings"]
+    assert "skipped 2 row(s)" in warning and "lines 2, 5" in warning
+    out = runner.invoke(app, ["prevalence", "--input", str(path), "--by", "role",
+                              "--model", str(baseline_model), "--resamples", "50"])  # fmt: skip
+    assert out.exit_code == 0 and out.stderr == f"warning: {warning}\n"
+    assert prevalence_file(_quotes(tmp_path, [{"text": "a", "role": "gp"}]), "role",
+                           model=baseline_model, n_resamples=50)["skipped"]["rows"] == 0  # fmt: skip
+    with pytest.raises(DataError, match="no row has a predicted label"):
+        prevalence_file(_scored(tmp_path, ["", ""]), "role", model=baseline_model)
+
+
+def test_prevalence_file_takes_a_model_path_or_a_loaded_predictor(
+    baseline_model, tiny_records, tmp_path
+):
+    from stance.inference.predictor import load
+
+    path = _quotes(tmp_path, tiny_records)
+    by_path = prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    predictor = load(baseline_model)
+    loaded = prevalence_file(path, "role", model=predictor, n_resamples=50)
+    assert loaded["groups"] == by_path["groups"] and loaded["by_year"] == by_path["by_year"]
+    assert by_path["error_rates"]["model"] == str(baseline_model)
+    assert loaded["error_rates"]["model"] == str(predictor.model_dir)

@@ -77,6 +77,8 @@ def prevalence(
 
     result = prevalence_file(input_path, by, model=model, text_column=text_column,
                              n_resamples=resamples, seed=seed, plot=plot)  # fmt: skip
+    for warning in result["warnings"]:  # on stderr, so --json output stays one JSON object
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False))
         return

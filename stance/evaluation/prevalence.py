@@ -13,7 +13,9 @@ The **95% interval** is a percentile bootstrap over *both* sources of error: eac
 redraws the group's predicted-label shares and each row of ``M`` (the held-out predictions of
 one true label), and solves again. The draws are a Bayesian bootstrap (Dirichlet over the
 counts with a Jeffreys prior of 1/2): like resampling quotes, but a group whose quotes all got
-one label still gets an honest interval instead of [1, 1]. Groups
+one label still gets an honest interval instead of [1, 1]. A label with no held-out examples
+has no measured error rate: both the estimate and every resample assume its quotes are always
+predicted right, and the result says so (:func:`unmeasured_labels`). Groups
 with fewer than :data:`~stance.constants.MIN_GROUP_SIZE` quotes are flagged ``small``: the
 interval is reported, the point estimate should not be quoted on its own.
 
@@ -43,6 +45,7 @@ __all__ = [
     "MISSING_GROUP",
     "ALL_GROUP",
     "rate_matrix",
+    "unmeasured_labels",
     "adjusted_shares",
     "estimate_group",
     "prevalence",
@@ -68,6 +71,13 @@ def rate_matrix(confusion: Any) -> np.ndarray:
     totals = cm.sum(axis=-1, keepdims=True)
     eye = np.broadcast_to(np.eye(cm.shape[-1]), cm.shape)
     return np.where(totals > 0, cm / np.where(totals > 0, totals, 1.0), eye)
+
+
+def unmeasured_labels(labels: Sequence[str], confusion: Any) -> list[str]:
+    """The labels with no held-out examples (an all-zero confusion row): their error rate is
+    assumed (always predicted right, see :func:`rate_matrix`), not measured."""
+    totals = np.asarray(confusion, dtype=np.float64).sum(axis=-1)
+    return [label for label, total in zip(labels, totals) if total == 0]
 
 
 def adjusted_shares(observed: np.ndarray, confusion: Any) -> np.ndarray:
@@ -113,7 +123,9 @@ def estimate_group(
 
     Returns:
         ``{"raw", "raw_ci", "adjusted", "adjusted_ci"}``: arrays (k,) and (k, 2); the point
-        estimates are the plain shares and their ACC correction (no prior).
+        estimates are the plain shares and their ACC correction (no prior). A label with no
+        held-out examples keeps its assumed identity row in every resample too (see
+        :func:`unmeasured_labels`).
     """
     rng = rng or np.random.default_rng(0)
     counts = np.asarray(counts, dtype=np.int64)
@@ -125,6 +137,12 @@ def estimate_group(
     q_boot = rng.dirichlet(counts + _PRIOR, size=n_resamples)
     # The same for the held-out predictions of each true label: the error-rate uncertainty.
     cm_boot = np.stack([rng.dirichlet(cm[i] + _PRIOR, size=n_resamples) for i in range(k)], axis=1)
+    # A label with no held-out examples has no measured rate: the point estimate assumes the
+    # identity row, so every resample must too. Drawn from the prior alone, the row would say
+    # that label's quotes get random predictions and stretch every interval toward [0, 1].
+    # (All rows are still drawn, so the other rows' draws do not depend on which are empty.)
+    unmeasured = cm.sum(axis=1) == 0
+    cm_boot[:, unmeasured] = np.eye(k)[unmeasured]
     return {
         "raw": q,
         "raw_ci": _interval(q_boot, level),
@@ -232,13 +250,20 @@ def model_confusion(model: Any) -> tuple[list[str], list[list[int]], dict[str, A
     return list(predictor.labels), record["held_out"]["confusion"], summary
 
 
+_SKIP_REASON = "no predicted label (a row stance predict --skip-invalid left unscored)"
+# Lines of skipped rows quoted in the result (the count is always complete).
+_MAX_SKIPPED_LINES = 10
+
+
 def _read_input(path: Path, by: str, text_column: str, prob_prefix: str, labels: Sequence[str],
-                predictor: Any, label_column: str) -> tuple[list[str], list[Any], list[dict], bool]:  # fmt: skip
-    """Predicted labels, groups and records of a file; a file without the probability
-    columns of ``stance predict --output`` is scored first."""
+                predictor: Any, label_column: str) -> tuple[list[str], list[Any], list[dict], bool, list[int]]:  # fmt: skip
+    """Predicted labels, groups and records of a file, whether it came scored, and the lines of
+    the rows skipped; a file without the probability columns of ``stance predict --output``
+    is scored first."""
     from stance.data.io import iter_records
 
-    records = [r for _, r in iter_records(path)]
+    numbered = list(iter_records(path))
+    records = [r for _, r in numbered]
     if not records:
         raise DataError(path, "no records; expected quotes, one per line or row")
     if by not in records[0] and not any(by in r for r in records):
@@ -251,17 +276,43 @@ def _read_input(path: Path, by: str, text_column: str, prob_prefix: str, labels:
         and label_column in records[0]
     )
     if scored:
-        predicted = [str(r.get(label_column) or "") for r in records]
-        kept = [i for i, p in enumerate(predicted) if p]  # rows skipped by predict have no label
+        kept, predicted, skipped = _scored_labels(path, numbered, labels, label_column)
     else:
         texts = [r.get(text_column) for r in records]
         if any(not isinstance(t, str) for t in texts):
             raise DataError(path, f"rows without a {text_column!r} string: expected quotes to score "
                             "(or the output of stance predict); name the column with --text-column")  # fmt: skip
         predicted = [p.label for p in predictor.predict(texts)]
-        kept = list(range(len(records)))
-    return ([predicted[i] for i in kept], [records[i].get(by) for i in kept],
-            [records[i] for i in kept], scored)  # fmt: skip
+        kept, skipped = list(range(len(records))), []
+    return (predicted, [records[i].get(by) for i in kept], [records[i] for i in kept], scored,
+            skipped)  # fmt: skip
+
+
+def _scored_labels(path: Path, numbered: list[tuple[int, dict]], labels: Sequence[str],
+                   label_column: str) -> tuple[list[int], list[str], list[int]]:  # fmt: skip
+    """``(indices of the rows kept, their labels, lines of the rows skipped)`` of a scored file.
+
+    A row with an empty label is one that ``stance predict --skip-invalid`` could not score:
+    it is skipped and counted. Any other label the model does not have (``Support``, a gold
+    label column of another scheme) is an error: counting it as something would be a guess.
+    """
+    kept, predicted, skipped = [], [], []
+    for i, (line, record) in enumerate(numbered):
+        value = record.get(label_column)
+        if value is None or value == "":
+            skipped.append(line)
+        elif value in labels:
+            kept.append(i)
+            predicted.append(value)
+        else:
+            raise DataError(path, f"predicted label {value!r} in column {label_column!r} is not one "
+                            f"of the model's labels ({', '.join(labels)}; case matters); score the "
+                            "file with this model (stance predict --output) or correct the label",
+                            line=line)  # fmt: skip
+    if not kept:
+        raise DataError(path, f"no row has a predicted label in column {label_column!r} ({len(skipped)} "
+                        "rows, all empty); expected the output of stance predict --output")  # fmt: skip
+    return kept, predicted, skipped
 
 
 def prevalence_file(
@@ -280,27 +331,33 @@ def prevalence_file(
 
     A file with ``label_column`` and one ``<prob_prefix><label>`` column per label (what
     ``stance predict --output`` writes) is used as scored; any other file is scored with
-    ``model`` first. The error rates always come from ``model`` (use the model that scored
-    the file). When the file has a ``year`` column (and ``by`` is another column), the result
+    ``model`` first. ``model`` is a model directory, a loaded predictor, or None (the
+    default model); the error rates always come from it (use the model that scored the
+    file). When the file has a ``year`` column (and ``by`` is another column), the result
     also holds the prevalence by year.
 
     Returns:
         ``{"input", "by", "n", "scored_input", "labels", "error_rates": {model, fitted_on,
-        n_held_out, confusion}, "groups": [rows of :func:`prevalence`], "by_year": rows or
-        None, "settings", "plot"}``.
+        n_held_out, confusion, unmeasured}, "groups": [rows of :func:`prevalence`], "by_year":
+        rows or None, "settings", "skipped": {rows, lines, reason}, "warnings", "plot"}``.
+        ``n`` counts the quotes used; ``skipped`` the rows of a scored file with an empty label
+        (left unscored by ``stance predict --skip-invalid``; ``lines``: the first few).
+        ``unmeasured`` lists the labels with no held-out examples (their error rate is
+        assumed, see :func:`unmeasured_labels`). ``warnings`` says both in words.
 
     Raises:
-        DataError: unreadable file, no such column, or rows without text to score.
+        DataError: unreadable file, no such column, rows without text to score, or (scored
+            file) a predicted label the model does not have (names the first such line).
         ModelError: the model is missing or records no held-out error rates.
     """
-    from stance.inference.predictor import load
+    from stance.inference.predictor import Predictor, _resolve_predictor
 
-    predictor = load(model)
+    predictor = _resolve_predictor(model, {})  # a path (or None: the default) or a Predictor
     labels, confusion, source = model_confusion(predictor)
-    if model is not None and not hasattr(model, "predict"):
+    if model is not None and not isinstance(model, Predictor):
         source["model"] = str(model)  # the path as the user gave it, not the resolved one
     path = Path(input_path)
-    predicted, groups, records, scored = _read_input(
+    predicted, groups, records, scored, skipped = _read_input(
         path, by, text_column, prob_prefix, labels, predictor, label_column
     )
     settings = {"n_resamples": n_resamples, "seed": seed, "confidence_level": CONFIDENCE_LEVEL,
@@ -313,14 +370,37 @@ def prevalence_file(
     by_year = None
     if by != "year" and any(y not in (None, "") for y in years):
         by_year = prevalence(predicted, years, **run)
+    unmeasured = unmeasured_labels(labels, confusion)
     result = {
         "input": str(path), "by": by, "n": len(predicted), "scored_input": scored, "labels": labels,
-        "error_rates": {**source, "confusion": confusion},
+        "error_rates": {**source, "confusion": confusion, "unmeasured": unmeasured},
         "groups": prevalence(predicted, groups, **run), "by_year": by_year, "settings": settings,
+        "skipped": {"rows": len(skipped), "lines": skipped[:_MAX_SKIPPED_LINES],
+                    "reason": _SKIP_REASON},
+        "warnings": _warnings(path, label_column, skipped, source, unmeasured),
     }  # fmt: skip
     if plot is not None:
         result["plot"] = str(plot_prevalence(result, plot))
     return result
+
+
+def _warnings(path: Path, label_column: str, skipped: list[int], source: dict[str, Any],
+              unmeasured: list[str]) -> list[str]:  # fmt: skip
+    """One sentence for the skipped rows, one per label whose error rate is assumed."""
+    out = []
+    if skipped:
+        shown = ", ".join(map(str, skipped[:_MAX_SKIPPED_LINES]))
+        more = ", ..." if len(skipped) > _MAX_SKIPPED_LINES else ""
+        out.append(f"{path}: skipped {len(skipped)} row(s) with no predicted label in column "
+                   f"{label_column!r} (line{'s' if len(skipped) > 1 else ''} {shown}{more}): rows "
+                   "stance predict --skip-invalid left unscored; they are not counted")  # fmt: skip
+    out += [
+        f"{source['model']}: no held-out examples of {label!r} in its {source['fitted_on']} split, "
+        f"so its error rate is assumed (quotes that are {label!r} always predicted so), not "
+        "measured; retrain with a validation split that has every label"
+        for label in unmeasured
+    ]
+    return out
 
 
 def plot_prevalence(result: dict[str, Any], path: str | Path) -> Path:
