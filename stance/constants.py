@@ -65,6 +65,8 @@ DEFAULT_TRAIN_PRECISION = "fp32"
 DATA_DIR = "data"
 CORPUS_PATH = "data/corpus.jsonl"
 SPLITS_DIR = "data/splits"
+# The test split: the held-out seed articles' quotes (`stance data split` writes it).
+TEST_SPLIT_PATH = "data/splits/test.jsonl"
 ARTICLES_DIR = "data/articles"
 SEED_UNITS_PATH = "data/seed_units.jsonl"  # hand-cut gold units of the seed articles
 MODELS_DIR = "models"

@@ -232,6 +232,18 @@ def _new(tmp_path: Path, rows: list[dict]) -> Path:
     return write_jsonl(tmp_path / "new.jsonl", [{**base, **r} for r in rows])
 
 
+DEV_TEXTS = ["Shifting care out of big hospitals and into local communities is the right call.",
+             "Moving every surgery into a polyclinic would wreck continuity of care for patients."]  # fmt: skip
+
+
+def _dev(tmp_path: Path) -> Path:
+    """A two-quote development set, shaped like data/dev_positions.jsonl."""
+    rows = [{"id": f"dev-{i}", "text": t, "label": label, "source": "dev_positions",
+             "speaker": "X", "role": "other", "reform": "polyclinic", "organisation": "Y",
+             "basis": "Z"} for i, (t, label) in enumerate(zip(DEV_TEXTS, ("support", "oppose")))]  # fmt: skip
+    return write_jsonl(tmp_path / "dev.jsonl", rows)
+
+
 def test_merge_refuses_duplicate_and_leaked_test_text(tmp_path, tiny_splits):
     test_text = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[0])["text"]
     train_text = json.loads(Path(tiny_splits["train"]).read_text().splitlines()[0])["text"]
@@ -242,7 +254,7 @@ def test_merge_refuses_duplicate_and_leaked_test_text(tmp_path, tiny_splits):
     ])  # fmt: skip
     out = tmp_path / "merged.jsonl"
     args = ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]), "-o", str(out),
-            "--test", str(tiny_splits["test"])]  # fmt: skip
+            "--test", str(tiny_splits["test"]), "--dev", str(_dev(tmp_path))]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1 and not out.exists()
     assert f"{new}:2: in more than one split" in res.output
@@ -262,7 +274,7 @@ def test_merge_refuses_near_duplicate_leak_and_test_article(tmp_path, tiny_split
          "label": "support"},
     ])  # fmt: skip
     problems = [str(p) for p in merge_problems(tiny_splits["corpus"], [new],
-                test=tiny_splits["test"], test_sources=("c.txt",))]  # fmt: skip
+                test=tiny_splits["test"], test_sources=("c.txt",), dev=None)]  # fmt: skip
     assert any(":1: leak: near-duplicate" in p for p in problems)
     assert any(":2: leak: quote from held-out test article 'c.txt'" in p for p in problems)
     assert any(":3: re-cut of " in p for p in problems)  # cosine misses it; containment does not
@@ -275,9 +287,61 @@ def test_merge_adds_clean_records(tmp_path, tiny_splits):
                            "label": "support"}])  # fmt: skip
     out = tmp_path / "merged.jsonl"
     res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
-                                   "-o", str(out), "--test", str(tiny_splits["test"])])  # fmt: skip
+                                   "-o", str(out), "--test", str(tiny_splits["test"]),
+                                   "--dev", str(_dev(tmp_path))])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 19 and check_files([out]) == []
+
+
+def test_merge_refuses_dev_set_quotes(tmp_path, tiny_splits):
+    """The dev set is held out like the test split: copies, re-cuts, near-copies, its source."""
+    new = _new(tmp_path, [
+        {"id": "n1", "text": DEV_TEXTS[0].lower(), "label": "support"},
+        {"id": "n2", "text": "She told the conference: " + DEV_TEXTS[1], "label": "oppose"},
+        {"id": "n3", "text": DEV_TEXTS[1].rstrip(".") + " today.", "label": "oppose"},
+        {"id": "n4", "text": "A fresh quote nobody has labelled yet.", "label": "support",
+         "source": "dev_positions"},
+        {"id": "n5", "text": "Another fresh quote about the hubs.", "label": "support"},
+    ])  # fmt: skip
+    dev, out = _dev(tmp_path), tmp_path / "merged.jsonl"
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out), "--test", str(tiny_splits["test"]),
+                                   "--dev", str(dev)])  # fmt: skip
+    assert res.exit_code == 1 and not out.exists()
+    assert f"{new}:1: leak: same text as the dev set ({dev}:1)" in res.output
+    assert f"{new}:2: leak: re-cut of a text of the dev set ({dev}:2)" in res.output
+    assert (
+        f"{new}:3: leak: near-duplicate" in res.output and f"of the dev set ({dev}:2)" in res.output
+    )
+    assert f"{new}:4: leak: quote from the development set ('dev_positions')" in res.output
+    assert f"{new}:5:" not in res.output
+    assert "4 problem(s); nothing merged" in res.output
+
+
+def test_merge_refuses_a_missing_test_or_dev_file(tmp_path, tiny_splits, monkeypatch):
+    """A test or dev path that is not a file stops the merge: the leak check never skips."""
+    from stance.errors import DataError
+    from stance.labelling.merge import merge_problems
+
+    new = _new(tmp_path, [{"id": "n1", "text": "A fresh quote nobody has labelled yet.",
+                           "label": "support"}])  # fmt: skip
+    typo = tmp_path / "splits" / "tset.jsonl"
+    with pytest.raises(DataError, match=f"^{typo}: expected the test split here.*--test PATH$"):
+        merge_problems(tiny_splits["corpus"], [new], test=typo, dev=_dev(tmp_path))
+    with pytest.raises(DataError, match=f"^{typo}: expected the development set .*--dev PATH$"):
+        merge_problems(tiny_splits["corpus"], [new], test=tiny_splits["test"], dev=typo)
+    # The CLI defaults are relative to the repository root: run elsewhere, they are missing.
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "merged.jsonl"
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out)])  # fmt: skip
+    assert res.exit_code == 1 and not out.exists()
+    assert res.output.startswith("error: data/splits/test.jsonl: expected the test split here")
+    assert f"relative paths start at {tmp_path}" in res.output and len(res.output.splitlines()) == 1
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out), "--test", str(tiny_splits["test"])])  # fmt: skip
+    assert res.exit_code == 1 and "error: data/dev_positions.jsonl: " in res.output
+    assert "pass --dev PATH" in res.output and not out.exists()
 
 
 # --- learning curve ------------------------------------------------------------------------------
