@@ -148,6 +148,37 @@ def test_suggestion_batch_is_diverse(tmp_path, baseline_model, tiny_records):
     assert unsure == sorted(unsure, reverse=True)
 
 
+def test_suggest_never_offers_test_or_dev_quotes(tmp_path, baseline_model, tiny_records,
+                                                 monkeypatch):  # fmt: skip
+    """Run from a repository root, suggest skips the corpus, the test split and the dev set;
+    the last two even when --exclude names other files (their labels could never be merged)."""
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "data" / "corpus.jsonl", tiny_records)
+    test_text = "Trust-run surgeries have ended the continuity our patients relied on."
+    write_jsonl(tmp_path / "data" / "splits" / "test.jsonl",
+                [{**tiny_records[0], "id": "x1", "text": test_text}])  # fmt: skip
+    (tmp_path / "data" / "dev_positions.jsonl").write_text(_dev(tmp_path).read_text())
+    fresh = ["Scrap this reorganisation now.", "We back integrated teams.",
+             "Only with more staff will networks succeed."]  # fmt: skip
+    pool = [{"text": t, "source": "new.txt"}
+            for t in [*fresh, DEV_TEXTS[0], test_text, tiny_records[2]["text"]]]  # fmt: skip
+    write_jsonl(tmp_path / "pool.jsonl", pool)
+    for extra in ([], ["--exclude", "other.jsonl"]):
+        write_jsonl(tmp_path / "other.jsonl", [tiny_records[3]])
+        args = ["suggest", "--input", "pool.jsonl", "--n", "6", "--model", str(baseline_model),
+                "-o", "batch.jsonl", *extra]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        picked = [
+            json.loads(x)["text"] for x in (tmp_path / "batch.jsonl").read_text().splitlines()
+        ]
+        assert DEV_TEXTS[0] not in picked and test_text not in picked
+        assert "data/splits/test.jsonl, data/dev_positions.jsonl" in res.output
+    assert sorted(picked) == sorted([*fresh, tiny_records[2]["text"]])  # corpus not excluded
+    res = CliRunner().invoke(app, args[:-2])  # default exclude: the corpus as well
+    assert "picked 3 of 6 quotes (3 already labelled, held out" in res.output
+
+
 def test_k_center_takes_farthest_point():
     from stance.labelling.suggest import k_center
 
@@ -238,9 +269,16 @@ DEV_TEXTS = ["Shifting care out of big hospitals and into local communities is t
 
 def _dev(tmp_path: Path) -> Path:
     """A two-quote development set, shaped like data/dev_positions.jsonl."""
-    rows = [{"id": f"dev-{i}", "text": t, "label": label, "source": "dev_positions",
-             "speaker": "X", "role": "other", "reform": "polyclinic", "organisation": "Y",
-             "basis": "Z"} for i, (t, label) in enumerate(zip(DEV_TEXTS, ("support", "oppose")))]  # fmt: skip
+    base = {
+        "source": "dev_positions",
+        "speaker": "X",
+        "role": "other",
+        "reform": "polyclinic",
+        "organisation": "Y",
+        "basis": "Z",
+    }
+    rows = [{"id": "dev-1", "text": DEV_TEXTS[0], "label": "support", **base},
+            {"id": "dev-2", "text": DEV_TEXTS[1], "label": "oppose", **base}]  # fmt: skip
     return write_jsonl(tmp_path / "dev.jsonl", rows)
 
 
