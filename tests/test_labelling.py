@@ -233,6 +233,22 @@ def test_killed_session_resumes_without_loss(tmp_path):
     assert record["role"] == "other" and record["source"] == "x.txt" and "scores" not in record
 
 
+def test_resume_keeps_a_whole_last_record_without_its_newline(tmp_path):
+    """Only a torn line is dropped on resume: a whole record that lost its newline (a hand
+    edit) stays, and the next answer goes on a line of its own."""
+    batch, out = _batch(tmp_path, 3), tmp_path / "labelled.jsonl"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\n2\nq\n")
+    assert res.exit_code == 0, res.output
+    out.write_text(out.read_text().rstrip("\n"))  # an editor that drops the final newline
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="3\n")
+    assert res.exit_code == 0, res.output
+    shown = " ".join(res.output.split())  # the console wraps long lines
+    assert "added the missing newline" in shown and "dropped" not in shown
+    assert "3/3 q2" in shown  # resumed after q1, which was kept
+    assert _answers(out) == [("q0", "support"), ("q1", "oppose"), ("q2", "conditional")]
+    assert out.read_text().endswith("}\n")
+
+
 def test_undo_and_skip_are_saved(tmp_path):
     batch, out = _batch(tmp_path, 3), tmp_path / "l.jsonl"
     res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\nu\n3\ns\nx\nq\n")
