@@ -468,12 +468,12 @@ def test_learning_curve_on_the_seed_cross_validation(tmp_path, tiny_records, tin
     corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
     config = _config(tmp_path, {**tiny_splits, "corpus": corpus})
     args = ["learning-curve", "--config", str(config), "--seed-cv", "--fractions", "0.5,1",
-            "--seeds", "1", "--eval", str(tiny_splits["validation"]), "--out",
+            "--seeds", "1", "--eval", str(_dev(tmp_path)), "--out",
             str(tmp_path / "curve"), "--json", "-q"]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     curve = json.loads(res.output)
-    assert curve["seed_cv"] is True and list(curve["eval_files"]) == ["seed_cv", "validation"]
+    assert curve["seed_cv"] is True and list(curve["eval_files"]) == ["seed_cv", "dev"]
     half, full = curve["points"]
     assert half["n_train"] < full["n_train"]
     assert [f["article"] for f in full["folds"]] == ["b.txt", "c.txt"]
@@ -488,8 +488,34 @@ def test_learning_curve_on_the_seed_cross_validation(tmp_path, tiny_records, tin
     low, high = full["scores"]["seed_cv"]["macro_f1_ci"]
     assert low <= expected <= high
     # Other files: the mean of the fold models' scores.
-    fold_f1 = [f["scores"]["validation"]["macro_f1"] for f in full["folds"]]
-    assert full["scores"]["validation"]["macro_f1"] == pytest.approx(np.mean(fold_f1))
+    fold_f1 = [f["scores"]["dev"]["macro_f1"] for f in full["folds"]]
+    assert full["scores"]["dev"]["macro_f1"] == pytest.approx(np.mean(fold_f1))
+
+
+def test_learning_curve_on_the_seed_cross_validation_refuses_corpus_quotes(
+    tmp_path, tiny_records, tiny_splits
+):
+    """Every corpus text trains or validates some fold model, so a seed-CV --eval file holding
+    one (the test split, or a copy up to case and spacing) would score models on quotes they
+    saw: refused before any training."""
+    records = [{**r, "source": "authored"} if r["source"] == "a.txt" else r for r in tiny_records]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    config = _config(tmp_path, {**tiny_splits, "corpus": corpus})
+    seen = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[1])
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [
+        {"text": DEV_TEXTS[0], "label": "support"},
+        {"text": "  " + seen["text"].upper(), "label": seen["label"]},
+    ])  # fmt: skip
+    for path, where, count in ((tiny_splits["test"], 1, "3 of 3"), (mixed, 2, "1 of 2")):
+        out = tmp_path / "curve"
+        args = ["learning-curve", "--config", str(config), "--seed-cv", "--seeds", "1",
+                "--eval", str(_dev(tmp_path)), "--eval", str(path), "--out", str(out)]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 1 and not out.exists()
+        assert res.output.startswith(f"error: {path}:{where}: expected quotes the seed "
+                                     f"cross-validation never trains on, found {count} texts "
+                                     f"also in the corpus {corpus}")  # fmt: skip
+        assert len(res.output.splitlines()) == 1
 
 
 def test_learning_curve_on_the_seed_cross_validation_needs_authored_data(tmp_path, tiny_splits):

@@ -212,7 +212,8 @@ def learning_curve(
         False,
         "--seed-cv",
         help="Score the seed leave-one-article-out cross-validation (only authored data is cut); "
-        "--eval files are then scored by every fold's model and averaged.",
+        "--eval files are then scored by every fold's model and averaged, so they must hold no "
+        "corpus text (the test split is refused; the dev set is fine).",
     ),
     out: Path = typer.Option(
         Path("reports/learning_curve"), "--out", help="Directory for the table (md, json) and PNG."
