@@ -65,6 +65,11 @@ DEFAULT_TRAIN_PRECISION = "fp32"
 DATA_DIR = "data"
 CORPUS_PATH = "data/corpus.jsonl"
 SPLITS_DIR = "data/splits"
+# The test split: the held-out seed articles' quotes (`stance data split` writes it).
+TEST_SPLIT_PATH = "data/splits/test.jsonl"
+# Files of quotes that are never trained on: `stance data merge` refuses their texts and
+# `stance suggest` never offers them for labelling.
+HELD_OUT_PATHS: tuple[str, ...] = (TEST_SPLIT_PATH, DEV_PATH)
 ARTICLES_DIR = "data/articles"
 SEED_UNITS_PATH = "data/seed_units.jsonl"  # hand-cut gold units of the seed articles
 MODELS_DIR = "models"

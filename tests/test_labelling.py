@@ -148,6 +148,37 @@ def test_suggestion_batch_is_diverse(tmp_path, baseline_model, tiny_records):
     assert unsure == sorted(unsure, reverse=True)
 
 
+def test_suggest_never_offers_test_or_dev_quotes(tmp_path, baseline_model, tiny_records,
+                                                 monkeypatch):  # fmt: skip
+    """Run from a repository root, suggest skips the corpus, the test split and the dev set;
+    the last two even when --exclude names other files (their labels could never be merged)."""
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "data" / "corpus.jsonl", tiny_records)
+    test_text = "Trust-run surgeries have ended the continuity our patients relied on."
+    write_jsonl(tmp_path / "data" / "splits" / "test.jsonl",
+                [{**tiny_records[0], "id": "x1", "text": test_text}])  # fmt: skip
+    (tmp_path / "data" / "dev_positions.jsonl").write_text(_dev(tmp_path).read_text())
+    fresh = ["Scrap this reorganisation now.", "We back integrated teams.",
+             "Only with more staff will networks succeed."]  # fmt: skip
+    pool = [{"text": t, "source": "new.txt"}
+            for t in [*fresh, DEV_TEXTS[0], test_text, tiny_records[2]["text"]]]  # fmt: skip
+    write_jsonl(tmp_path / "pool.jsonl", pool)
+    for extra in ([], ["--exclude", "other.jsonl"]):
+        write_jsonl(tmp_path / "other.jsonl", [tiny_records[3]])
+        args = ["suggest", "--input", "pool.jsonl", "--n", "6", "--model", str(baseline_model),
+                "-o", "batch.jsonl", *extra]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        picked = [
+            json.loads(x)["text"] for x in (tmp_path / "batch.jsonl").read_text().splitlines()
+        ]
+        assert DEV_TEXTS[0] not in picked and test_text not in picked
+        assert "data/splits/test.jsonl, data/dev_positions.jsonl" in res.output
+    assert sorted(picked) == sorted([*fresh, tiny_records[2]["text"]])  # corpus not excluded
+    res = CliRunner().invoke(app, args[:-2])  # default exclude: the corpus as well
+    assert "picked 3 of 6 quotes (3 already labelled, held out" in res.output
+
+
 def test_k_center_takes_farthest_point():
     from stance.labelling.suggest import k_center
 
@@ -202,6 +233,22 @@ def test_killed_session_resumes_without_loss(tmp_path):
     assert record["role"] == "other" and record["source"] == "x.txt" and "scores" not in record
 
 
+def test_resume_keeps_a_whole_last_record_without_its_newline(tmp_path):
+    """Only a torn line is dropped on resume: a whole record that lost its newline (a hand
+    edit) stays, and the next answer goes on a line of its own."""
+    batch, out = _batch(tmp_path, 3), tmp_path / "labelled.jsonl"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\n2\nq\n")
+    assert res.exit_code == 0, res.output
+    out.write_text(out.read_text().rstrip("\n"))  # an editor that drops the final newline
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="3\n")
+    assert res.exit_code == 0, res.output
+    shown = " ".join(res.output.split())  # the console wraps long lines
+    assert "added the missing newline" in shown and "dropped" not in shown
+    assert "3/3 q2" in shown  # resumed after q1, which was kept
+    assert _answers(out) == [("q0", "support"), ("q1", "oppose"), ("q2", "conditional")]
+    assert out.read_text().endswith("}\n")
+
+
 def test_undo_and_skip_are_saved(tmp_path):
     batch, out = _batch(tmp_path, 3), tmp_path / "l.jsonl"
     res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\nu\n3\ns\nx\nq\n")
@@ -232,6 +279,25 @@ def _new(tmp_path: Path, rows: list[dict]) -> Path:
     return write_jsonl(tmp_path / "new.jsonl", [{**base, **r} for r in rows])
 
 
+DEV_TEXTS = ["Shifting care out of big hospitals and into local communities is the right call.",
+             "Moving every surgery into a polyclinic would wreck continuity of care for patients."]  # fmt: skip
+
+
+def _dev(tmp_path: Path) -> Path:
+    """A two-quote development set, shaped like data/dev_positions.jsonl."""
+    base = {
+        "source": "dev_positions",
+        "speaker": "X",
+        "role": "other",
+        "reform": "polyclinic",
+        "organisation": "Y",
+        "basis": "Z",
+    }
+    rows = [{"id": "dev-1", "text": DEV_TEXTS[0], "label": "support", **base},
+            {"id": "dev-2", "text": DEV_TEXTS[1], "label": "oppose", **base}]  # fmt: skip
+    return write_jsonl(tmp_path / "dev.jsonl", rows)
+
+
 def test_merge_refuses_duplicate_and_leaked_test_text(tmp_path, tiny_splits):
     test_text = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[0])["text"]
     train_text = json.loads(Path(tiny_splits["train"]).read_text().splitlines()[0])["text"]
@@ -242,7 +308,7 @@ def test_merge_refuses_duplicate_and_leaked_test_text(tmp_path, tiny_splits):
     ])  # fmt: skip
     out = tmp_path / "merged.jsonl"
     args = ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]), "-o", str(out),
-            "--test", str(tiny_splits["test"])]  # fmt: skip
+            "--test", str(tiny_splits["test"]), "--dev", str(_dev(tmp_path))]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1 and not out.exists()
     assert f"{new}:2: in more than one split" in res.output
@@ -262,7 +328,7 @@ def test_merge_refuses_near_duplicate_leak_and_test_article(tmp_path, tiny_split
          "label": "support"},
     ])  # fmt: skip
     problems = [str(p) for p in merge_problems(tiny_splits["corpus"], [new],
-                test=tiny_splits["test"], test_sources=("c.txt",))]  # fmt: skip
+                test=tiny_splits["test"], test_sources=("c.txt",), dev=None)]  # fmt: skip
     assert any(":1: leak: near-duplicate" in p for p in problems)
     assert any(":2: leak: quote from held-out test article 'c.txt'" in p for p in problems)
     assert any(":3: re-cut of " in p for p in problems)  # cosine misses it; containment does not
@@ -275,9 +341,61 @@ def test_merge_adds_clean_records(tmp_path, tiny_splits):
                            "label": "support"}])  # fmt: skip
     out = tmp_path / "merged.jsonl"
     res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
-                                   "-o", str(out), "--test", str(tiny_splits["test"])])  # fmt: skip
+                                   "-o", str(out), "--test", str(tiny_splits["test"]),
+                                   "--dev", str(_dev(tmp_path))])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 19 and check_files([out]) == []
+
+
+def test_merge_refuses_dev_set_quotes(tmp_path, tiny_splits):
+    """The dev set is held out like the test split: copies, re-cuts, near-copies, its source."""
+    new = _new(tmp_path, [
+        {"id": "n1", "text": DEV_TEXTS[0].lower(), "label": "support"},
+        {"id": "n2", "text": "She told the conference: " + DEV_TEXTS[1], "label": "oppose"},
+        {"id": "n3", "text": DEV_TEXTS[1].rstrip(".") + " today.", "label": "oppose"},
+        {"id": "n4", "text": "A fresh quote nobody has labelled yet.", "label": "support",
+         "source": "dev_positions"},
+        {"id": "n5", "text": "Another fresh quote about the hubs.", "label": "support"},
+    ])  # fmt: skip
+    dev, out = _dev(tmp_path), tmp_path / "merged.jsonl"
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out), "--test", str(tiny_splits["test"]),
+                                   "--dev", str(dev)])  # fmt: skip
+    assert res.exit_code == 1 and not out.exists()
+    assert f"{new}:1: leak: same text as the dev set ({dev}:1)" in res.output
+    assert f"{new}:2: leak: re-cut of a text of the dev set ({dev}:2)" in res.output
+    assert (
+        f"{new}:3: leak: near-duplicate" in res.output and f"of the dev set ({dev}:2)" in res.output
+    )
+    assert f"{new}:4: leak: quote from the development set ('dev_positions')" in res.output
+    assert f"{new}:5:" not in res.output
+    assert "4 problem(s); nothing merged" in res.output
+
+
+def test_merge_refuses_a_missing_test_or_dev_file(tmp_path, tiny_splits, monkeypatch):
+    """A test or dev path that is not a file stops the merge: the leak check never skips."""
+    from stance.errors import DataError
+    from stance.labelling.merge import merge_problems
+
+    new = _new(tmp_path, [{"id": "n1", "text": "A fresh quote nobody has labelled yet.",
+                           "label": "support"}])  # fmt: skip
+    typo = tmp_path / "splits" / "tset.jsonl"
+    with pytest.raises(DataError, match=f"^{typo}: expected the test split here.*--test PATH$"):
+        merge_problems(tiny_splits["corpus"], [new], test=typo, dev=_dev(tmp_path))
+    with pytest.raises(DataError, match=f"^{typo}: expected the development set .*--dev PATH$"):
+        merge_problems(tiny_splits["corpus"], [new], test=tiny_splits["test"], dev=typo)
+    # The CLI defaults are relative to the repository root: run elsewhere, they are missing.
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "merged.jsonl"
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out)])  # fmt: skip
+    assert res.exit_code == 1 and not out.exists()
+    assert res.output.startswith("error: data/splits/test.jsonl: expected the test split here")
+    assert f"relative paths start at {tmp_path}" in res.output and len(res.output.splitlines()) == 1
+    res = CliRunner().invoke(app, ["data", "merge", str(new), "--into", str(tiny_splits["corpus"]),
+                                   "-o", str(out), "--test", str(tiny_splits["test"])])  # fmt: skip
+    assert res.exit_code == 1 and "error: data/dev_positions.jsonl: " in res.output
+    assert "pass --dev PATH" in res.output and not out.exists()
 
 
 # --- learning curve ------------------------------------------------------------------------------
@@ -350,12 +468,12 @@ def test_learning_curve_on_the_seed_cross_validation(tmp_path, tiny_records, tin
     corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
     config = _config(tmp_path, {**tiny_splits, "corpus": corpus})
     args = ["learning-curve", "--config", str(config), "--seed-cv", "--fractions", "0.5,1",
-            "--seeds", "1", "--eval", str(tiny_splits["validation"]), "--out",
+            "--seeds", "1", "--eval", str(_dev(tmp_path)), "--out",
             str(tmp_path / "curve"), "--json", "-q"]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     curve = json.loads(res.output)
-    assert curve["seed_cv"] is True and list(curve["eval_files"]) == ["seed_cv", "validation"]
+    assert curve["seed_cv"] is True and list(curve["eval_files"]) == ["seed_cv", "dev"]
     half, full = curve["points"]
     assert half["n_train"] < full["n_train"]
     assert [f["article"] for f in full["folds"]] == ["b.txt", "c.txt"]
@@ -370,8 +488,34 @@ def test_learning_curve_on_the_seed_cross_validation(tmp_path, tiny_records, tin
     low, high = full["scores"]["seed_cv"]["macro_f1_ci"]
     assert low <= expected <= high
     # Other files: the mean of the fold models' scores.
-    fold_f1 = [f["scores"]["validation"]["macro_f1"] for f in full["folds"]]
-    assert full["scores"]["validation"]["macro_f1"] == pytest.approx(np.mean(fold_f1))
+    fold_f1 = [f["scores"]["dev"]["macro_f1"] for f in full["folds"]]
+    assert full["scores"]["dev"]["macro_f1"] == pytest.approx(np.mean(fold_f1))
+
+
+def test_learning_curve_on_the_seed_cross_validation_refuses_corpus_quotes(
+    tmp_path, tiny_records, tiny_splits
+):
+    """Every corpus text trains or validates some fold model, so a seed-CV --eval file holding
+    one (the test split, or a copy up to case and spacing) would score models on quotes they
+    saw: refused before any training."""
+    records = [{**r, "source": "authored"} if r["source"] == "a.txt" else r for r in tiny_records]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    config = _config(tmp_path, {**tiny_splits, "corpus": corpus})
+    seen = json.loads(Path(tiny_splits["test"]).read_text().splitlines()[1])
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [
+        {"text": DEV_TEXTS[0], "label": "support"},
+        {"text": "  " + seen["text"].upper(), "label": seen["label"]},
+    ])  # fmt: skip
+    for path, where, count in ((tiny_splits["test"], 1, "3 of 3"), (mixed, 2, "1 of 2")):
+        out = tmp_path / "curve"
+        args = ["learning-curve", "--config", str(config), "--seed-cv", "--seeds", "1",
+                "--eval", str(_dev(tmp_path)), "--eval", str(path), "--out", str(out)]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 1 and not out.exists()
+        assert res.output.startswith(f"error: {path}:{where}: expected quotes the seed "
+                                     f"cross-validation never trains on, found {count} texts "
+                                     f"also in the corpus {corpus}")  # fmt: skip
+        assert len(res.output.splitlines()) == 1
 
 
 def test_learning_curve_on_the_seed_cross_validation_needs_authored_data(tmp_path, tiny_splits):

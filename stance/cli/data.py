@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from stance.cli._app import data_app
-from stance.constants import CORPUS_FIELDS, CORPUS_PATH, SPLITS_DIR
+from stance.constants import CORPUS_FIELDS, CORPUS_PATH, DEV_PATH, SPLITS_DIR, TEST_SPLIT_PATH
 
 
 @data_app.command("check")
@@ -110,9 +110,14 @@ def merge(
         None, "--output", "-o", help="Write the merged corpus here (default: --into, in place)."
     ),
     test: Path = typer.Option(
-        Path(SPLITS_DIR) / "test.jsonl",
+        Path(TEST_SPLIT_PATH),
         "--test",
-        help="Test split that new quotes must not leak from.",
+        help="Test split that new quotes must not leak from (must exist).",
+    ),
+    dev: Path = typer.Option(
+        Path(DEV_PATH),
+        "--dev",
+        help="Development set that new quotes must not leak from (must exist).",
     ),
     allow_near: bool = typer.Option(
         False,
@@ -121,11 +126,12 @@ def merge(
     ),
 ) -> None:
     """Add labelled quotes to a corpus, refusing invalid records, duplicates of corpus texts or
-    ids, and texts leaked from the test split (same, near-same, or from a test article).
+    ids, and texts leaked from the test split or the dev set (same, re-cut, near-same, or from
+    a test article or the dev set's source). Run from the repository root, or pass --test and --dev.
     """
     from stance.labelling.merge import merge_labels
 
-    result = merge_labels(corpus, new_files, output, test=test, allow_near=allow_near)
+    result = merge_labels(corpus, new_files, output, test=test, dev=dev, allow_near=allow_near)
     for problem in result["problems"]:
         typer.echo(problem, err=True)
     if not result["ok"]:

@@ -106,12 +106,14 @@ def suggest(
     exclude: list[Path] = typer.Option(
         None,
         "--exclude",
-        help="Labelled files never to suggest from (repeatable; default data/corpus.jsonl).",
+        help="Labelled files never to suggest from (repeatable; default data/corpus.jsonl). "
+        "The test split and the dev set are always excluded too, when they exist.",
     ),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the quote."),
 ) -> None:
     """Pick the quotes to label next: most uncertain for the model, and diverse (greedy
-    k-center on TF-IDF), skipping quotes already labelled. The output is ready for stance label.
+    k-center on TF-IDF), skipping quotes already labelled and those of the test split and the
+    dev set (never trained on). The output is ready for stance label.
     """
     from stance.constants import CORPUS_PATH
     from stance.labelling.suggest import METHODS
@@ -136,10 +138,12 @@ def suggest(
     else:
         with atomic_file(output) as fh:
             fh.write(lines)
+    excluded = ", ".join(batch["excluded"]) or "no file"
     typer.echo(
         f"picked {len(batch['items'])} of {batch['n_input']} quotes ({batch['n_excluded']} already "
-        f"labelled or near-copies, skipped; {method} uncertainty, k-center over the "
-        f"{batch['n_pool']} most uncertain)" + (f"; wrote {output}" if output else ""),
+        f"labelled, held out or near-copies, skipped; excluded {excluded}; {method} "
+        f"uncertainty, k-center over the {batch['n_pool']} most uncertain)"
+        + (f"; wrote {output}" if output else ""),
         err=True,
     )
 
@@ -208,7 +212,8 @@ def learning_curve(
         False,
         "--seed-cv",
         help="Score the seed leave-one-article-out cross-validation (only authored data is cut); "
-        "--eval files are then scored by every fold's model and averaged.",
+        "--eval files are then scored by every fold's model and averaged, so they must hold no "
+        "corpus text (the test split is refused; the dev set is fine).",
     ),
     out: Path = typer.Option(
         Path("reports/learning_curve"), "--out", help="Directory for the table (md, json) and PNG."

@@ -3,8 +3,9 @@
 Every answer is appended to the output file as one corpus record and flushed to disk
 (``fsync``) before the next quote is shown, so a killed session loses nothing; starting again
 with the same files resumes at the first quote not yet answered. A torn last line (a kill in
-the middle of a write) is dropped on resume, with a note. Skipped ids go to a side file
-``<output>.skipped`` so that the output itself stays a valid corpus file
+the middle of a write: not valid JSON) is dropped on resume, with a note; a whole last
+record that only lacks its newline (a hand edit) is kept, and the newline added. Skipped ids
+go to a side file ``<output>.skipped`` so that the output itself stays a valid corpus file
 (``stance data check`` accepts it; ``stance data merge`` adds it to a corpus). Undo removes the
 last answer of the session (rewriting the file atomically) and shows that quote again.
 
@@ -79,14 +80,7 @@ class Session:
     def _load_answers(self) -> None:
         if not self.output.exists():
             return
-        raw = self.output.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            # A kill mid-write leaves a partial last line; everything before it is whole.
-            keep = raw[: raw.rfind(b"\n") + 1]
-            self.notes.append(f"{self.output}: dropped an incomplete last line (a killed write)")
-            with self.output.open("r+b") as fh:
-                fh.truncate(len(keep))
-            raw = keep
+        raw = self._mend_last_line(self.output.read_bytes())
         for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
@@ -98,6 +92,22 @@ class Session:
                 ) from None
             self.answered[str(record.get("id"))] = str(record.get("label"))
             self.history.append(("label", str(record.get("id"))))
+
+    def _mend_last_line(self, raw: bytes) -> bytes:
+        """The output's bytes, ending in a newline: a last line without one is kept if it is a
+        whole record (a hand edit; the newline is added) and cut off if not (a killed write)."""
+        if not raw or raw.endswith(b"\n"):
+            return raw
+        cut = raw.rfind(b"\n") + 1
+        if _is_record(raw[cut:]):
+            _append_line(self.output, "")  # so that the next answer starts a line of its own
+            self.notes.append(f"{self.output}: added the missing newline after the last record")
+            return raw + b"\n"
+        # A kill mid-write leaves a partial last line; everything before it is whole.
+        self.notes.append(f"{self.output}: dropped an incomplete last line (a killed write)")
+        with self.output.open("r+b") as fh:
+            fh.truncate(cut)
+        return raw[:cut]
 
     def next_item(self) -> dict[str, Any] | None:
         """The first quote neither answered nor skipped (None when all are done)."""
@@ -151,6 +161,14 @@ class Session:
         with atomic_file(target) as fh:
             fh.write(text)
         return rid
+
+
+def _is_record(line: bytes) -> bool:
+    """Whether ``line`` is one whole JSON object (a torn write never is: it lacks the end)."""
+    try:
+        return isinstance(json.loads(line.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -97,7 +97,9 @@ def learning_curve(
         seeds: one nested series of subsets per seed (the trainer keeps the config's seed).
         seed_cv: also (first) score the seed leave-one-article-out cross-validation: only the
             authored statements are cut, and each evaluation file's score is the mean over the
-            fold models (see :func:`_seed_cv_points`).
+            fold models (see :func:`_seed_cv_points`). Evaluation files must then share no text
+            with the corpus (a :class:`DataError` otherwise): every corpus text trains or
+            validates some fold model, so the test split cannot be an ``eval_files`` entry.
         progress: called with each point as it is done.
         overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid": [30.0]}``.
 
@@ -176,11 +178,13 @@ def _seed_cv_points(cfg: TrainConfig, evals: dict[str, LabelledData], fractions:
     cv`` does at fraction 1. The held-out articles' predictions are pooled into one seed-CV
     score; each evaluation file is scored by every fold's model and the scores are averaged
     (``folds`` keeps them one by one), because no single model of the curve saw all the data.
+    So an evaluation file must hold no corpus text (:func:`_refuse_corpus_texts`).
     """
     from stance.data.corpus import article_folds
     from stance.evaluation.evaluate import _read_corpus
 
     records, data = _read_corpus(cfg)
+    _refuse_corpus_texts(evals, data)
     folds = article_folds(records, group_column=cfg.data.group_column)
     if len(folds) < 2:
         raise DataError(cfg.data.corpus, "the seed cross-validation needs at least two "
@@ -205,6 +209,25 @@ def _seed_cv_points(cfg: TrainConfig, evals: dict[str, LabelledData], fractions:
     eval_paths = {"seed_cv": f"leave-one-article-out over {cfg.data.corpus}"}
     eval_paths.update({name: e.path for name, e in evals.items()})
     return f"authored statements of {cfg.data.corpus}", eval_paths, points
+
+
+def _refuse_corpus_texts(evals: dict[str, LabelledData], corpus: LabelledData) -> None:
+    """Refuse an evaluation file that shares a text with the corpus (same text up to case and
+    spacing): under seed CV every fold model but one trains on each seed quote, and the others'
+    early stopping and calibration see the validation statements, so such a file would be
+    scored by models that saw its quotes (the test split, the guideline-blind test file...).
+    """
+    from stance.data.corpus import _normalise  # the duplicate check's notion of "same text"
+
+    seen = {_normalise(t) for t in corpus.texts}
+    for e in evals.values():
+        lines = [ln for t, ln in zip(e.texts, e.lines) if _normalise(t) in seen]
+        if lines:
+            raise DataError(e.path, f"expected quotes the seed cross-validation never trains on, "
+                            f"found {len(lines)} of {len(e)} texts also in the corpus "
+                            f"{corpus.path} (the first here); drop this --eval file (seed_cv "
+                            "already scores each article held out) or pass quotes not in the "
+                            "corpus, such as the dev set", line=lines[0])  # fmt: skip
 
 
 def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], authored: list[int],

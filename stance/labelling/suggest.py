@@ -3,7 +3,10 @@
 Selection in three steps:
 
 1. drop quotes already labelled (exact or near-duplicate texts of the files in ``exclude``,
-   by default the corpus, or re-cuts: one text inside the other) and near-copies inside the input itself (the first is kept);
+   by default the corpus, or re-cuts: one text inside the other), quotes of the held-out files
+   (the test split and the dev set, when they exist: never trained on, so ``stance data
+   merge`` would refuse their labels) and near-copies inside the input itself (the first is
+   kept);
 2. rank the rest by uncertainty of the model (``margin``: 1 - (p1 - p2), or normalised
    ``entropy``) and keep the ``pool_factor * n`` most uncertain;
 3. pick ``n`` of those by greedy k-center on TF-IDF vectors (cosine distance): start from the
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from stance.constants import HELD_OUT_PATHS
 from stance.data.io import read_records, validate_text
 from stance.errors import DataError
 
@@ -167,6 +171,7 @@ def suggest(
     exclude: Sequence[str | Path] = (),
     text_column: str = "text",
     threshold: float = NEAR_DUPLICATE,
+    held_out: Sequence[str | Path] = HELD_OUT_PATHS,
 ) -> dict[str, Any]:
     """Pick the ``n`` quotes of ``input`` most worth labelling next (see the module docstring).
 
@@ -177,9 +182,12 @@ def suggest(
         method: ``margin`` or ``entropy``.
         pool_factor: k-center chooses among the ``pool_factor * n`` most uncertain quotes.
         exclude: labelled files whose texts (and near-copies) are never suggested.
+        held_out: files never trained on (default the test split and the dev set), excluded
+            like ``exclude`` when they exist, whatever ``exclude`` says.
 
     Returns:
-        ``{"input", "n_input", "n_excluded", "n_pool", "method", "labels", "items"}``; each item
+        ``{"input", "n_input", "excluded", "n_excluded", "n_pool", "method", "labels",
+        "items"}`` (``excluded``: the files whose texts were skipped); each item
         is the input record (``label`` removed) plus ``id``, ``rank``, ``guess``, ``scores``
         (one probability per label) and ``uncertainty``, in the order to label them.
     """
@@ -187,7 +195,9 @@ def suggest(
         raise ValueError(f"n and pool_factor must be >= 1, found {n} and {pool_factor}")
     path = Path(input)
     pool = _read_pool(path, text_column)
-    keep = _fresh(pool, _labelled_texts(exclude), threshold)
+    excluded = [*map(str, exclude)]
+    excluded += [str(p) for p in held_out if Path(p).is_file() and str(p) not in excluded]
+    keep = _fresh(pool, _labelled_texts(excluded), threshold)
     fresh = [pool[i] for i in keep]
     labels: list[str] = []
     proba = model_proba([r["text"] for r in fresh], model, config, labels) if fresh else None
@@ -195,6 +205,7 @@ def suggest(
     return {
         "input": str(path),
         "n_input": len(pool),
+        "excluded": excluded,
         "n_excluded": len(pool) - len(fresh),
         "n_pool": min(len(fresh), n * pool_factor),
         "method": method,
