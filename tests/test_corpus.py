@@ -16,7 +16,8 @@ from stance.data.corpus import (
     near_duplicates,
     split_corpus,
 )
-from stance.data.io import load_labelled
+from stance.data.io import load_labelled, read_records
+from stance.errors import DataError
 
 from .conftest import write_jsonl
 
@@ -119,6 +120,47 @@ def test_csv_accepted(tmp_path):
     assert any(
         ":3: expected 2 fields" in str(p) for p in check_files([bad], fields=("text", "label"))
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "also"),
+    [
+        # An unclosed quote: csv's lenient mode merged lines 3-4 into one text, silently.
+        ('"a",support\n"b,oppose\n"c",conditional\n"d",support\n', 3, "at line 4"),
+        # Unescaped quotes inside a quoted field: leniently read as 'She said no" to it"'.
+        ('"She said "no" to it",oppose\n"We back it",support\n', 2, None),
+        # A quote left open to the end of the file.
+        ('"a",support\n"b,support\n', 3, None),
+    ],
+)
+def test_csv_stray_quote_is_an_error_naming_the_record(tmp_path, body, line, also):
+    path = tmp_path / "quotes.csv"
+    path.write_text("text,label\n" + body, encoding="utf-8")
+    with pytest.raises(DataError, match="stray or missing double quote") as caught:
+        load_labelled(path)
+    assert caught.value.line == line and str(caught.value).startswith(f"{path}:{line}: ")
+    assert also is None or also in str(caught.value)
+    messages = [str(p) for p in check_files([path], fields=("text", "label"))]
+    assert len(messages) == 1 and messages[0].startswith(f"{path}:{line}: malformed CSV")
+
+
+def test_csv_multiline_and_doubled_quotes_still_read(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_text(
+        'text,label\n"first line\nsecond, line",support\n\n"He said ""no"".",oppose\n'
+        '"l1\r\nl2",bogus\n',
+        encoding="utf-8",
+    )
+    records = read_records(path)
+    assert [r["text"] for _, r in records] == [
+        "first line\nsecond, line",
+        'He said "no".',
+        "l1\r\nl2",
+    ]
+    # A record spanning lines is numbered by its first line, so errors point at its start.
+    assert [line for line, _ in records] == [2, 5, 6]
+    with pytest.raises(DataError, match=r"quotes\.csv:6: .*bogus"):
+        load_labelled(path)
 
 
 def test_stats_and_near_duplicates(tiny_records):
