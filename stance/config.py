@@ -67,7 +67,8 @@ class DataConfig:
     label_column: str = "label"
     # Column that groups records for cross-validation (whole articles stay together).
     group_column: str = "source"
-    # What to do when a test text also occurs in the training data.
+    # What to do when a test or validation text also occurs in the training data, or a test
+    # text in the validation data (which steers epochs, calibration and the review threshold).
     leakage: Literal["error", "warn"] = "error"
 
 
