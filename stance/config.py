@@ -65,7 +65,8 @@ class DataConfig:
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     text_column: str = "text"
     label_column: str = "label"
-    # Column that groups records for cross-validation (whole articles stay together).
+    # Column that groups records for cross-validation (whole articles stay together). `stance
+    # cv` folds the seed quotes by it; seeds and authored statements are told apart by `source`.
     group_column: str = "source"
     # What to do when a test or validation text also occurs in the training data, or a test
     # text in the validation data (which steers epochs, calibration and the review threshold).

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from stance.cli import app
@@ -224,6 +225,44 @@ def test_article_folds_leave_one_article_out():
             and not set(train) & set(validation)
         )
         assert all(records[i]["source"] != name for i in train)
+
+
+def _speaker_corpus() -> list[dict]:
+    """_corpus() with each seed quote's speaker set (authored statements keep speaker 'GP')."""
+    speakers = {"a.txt": "Ann", "b.txt": "Ben", "c.txt": "Ann"}
+    return [r if r["source"] == "authored" else {**r, "speaker": speakers[r["source"]]}
+            for r in _corpus()]  # fmt: skip
+
+
+def test_article_folds_by_another_column_fold_only_seed_quotes():
+    records = _speaker_corpus()
+    folds = article_folds(records, group_column="speaker")
+    # Authored statements are never a fold, whatever the group column: seeds are told by source.
+    assert [name for name, *_ in folds] == ["Ann", "Ben"]
+    for name, train, validation, test in folds:
+        assert {records[i]["source"] for i in test} == (
+            {"a.txt", "c.txt"} if name == "Ann" else {"b.txt"}
+        )
+        assert sorted(train + validation + test) == list(range(len(records)))
+        assert all(records[i]["source"] == "authored" for i in validation)
+
+
+def test_seed_quote_without_a_group_value_is_an_error_naming_its_line(tmp_path, baseline_config):
+    records = _speaker_corpus()
+    records[-1]["speaker"] = None  # anonymous: allowed in the corpus, but no fold to go to
+    line = len(records)
+    with pytest.raises(
+        DataError, match=rf"^corpus:{line}: seed quote .* no 'speaker' value, found None"
+    ):
+        article_folds(records, group_column="speaker")
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    config = tmp_path / "config.yaml"
+    raw = yaml.safe_load(baseline_config.read_text(encoding="utf-8"))
+    raw["data"].update({"corpus": str(corpus), "group_column": "speaker"})
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = runner.invoke(app, ["cv", "--config", str(config), "-q"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"error: {corpus}:{line}: seed quote"), result.output
 
 
 def test_split_cli_writes_files(tmp_path):
