@@ -50,6 +50,7 @@ __all__ = [
     "TrainConfig",
     "load_config",
     "config_from_dict",
+    "resolve_config",
 ]
 
 
@@ -225,6 +226,28 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         _set_dotted(raw, dotted, value)
     config = config_from_dict(raw, source=str(path))
     return config
+
+
+def resolve_config(
+    config: TrainConfig | str | Path, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """A validated config from a :class:`TrainConfig` or a YAML path, with ``overrides`` set.
+
+    Overrides are dotted keys (as in :func:`load_config`) and are checked the same way in both
+    cases, so an override on a config object is never silently dropped. Without overrides a
+    :class:`TrainConfig` comes back as it is; with them, a new one (the argument is unchanged).
+
+    Raises:
+        ConfigError: a bad config, or an override with an unknown key or a bad value.
+    """
+    if not isinstance(config, TrainConfig):
+        return load_config(config, overrides)
+    if not overrides:
+        return config
+    raw = config.to_dict()
+    for dotted, value in overrides.items():
+        _set_dotted(raw, dotted, value)
+    return config_from_dict(raw, source=config.source or "<config>")
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> TrainConfig:

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from stance.cli import app
-from stance.config import load_config
+from stance.config import load_config, resolve_config
 from stance.errors import ConfigError
 
 runner = CliRunner()
@@ -70,6 +70,19 @@ def test_bundled_configs_load(path):
         # ensemble of bf16 runs and the adapted runner-up).
         bf16 = "bf16" in path.stem or path.stem in ("transformer-accurate", "transformer-adapted")
         assert cfg.transformer.precision == ("bf16" if bf16 else "fp32")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_overrides_on_a_config_object_match_overrides_on_its_file(path):
+    """train/review/curve take a TrainConfig or a path; overrides must apply to both alike."""
+    overrides = {"seed": 3, "data.leakage": "warn"}
+    config = load_config(path)
+    resolved = resolve_config(config, overrides)
+    assert resolved.to_dict() == load_config(path, overrides).to_dict()
+    assert resolved.source == str(path) and config.seed != 3  # a new config; the old one kept
+    assert resolve_config(config) is config
+    with pytest.raises(ConfigError, match=f"{re.escape(str(path))}: key 'seed': expected"):
+        resolve_config(config, {"seed": -1})
 
 
 def test_foundation_tests_pass_from_another_directory(tmp_path):

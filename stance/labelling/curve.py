@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from stance.config import TrainConfig, load_config
+from stance.config import TrainConfig, resolve_config
 from stance.constants import AUTHORED_SOURCE
 from stance.data.io import LabelledData
 from stance.errors import DataError
@@ -101,7 +101,7 @@ def learning_curve(
             with the corpus (a :class:`DataError` otherwise): every corpus text trains or
             validates some fold model, so the test split cannot be an ``eval_files`` entry.
         progress: called with each point as it is done.
-        overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid": [30.0]}``.
+        overrides: dotted config keys to set (on a path or a config), e.g. ``{"baseline.C_grid": [30.0]}``.
 
     Returns:
         ``{"config", "kind", "train", "seed_cv", "overrides", "eval_files", "fractions",
@@ -114,7 +114,7 @@ def learning_curve(
         probabilities of every held-out quote).
     """
     started = time.perf_counter()
-    cfg = config if isinstance(config, TrainConfig) else load_config(config, overrides)
+    cfg = resolve_config(config, overrides)
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions must lie in (0, 1], found {list(fractions)}")
     # Under seed_cv the test articles are folds already, so no file is scored by default.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stance.config import TrainConfig, load_config
+from stance.config import TrainConfig, resolve_config
 from stance.constants import METADATA_FILE
 from stance.data.io import LabelledData, load_labelled
 from stance.errors import ConfigError, DataError
@@ -246,7 +246,8 @@ def train(
         config: a :class:`TrainConfig` or the path of a YAML config.
         output_dir: overrides ``config.output_dir``.
         quiet: no progress bars or per-epoch lines on the terminal.
-        overrides: dotted config keys to set, e.g. ``{"seed": 3}`` (only with a path).
+        overrides: dotted config keys to set, e.g. ``{"seed": 3}`` (on a path or a
+            :class:`TrainConfig`; the object passed in is not changed).
 
     Returns:
         A :class:`TrainResult`.
@@ -255,8 +256,7 @@ def train(
         ConfigError, DataError: bad config or data (the message names the file), or an output
             directory that holds something other than a stance model (it is never replaced).
     """
-    if not isinstance(config, TrainConfig):
-        config = load_config(config, overrides)
+    config = resolve_config(config, overrides)
     if output_dir is not None:
         config.output_dir = str(output_dir)
     check_output_dir(Path(config.output_dir))
