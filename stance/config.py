@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -347,7 +348,14 @@ _TRANSFORMER_RANGES = (
 )
 
 
+def _finite(value: float) -> bool:
+    # Not math.isfinite alone: it cannot convert an int above float's range (finite anyway).
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _in_range(value: float, low: float, high: float | None, brackets: str) -> bool:
+    if not _finite(value):  # .nan fails every comparison, but .inf passes an open upper end
+        return False
     above = value >= low if brackets[0] == "[" else value > low
     below = high is None or (value <= high if brackets[1] == "]" else value < high)
     return above and below
@@ -371,8 +379,12 @@ def _check_baseline(b: BaselineSettings, source: str) -> None:
         rng = getattr(b, key)
         if len(rng) != 2 or rng[0] < 1 or rng[0] > rng[1]:
             raise _bad(source, f"baseline.{key}", "[low, high] with 1 <= low <= high", rng)
-    if not b.C_grid or any(c <= 0 for c in b.C_grid):
+    if not b.C_grid:
         raise _bad(source, "baseline.C_grid", "a non-empty list of positive numbers", b.C_grid)
+    for i, c in enumerate(b.C_grid):
+        # YAML's .nan passes `c <= 0` and .inf would pass `c > 0`: both fail deep in sklearn.
+        if not _finite(c) or c <= 0:
+            raise _bad(source, f"baseline.C_grid[{i}]", "a positive, finite number", c)
 
 
 # --- generic dataclass validation -------------------------------------------------------

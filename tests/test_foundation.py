@@ -106,6 +106,19 @@ def test_foundation_tests_pass_from_another_directory(tmp_path):
             "kind: baseline\nbaseline:\n  C_grid: [1, x]\n",
             "key 'baseline.C_grid[1]': expected a number",
         ),
+        # YAML .nan slipped past `c <= 0` and failed deep in sklearn, naming no file or key.
+        (
+            "kind: baseline\nbaseline:\n  C_grid: [.nan]\n",
+            "key 'baseline.C_grid[0]': expected a positive, finite number, found nan",
+        ),
+        ("kind: baseline\nbaseline:\n  C_grid: [1, .nan]\n", "key 'baseline.C_grid[1]'"),
+        ("kind: baseline\nbaseline:\n  C_grid: [.inf]\n", "'baseline.C_grid[0]': expected a"),
+        ("kind: baseline\nbaseline:\n  C_grid: [0.5, 0]\n", "found 0"),
+        ("kind: baseline\nbaseline:\n  C_grid: []\n", "key 'baseline.C_grid': expected a"),
+        (
+            "kind: transformer\ntransformer:\n  learning_rate: .inf\n",
+            "key 'transformer.learning_rate': expected a number > 0, found inf",
+        ),
         ("kind: forest\n", "key 'kind': expected one of 'baseline', 'transformer'"),
         ("kind: transformer\ntransformer:\n  max_length: long\n", "key 'transformer.max_length'"),
         ("kind: baseline\ndata: [1]\n", "key 'data': expected a mapping"),
