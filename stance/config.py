@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ __all__ = [
     "TrainConfig",
     "load_config",
     "config_from_dict",
+    "resolve_config",
 ]
 
 
@@ -65,9 +67,11 @@ class DataConfig:
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     text_column: str = "text"
     label_column: str = "label"
-    # Column that groups records for cross-validation (whole articles stay together).
+    # Column that groups records for cross-validation (whole articles stay together). `stance
+    # cv` folds the seed quotes by it; seeds and authored statements are told apart by `source`.
     group_column: str = "source"
-    # What to do when a test text also occurs in the training data.
+    # What to do when a test or validation text also occurs in the training data, or a test
+    # text in the validation data (which steers epochs, calibration and the review threshold).
     leakage: Literal["error", "warn"] = "error"
 
 
@@ -225,6 +229,28 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     return config
 
 
+def resolve_config(
+    config: TrainConfig | str | Path, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """A validated config from a :class:`TrainConfig` or a YAML path, with ``overrides`` set.
+
+    Overrides are dotted keys (as in :func:`load_config`) and are checked the same way in both
+    cases, so an override on a config object is never silently dropped. Without overrides a
+    :class:`TrainConfig` comes back as it is; with them, a new one (the argument is unchanged).
+
+    Raises:
+        ConfigError: a bad config, or an override with an unknown key or a bad value.
+    """
+    if not isinstance(config, TrainConfig):
+        return load_config(config, overrides)
+    if not overrides:
+        return config
+    raw = config.to_dict()
+    for dotted, value in overrides.items():
+        _set_dotted(raw, dotted, value)
+    return config_from_dict(raw, source=config.source or "<config>")
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> TrainConfig:
     """Validate a plain dict (as read from YAML) into a :class:`TrainConfig`.
 
@@ -322,7 +348,14 @@ _TRANSFORMER_RANGES = (
 )
 
 
+def _finite(value: float) -> bool:
+    # Not math.isfinite alone: it cannot convert an int above float's range (finite anyway).
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _in_range(value: float, low: float, high: float | None, brackets: str) -> bool:
+    if not _finite(value):  # .nan fails every comparison, but .inf passes an open upper end
+        return False
     above = value >= low if brackets[0] == "[" else value > low
     below = high is None or (value <= high if brackets[1] == "]" else value < high)
     return above and below
@@ -346,8 +379,12 @@ def _check_baseline(b: BaselineSettings, source: str) -> None:
         rng = getattr(b, key)
         if len(rng) != 2 or rng[0] < 1 or rng[0] > rng[1]:
             raise _bad(source, f"baseline.{key}", "[low, high] with 1 <= low <= high", rng)
-    if not b.C_grid or any(c <= 0 for c in b.C_grid):
+    if not b.C_grid:
         raise _bad(source, "baseline.C_grid", "a non-empty list of positive numbers", b.C_grid)
+    for i, c in enumerate(b.C_grid):
+        # YAML's .nan passes `c <= 0` and .inf would pass `c > 0`: both fail deep in sklearn.
+        if not _finite(c) or c <= 0:
+            raise _bad(source, f"baseline.C_grid[{i}]", "a positive, finite number", c)
 
 
 # --- generic dataclass validation -------------------------------------------------------

@@ -43,9 +43,12 @@ def tiny_splits(tmp_path_factory, tiny_records) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny_data")
     train = [r for r in tiny_records if r["source"] in ("a.txt", "b.txt")]
     held = [r for r in tiny_records if r["source"] == "c.txt"]
+    # A fourth validation quote of its own (validation must share no text with test: it steers
+    # training), with the label of the test quote it replaces, so the label mix is unchanged.
+    extra = dict(held[1], id="t19", text="Pooling the back office freed our nurses for patients.")
     return {
         "train": write_jsonl(root / "train.jsonl", train),
-        "validation": write_jsonl(root / "validation.jsonl", held[::2] + held[1::2][:1]),
+        "validation": write_jsonl(root / "validation.jsonl", held[::2] + [extra]),
         "test": write_jsonl(root / "test.jsonl", held[1::2]),
         "corpus": write_jsonl(root / "corpus.jsonl", tiny_records),
     }

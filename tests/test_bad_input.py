@@ -1,7 +1,7 @@
 """Bad input to every command that reads files: one clean error line, never a traceback.
 
 Each command is fed each kind of broken file (empty, not UTF-8, binary, a truncated JSON line,
-a CSV without the text column, a path that does not exist, a directory where a file was
+a CSV without the text column or with a stray quote, a path that does not exist, a directory where a file was
 expected; for configs also invalid YAML, a wrong type and an unknown key). Every case must
 exit non-zero, print no traceback, and name the file (and the line, where there is one).
 
@@ -76,6 +76,18 @@ def _csv_header_only(path: Path) -> tuple[Path, int | None]:
     return path, None
 
 
+def _csv_stray_quote(path: Path) -> tuple[Path, int | None]:
+    # An unclosed quote on line 3 once swallowed line 4 into its text without a word.
+    path = path.with_suffix(".csv")
+    header, values = ",".join(GOOD_ROW), ",".join(str(v) for v in GOOD_ROW.values())
+    rest = values.removeprefix("q1,We back the plan.")
+    path.write_text(
+        f'{header}\n{values}\nq2,"We oppose it{rest}\nq3,"Only if funded."{rest}\n',
+        encoding="utf-8",
+    )
+    return path, 3
+
+
 def _wrong_suffix(path: Path) -> tuple[Path, int | None]:
     path = path.with_suffix(".txt")
     path.write_text(json.dumps(GOOD_ROW) + "\n", encoding="utf-8")
@@ -99,6 +111,7 @@ DATA_FAULTS: dict[str, Callable[[Path], tuple[Path, int | None]]] = {
     "truncated-json": _truncated_json,
     "csv-missing-column": _csv_missing_column,
     "csv-header-only": _csv_header_only,
+    "csv-stray-quote": _csv_stray_quote,
     "wrong-suffix": _wrong_suffix,
     "missing": _missing,
     "directory": _directory,

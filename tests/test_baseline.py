@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import stance
 from stance.cli import app
 from stance.config import BaselineSettings, load_config
-from stance.errors import ModelError
+from stance.errors import ConfigError, ModelError
 from stance.models.artifacts import file_sha256, read_metadata, write_metadata
 from stance.models.baseline import (
     MODEL_FILE,
@@ -255,6 +255,17 @@ def test_cli_train(baseline_config, tmp_path):
     assert "saved baseline model" in result.output
     assert read_metadata(out)["kind"] == "baseline"
     assert stance.predict(TEXTS[0], model=out).label in stance.LABELS
+
+
+def test_overrides_apply_to_a_config_object_too(baseline_config, tmp_path):
+    """train(TrainConfig, overrides=...) once dropped the overrides without a word."""
+    config = load_config(baseline_config)
+    result = train(config, tmp_path / "m", overrides={"seed": 3, "baseline.C_grid": [2.0]})
+    meta = read_metadata(result.model_dir)
+    assert meta["config"]["seed"] == 3 and meta["config"]["baseline"]["C_grid"] == [2.0]
+    assert config.seed == 7 and config.baseline.C_grid == [0.5, 5.0]  # the caller's is unchanged
+    with pytest.raises(ConfigError, match=r"baseline\.yaml: unknown key 'baseline\.C_grd'"):
+        train(config, tmp_path / "m2", overrides={"baseline.C_grd": [2.0]})
 
 
 def test_too_few_groups_falls_back_with_note(baseline_config, tmp_path, caplog):

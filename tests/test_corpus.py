@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from stance.cli import app
@@ -16,7 +17,8 @@ from stance.data.corpus import (
     near_duplicates,
     split_corpus,
 )
-from stance.data.io import load_labelled
+from stance.data.io import load_labelled, read_records
+from stance.errors import DataError
 
 from .conftest import write_jsonl
 
@@ -121,6 +123,47 @@ def test_csv_accepted(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "line", "also"),
+    [
+        # An unclosed quote: csv's lenient mode merged lines 3-4 into one text, silently.
+        ('"a",support\n"b,oppose\n"c",conditional\n"d",support\n', 3, "at line 4"),
+        # Unescaped quotes inside a quoted field: leniently read as 'She said no" to it"'.
+        ('"She said "no" to it",oppose\n"We back it",support\n', 2, None),
+        # A quote left open to the end of the file.
+        ('"a",support\n"b,support\n', 3, None),
+    ],
+)
+def test_csv_stray_quote_is_an_error_naming_the_record(tmp_path, body, line, also):
+    path = tmp_path / "quotes.csv"
+    path.write_text("text,label\n" + body, encoding="utf-8")
+    with pytest.raises(DataError, match="stray or missing double quote") as caught:
+        load_labelled(path)
+    assert caught.value.line == line and str(caught.value).startswith(f"{path}:{line}: ")
+    assert also is None or also in str(caught.value)
+    messages = [str(p) for p in check_files([path], fields=("text", "label"))]
+    assert len(messages) == 1 and messages[0].startswith(f"{path}:{line}: malformed CSV")
+
+
+def test_csv_multiline_and_doubled_quotes_still_read(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_text(
+        'text,label\n"first line\nsecond, line",support\n\n"He said ""no"".",oppose\n'
+        '"l1\r\nl2",bogus\n',
+        encoding="utf-8",
+    )
+    records = read_records(path)
+    assert [r["text"] for _, r in records] == [
+        "first line\nsecond, line",
+        'He said "no".',
+        "l1\r\nl2",
+    ]
+    # A record spanning lines is numbered by its first line, so errors point at its start.
+    assert [line for line, _ in records] == [2, 5, 6]
+    with pytest.raises(DataError, match=r"quotes\.csv:6: .*bogus"):
+        load_labelled(path)
+
+
 def test_stats_and_near_duplicates(tiny_records):
     stats = corpus_stats(tiny_records)
     assert stats["n"] == 18 and stats["labels"] == {"support": 6, "oppose": 6, "conditional": 6}
@@ -182,6 +225,44 @@ def test_article_folds_leave_one_article_out():
             and not set(train) & set(validation)
         )
         assert all(records[i]["source"] != name for i in train)
+
+
+def _speaker_corpus() -> list[dict]:
+    """_corpus() with each seed quote's speaker set (authored statements keep speaker 'GP')."""
+    speakers = {"a.txt": "Ann", "b.txt": "Ben", "c.txt": "Ann"}
+    return [r if r["source"] == "authored" else {**r, "speaker": speakers[r["source"]]}
+            for r in _corpus()]  # fmt: skip
+
+
+def test_article_folds_by_another_column_fold_only_seed_quotes():
+    records = _speaker_corpus()
+    folds = article_folds(records, group_column="speaker")
+    # Authored statements are never a fold, whatever the group column: seeds are told by source.
+    assert [name for name, *_ in folds] == ["Ann", "Ben"]
+    for name, train, validation, test in folds:
+        assert {records[i]["source"] for i in test} == (
+            {"a.txt", "c.txt"} if name == "Ann" else {"b.txt"}
+        )
+        assert sorted(train + validation + test) == list(range(len(records)))
+        assert all(records[i]["source"] == "authored" for i in validation)
+
+
+def test_seed_quote_without_a_group_value_is_an_error_naming_its_line(tmp_path, baseline_config):
+    records = _speaker_corpus()
+    records[-1]["speaker"] = None  # anonymous: allowed in the corpus, but no fold to go to
+    line = len(records)
+    with pytest.raises(
+        DataError, match=rf"^corpus:{line}: seed quote .* no 'speaker' value, found None"
+    ):
+        article_folds(records, group_column="speaker")
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    config = tmp_path / "config.yaml"
+    raw = yaml.safe_load(baseline_config.read_text(encoding="utf-8"))
+    raw["data"].update({"corpus": str(corpus), "group_column": "speaker"})
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = runner.invoke(app, ["cv", "--config", str(config), "-q"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"error: {corpus}:{line}: seed quote"), result.output
 
 
 def test_split_cli_writes_files(tmp_path):

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from stance.cli import app
-from stance.config import load_config
+from stance.config import load_config, resolve_config
 from stance.errors import ConfigError
 
 runner = CliRunner()
@@ -72,6 +72,19 @@ def test_bundled_configs_load(path):
         assert cfg.transformer.precision == ("bf16" if bf16 else "fp32")
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_overrides_on_a_config_object_match_overrides_on_its_file(path):
+    """train/review/curve take a TrainConfig or a path; overrides must apply to both alike."""
+    overrides = {"seed": 3, "data.leakage": "warn"}
+    config = load_config(path)
+    resolved = resolve_config(config, overrides)
+    assert resolved.to_dict() == load_config(path, overrides).to_dict()
+    assert resolved.source == str(path) and config.seed != 3  # a new config; the old one kept
+    assert resolve_config(config) is config
+    with pytest.raises(ConfigError, match=f"{re.escape(str(path))}: key 'seed': expected"):
+        resolve_config(config, {"seed": -1})
+
+
 def test_foundation_tests_pass_from_another_directory(tmp_path):
     """Paths in tests come from the repository root, not the working directory."""
     proc = subprocess.run(
@@ -92,6 +105,19 @@ def test_foundation_tests_pass_from_another_directory(tmp_path):
         (
             "kind: baseline\nbaseline:\n  C_grid: [1, x]\n",
             "key 'baseline.C_grid[1]': expected a number",
+        ),
+        # YAML .nan slipped past `c <= 0` and failed deep in sklearn, naming no file or key.
+        (
+            "kind: baseline\nbaseline:\n  C_grid: [.nan]\n",
+            "key 'baseline.C_grid[0]': expected a positive, finite number, found nan",
+        ),
+        ("kind: baseline\nbaseline:\n  C_grid: [1, .nan]\n", "key 'baseline.C_grid[1]'"),
+        ("kind: baseline\nbaseline:\n  C_grid: [.inf]\n", "'baseline.C_grid[0]': expected a"),
+        ("kind: baseline\nbaseline:\n  C_grid: [0.5, 0]\n", "found 0"),
+        ("kind: baseline\nbaseline:\n  C_grid: []\n", "key 'baseline.C_grid': expected a"),
+        (
+            "kind: transformer\ntransformer:\n  learning_rate: .inf\n",
+            "key 'transformer.learning_rate': expected a number > 0, found inf",
         ),
         ("kind: forest\n", "key 'kind': expected one of 'baseline', 'transformer'"),
         ("kind: transformer\ntransformer:\n  max_length: long\n", "key 'transformer.max_length'"),

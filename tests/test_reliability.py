@@ -614,6 +614,46 @@ def test_leakage_warn_trains_but_warns(baseline_config, tiny_splits, tmp_path, s
     assert "LeakageWarning" not in result.output and "Traceback" not in result.output
 
 
+def _test_text_in_validation(baseline_config, tiny_splits, tmp_path, mode: str):
+    """The fixture config, with a test quote (case and spacing changed) added to validation."""
+    test_text = json.loads(tiny_splits["test"].read_text(encoding="utf-8").splitlines()[1])["text"]
+    rows = [json.loads(line) for line in tiny_splits["validation"].read_text().splitlines()]
+    copied = dict(rows[0], id="copied", text=test_text.lower().replace(" ", "  "))
+    validation = write_jsonl(tmp_path / "validation.jsonl", [*rows, copied])
+    raw = yaml.safe_load(baseline_config.read_text(encoding="utf-8"))
+    raw["data"].update({"validation": str(validation), "leakage": mode})
+    raw["output_dir"] = str(tmp_path / "model")
+    path = tmp_path / f"test-in-validation-{mode}.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path, tiny_splits["test"], validation
+
+
+def test_test_text_in_validation_refuses_to_train(baseline_config, tiny_splits, tmp_path):
+    """Validation picks the epoch, calibration and review threshold: a test quote there leaks."""
+    config, test, validation = _test_text_in_validation(
+        baseline_config, tiny_splits, tmp_path, "error"
+    )
+    result = runner.invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        f"error: {test}:2: 1 test text(s) also occur in the validation data {validation} "
+        in result.output
+    )
+    assert "data.leakage: warn" in result.output
+    assert not (tmp_path / "model").exists()
+
+
+def test_test_text_in_validation_warns_with_leakage_warn(baseline_config, tiny_splits, tmp_path):
+    config, test, validation = _test_text_in_validation(
+        baseline_config, tiny_splits, tmp_path, "warn"
+    )
+    with pytest.warns(LeakageWarning) as caught:
+        prepare_data(load_config(config))
+    assert [str(w.message).split(" (first")[0] for w in caught] == [
+        f"{test}:2: 1 test text(s) also occur in the validation data {validation}"
+    ]
+
+
 def test_leakage_warning_from_the_library_is_a_python_warning(
     baseline_config, tiny_splits, tmp_path
 ):

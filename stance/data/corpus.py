@@ -46,6 +46,7 @@ __all__ = [
     "near_duplicates",
     "split_corpus",
     "article_folds",
+    "is_real_quote",
     "write_jsonl",
     "TEST_SOURCES",
 ]
@@ -433,21 +434,41 @@ def split_corpus(
     return splits
 
 
+def is_real_quote(record: dict[str, Any], column: str = "source") -> bool:
+    """A row cut from an article, not an authored statement: its ``column`` (``source``, the
+    corpus field that says where a row came from) is a non-blank string other than ``authored``.
+    """
+    source = record.get(column)
+    return isinstance(source, str) and bool(source.strip()) and source != AUTHORED_SOURCE
+
+
 def article_folds(
     records: Sequence[dict[str, Any]],
     validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
     group_column: str = "source",
+    path: str | Path = "corpus",
+    lines: Sequence[int] | None = None,
 ) -> list[tuple[str, list[int], list[int], list[int]]]:
     """Leave-one-article-out folds over the seed quotes.
 
-    Each fold holds out one article's seed quotes as its test set and trains on everything
-    else (authored statements and the other articles' seeds), except a validation set of
-    authored statements (the same as in :func:`split_corpus`) kept for early stopping.
+    Each fold holds out one group of seed quotes (one article, with the default
+    ``group_column: source``) as its test set and trains on everything else (authored
+    statements and the other groups' seeds), except a validation set of authored statements
+    (the same as in :func:`split_corpus`) kept for early stopping. Seed quotes are told from
+    authored statements by ``source`` whatever ``group_column`` is, so authored statements are
+    never a fold.
+
+    Args:
+        path, lines: the corpus file and each record's line there, to name in errors (lines
+            default to ``1, 2, ...``).
 
     Returns:
-        ``[(article, train_indices, validation_indices, test_indices), ...]``, one per article,
-        indices into ``records``.
+        ``[(article, train_indices, validation_indices, test_indices), ...]``, one per group,
+        in group-name order; indices into ``records``.
+
+    Raises:
+        DataError: a seed quote has no ``group_column`` value (it would belong to no fold).
     """
     validation_ids = {
         id(r)
@@ -455,12 +476,12 @@ def article_folds(
             records, test_sources=(), validation_fraction=validation_fraction, seed=seed
         )["validation"]
     }
-    articles = sorted({str(r[group_column]) for r in records if r[group_column] != AUTHORED_SOURCE})
+    groups = _seed_groups(records, group_column, path, lines)
     folds = []
-    for article in articles:
+    for article in sorted(set(groups.values())):
         train, validation, test = [], [], []
         for i, r in enumerate(records):
-            if str(r[group_column]) == article:
+            if groups.get(i) == article:
                 test.append(i)
             elif id(r) in validation_ids:
                 validation.append(i)
@@ -468,3 +489,28 @@ def article_folds(
                 train.append(i)
         folds.append((article, train, validation, test))
     return folds
+
+
+def _seed_groups(
+    records: Sequence[dict[str, Any]],
+    group_column: str,
+    path: str | Path,
+    lines: Sequence[int] | None,
+) -> dict[int, str]:
+    """The fold name of each seed quote, by index; a seed with no group value is an error
+    rather than a silent "None" fold pooling every such quote."""
+    groups = {}
+    for i, r in enumerate(records):
+        if not is_real_quote(r):
+            continue
+        value = r.get(group_column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise DataError(
+                path,
+                f"seed quote (source {r.get('source')!r}) has no {group_column!r} value, found "
+                f"{value!r}; leave-one-out folds group seed quotes by data.group_column "
+                f"({group_column!r}), so fill it in or choose another data.group_column",
+                line=lines[i] if lines is not None else i + 1,
+            )
+        groups[i] = str(value)
+    return groups

@@ -235,9 +235,12 @@ def _raise_csv_field_limit() -> None:
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     # Decode line by line (for line numbers in encoding errors), then let csv handle quoting.
     # csv needs the physical lines of multi-line quoted fields joined, so it reads from a
-    # generator and we track the line number through `reader.line_num`.
+    # generator; a record is numbered by its first physical line, where an editor should jump.
+    # strict: a stray or missing double quote is an error, not the rows after it silently
+    # merged into one field.
     _raise_csv_field_limit()
-    reader = csv.reader(line for _, line in _decoded_lines(path))
+    reader = csv.reader((line for _, line in _decoded_lines(path)), strict=True)
+    start = 1
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
@@ -246,24 +249,35 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if len(set(header)) != len(header):
             raise DataError(path, f"duplicate column names in header {header}", line=1)
         seen_any = False
+        start = reader.line_num + 1
         for row in reader:
-            if not row or not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(
-                    path,
-                    f"expected {len(header)} fields (columns {', '.join(header)}), found {len(row)}",
-                    line=reader.line_num,
-                )
-            seen_any = True
-            yield reader.line_num, dict(zip(header, row))
+            if row and any(cell.strip() for cell in row):
+                if len(row) != len(header):
+                    raise DataError(
+                        path,
+                        f"expected {len(header)} fields (columns {', '.join(header)}), "
+                        f"found {len(row)}",
+                        line=start,
+                    )
+                seen_any = True
+                yield start, dict(zip(header, row))
+            start = reader.line_num + 1
         # Like an empty JSONL file: no records is an error, not an empty dataset to score.
         if not seen_any:
             raise DataError(
                 path, "file is empty: a header row but no records; expected at least one row"
             )
     except csv.Error as exc:
-        raise DataError(path, f"malformed CSV ({exc})", line=reader.line_num) from None
+        raise DataError(path, _csv_error(exc, start, reader.line_num), line=start) from None
+
+
+def _csv_error(exc: csv.Error, start: int, end: int) -> str:
+    found = f"{exc}" if end == start else f"{exc}, at line {end}"
+    return (
+        f"malformed CSV record starting on this line ({found}): a stray or missing double "
+        "quote? Expected a field holding commas, quotes or line breaks wholly inside double "
+        'quotes, with each quote in it doubled ("")'
+    )
 
 
 def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:

@@ -596,7 +596,7 @@ def cross_validate(
         config = load_config(config)
     started = time.perf_counter()
     records, data = _read_corpus(config)
-    all_folds = _all_folds(config, records)
+    all_folds = _all_folds(config, records, data.lines)
     chosen = all_folds[:folds] if folds else all_folds
     hashes = {str(config.data.corpus): file_sha256(config.data.corpus)}
     fold_rows: list[dict[str, Any]] = []
@@ -620,12 +620,13 @@ def cross_validate(
 
 
 def _all_folds(
-    config: TrainConfig, records: list[dict[str, Any]]
+    config: TrainConfig, records: list[dict[str, Any]], lines: list[int]
 ) -> list[tuple[str, list[int], list[int], list[int]]]:
     """CV step 1: the leave-one-article-out folds of the corpus (at least two articles)."""
     from stance.data.corpus import article_folds
 
-    all_folds = article_folds(records, group_column=config.data.group_column)
+    d = config.data
+    all_folds = article_folds(records, group_column=d.group_column, path=d.corpus, lines=lines)
     if len(all_folds) < 2:
         raise DataError(
             config.data.corpus,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from stance.config import TrainConfig, load_config
+from stance.config import TrainConfig, resolve_config
 from stance.constants import AUTHORED_SOURCE
 from stance.data.io import LabelledData
 from stance.errors import DataError
@@ -101,7 +101,7 @@ def learning_curve(
             with the corpus (a :class:`DataError` otherwise): every corpus text trains or
             validates some fold model, so the test split cannot be an ``eval_files`` entry.
         progress: called with each point as it is done.
-        overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid": [30.0]}``.
+        overrides: dotted config keys to set (on a path or a config), e.g. ``{"baseline.C_grid": [30.0]}``.
 
     Returns:
         ``{"config", "kind", "train", "seed_cv", "overrides", "eval_files", "fractions",
@@ -114,7 +114,7 @@ def learning_curve(
         probabilities of every held-out quote).
     """
     started = time.perf_counter()
-    cfg = config if isinstance(config, TrainConfig) else load_config(config, overrides)
+    cfg = resolve_config(config, overrides)
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions must lie in (0, 1], found {list(fractions)}")
     # Under seed_cv the test articles are folds already, so no file is scored by default.
@@ -180,20 +180,21 @@ def _seed_cv_points(cfg: TrainConfig, evals: dict[str, LabelledData], fractions:
     (``folds`` keeps them one by one), because no single model of the curve saw all the data.
     So an evaluation file must hold no corpus text (:func:`_refuse_corpus_texts`).
     """
-    from stance.data.corpus import article_folds
+    from stance.data.corpus import article_folds, is_real_quote
     from stance.evaluation.evaluate import _read_corpus
 
     records, data = _read_corpus(cfg)
     _refuse_corpus_texts(evals, data)
-    folds = article_folds(records, group_column=cfg.data.group_column)
+    folds = article_folds(records, group_column=cfg.data.group_column, path=cfg.data.corpus,
+                          lines=data.lines)  # fmt: skip
     if len(folds) < 2:
         raise DataError(cfg.data.corpus, "the seed cross-validation needs at least two "
                         f"articles, found {len(folds)} (column {cfg.data.group_column!r})")  # fmt: skip
     # The authored pool: training statements common to every fold (not validation, not seeds).
-    pool = [i for i in folds[0][1] if records[i][cfg.data.group_column] == AUTHORED_SOURCE]
+    pool = [i for i in folds[0][1] if not is_real_quote(records[i])]
     if not pool:
         raise DataError(cfg.data.corpus, "no authored statements to cut: expected records "
-                        f"with {cfg.data.group_column!r} == {AUTHORED_SOURCE!r}")  # fmt: skip
+                        f"with 'source' == {AUTHORED_SOURCE!r}")  # fmt: skip
     points = []
     for seed in seeds:
         subsets = nested_subsets([data.labels[i] for i in pool], fractions, seed)
@@ -233,6 +234,7 @@ def _refuse_corpus_texts(evals: dict[str, LabelledData], corpus: LabelledData) -
 def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], authored: list[int],
                    evals: dict[str, LabelledData], quiet: bool) -> dict[str, Any]:  # fmt: skip
     """Train one model per fold on ``authored`` plus the other articles; pooled and mean scores."""
+    from stance.data.corpus import is_real_quote
     from stance.evaluation.metrics import bootstrap_ci
     from stance.labelling.folds import train_and_predict
 
@@ -243,8 +245,7 @@ def _seed_cv_point(cfg: TrainConfig, data: LabelledData, folds: list[tuple], aut
     per_fold = []
     for article, train_idx, val_idx, test_idx in folds:
         # The other articles' seed quotes are always kept whole: only authored data is cut.
-        seeds_in_train = [i for i in train_idx
-                          if data.records[i][cfg.data.group_column] != AUTHORED_SOURCE]  # fmt: skip
+        seeds_in_train = [i for i in train_idx if is_real_quote(data.records[i])]
         train = data.subset(sorted(authored + seeds_in_train))
         test = data.subset(test_idx)
         probas = train_and_predict(cfg, train, data.subset(val_idx) if val_idx else None,

@@ -21,17 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from stance.config import TrainConfig, load_config
+from stance.config import TrainConfig, resolve_config
 from stance.data.io import LabelledData, load_labelled
 
 __all__ = ["DEFAULT_CONFIG", "find_label_errors", "issue_rows", "write_issues"]
 
 # The fast model: five baseline trainings take about a minute on the bundled corpus.
 DEFAULT_CONFIG = "configs/baseline.yaml"
-
-
-def _as_config(config: TrainConfig | str | Path, overrides: dict[str, Any] | None) -> TrainConfig:
-    return config if isinstance(config, TrainConfig) else load_config(config, overrides)
 
 
 def find_label_errors(
@@ -51,7 +47,7 @@ def find_label_errors(
         folds: grouped cross-validation folds.
         quiet: no trainer output.
         progress: called as ``progress(fold, folds)`` after each fold.
-        overrides: dotted config keys to set (only with a path), e.g. ``{"baseline.C_grid":
+        overrides: dotted config keys to set (on a path or a config), e.g. ``{"baseline.C_grid":
             [30.0]}`` to skip the baseline's C search in every fold (5x faster).
 
     Returns:
@@ -66,7 +62,7 @@ def find_label_errors(
     from stance.labelling.folds import out_of_fold_proba, review_groups
 
     started = time.perf_counter()
-    config = _as_config(config, overrides)
+    config = resolve_config(config, overrides)
     d = config.data
     path = Path(data) if data is not None else Path(d.corpus)
     labelled = load_labelled(

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from stance.constants import AUTHORED_SOURCE
+from stance.data.corpus import is_real_quote  # one definition of a real quote, re-exported
 
 __all__ = [
     "AdaptationPlan",
@@ -75,13 +76,6 @@ class AdaptationPlan:
             "learning_rate": settings.adaptation_learning_rate,
             "batch_size": settings.adaptation_batch_size,
         }
-
-
-def is_real_quote(record: dict[str, Any], column: str = "source") -> bool:
-    """A row cut from an article: it names its source (``data.group_column``, the column
-    ``stance cv`` folds on), and that source is not ``authored``."""
-    source = record.get(column)
-    return isinstance(source, str) and bool(source.strip()) and source != AUTHORED_SOURCE
 
 
 def plan_adaptation(settings: Any, train: Any, seed: int,

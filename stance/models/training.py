@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stance.config import TrainConfig, load_config
+from stance.config import TrainConfig, resolve_config
 from stance.constants import METADATA_FILE
 from stance.data.io import LabelledData, load_labelled
 from stance.errors import ConfigError, DataError
@@ -47,7 +47,8 @@ _TRAINERS = {
 
 
 class LeakageWarning(UserWarning):
-    """A test text also occurs in the training data (config ``data.leakage: warn``)."""
+    """A test or validation text also occurs in the training data, or a test text in the
+    validation data (config ``data.leakage: warn``)."""
 
 
 @dataclass
@@ -153,7 +154,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
     Raises:
         DataError: a file is missing or malformed, or (with ``data.leakage: error``) a test or
-            validation text also occurs in the training data after normalising case and whitespace.
+            validation text also occurs in the training data, or a test text in the validation
+            data, after normalising case and whitespace.
     """
     d = config.data
 
@@ -172,26 +174,37 @@ def prepare_data(config: TrainConfig) -> PreparedData:
             d.train,
             f"no training examples of label(s) {', '.join(missing)}; every label needs examples",
         )
-    seen = {normalise_text(t) for t in train.texts}
-    for name, split in (("test", test), ("validation", validation)):
-        if split is None:
-            continue
-        leaked = [
-            (line, text)
-            for line, text in zip(split.lines, split.texts)
-            if normalise_text(text) in seen
-        ]
-        if not leaked:
-            continue
-        line, text = leaked[0]
-        message = (
-            f"{len(leaked)} {name} text(s) also occur in the training data {d.train} "
-            f"(first: {text[:60]!r}); remove them from one side"
-        )
-        if d.leakage == "error":
-            raise DataError(split.path, message + " or set data.leakage: warn", line=line)
-        warnings.warn(f"{split.path}:{line}: {message}", LeakageWarning, stacklevel=2)
+    # Validation picks the epoch, early stopping, calibration and the review threshold, so a
+    # test text in it shapes the model as surely as one in training.
+    for name, split, other_name, other in (
+        ("test", test, "training", train),
+        ("validation", validation, "training", train),
+        ("test", test, "validation", validation),
+    ):
+        if split is not None and other is not None:
+            _check_leakage(split, name, other, other_name, d.leakage)
     return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
+
+
+def _check_leakage(
+    split: LabelledData, name: str, other: LabelledData, other_name: str, policy: str
+) -> None:
+    """Refuse (or, with ``policy`` "warn", warn about) ``split`` texts also found in ``other``."""
+    seen = {normalise_text(t) for t in other.texts}
+    leaked = [
+        (line, text) for line, text in zip(split.lines, split.texts) if normalise_text(text) in seen
+    ]
+    if not leaked:
+        return
+    line, text = leaked[0]
+    message = (
+        f"{len(leaked)} {name} text(s) also occur in the {other_name} data {other.path} "
+        f"(first: {text[:60]!r}); remove them from one side"
+    )
+    if policy == "error":
+        raise DataError(split.path, message + " or set data.leakage: warn", line=line)
+    # stacklevel 3: the warning points at prepare_data's caller, as before this helper existed.
+    warnings.warn(f"{split.path}:{line}: {message}", LeakageWarning, stacklevel=3)
 
 
 def check_output_dir(path: Path) -> None:
@@ -233,7 +246,8 @@ def train(
         config: a :class:`TrainConfig` or the path of a YAML config.
         output_dir: overrides ``config.output_dir``.
         quiet: no progress bars or per-epoch lines on the terminal.
-        overrides: dotted config keys to set, e.g. ``{"seed": 3}`` (only with a path).
+        overrides: dotted config keys to set, e.g. ``{"seed": 3}`` (on a path or a
+            :class:`TrainConfig`; the object passed in is not changed).
 
     Returns:
         A :class:`TrainResult`.
@@ -242,8 +256,7 @@ def train(
         ConfigError, DataError: bad config or data (the message names the file), or an output
             directory that holds something other than a stance model (it is never replaced).
     """
-    if not isinstance(config, TrainConfig):
-        config = load_config(config, overrides)
+    config = resolve_config(config, overrides)
     if output_dir is not None:
         config.output_dir = str(output_dir)
     check_output_dir(Path(config.output_dir))
