@@ -361,6 +361,29 @@ def test_experiment_rejects_different_test_files(baseline_config, transformer_co
         run_experiment(base, base, report_dir=None, docs_dir=None, quiet=True)
 
 
+def _configs(baseline_config: Path, transformer_config: Path, tmp_path: Path):
+    """The fixture configs, loaded, saving their models under ``tmp_path``."""
+    from stance.config import load_config
+
+    base, trans = load_config(baseline_config), load_config(transformer_config)
+    base.output_dir, trans.output_dir = str(tmp_path / "baseline"), str(tmp_path / "transformer")
+    return base, trans
+
+
+@pytest.mark.parametrize("transformer_dir", ["baseline", "baseline/inner", "."])
+def test_experiment_refuses_one_output_folder_for_both(baseline_config, transformer_config,
+                                                       tmp_path, transformer_dir):  # fmt: skip
+    from stance.errors import ConfigError
+    from stance.evaluation.experiment import run_experiment
+
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    trans.output_dir = str(tmp_path / transformer_dir)
+    with pytest.raises(ConfigError, match="expected separate output folders") as info:
+        run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[])
+    assert "give each config its own output_dir" in str(info.value)
+    assert not (tmp_path / "baseline").exists()  # refused before any training
+
+
 def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_records, tmp_path):
     long_text = "The vanguard programme will fail. " * 200  # far past the tiny model's max_length
     records = [dict(tiny_records[0], text=long_text)] + tiny_records[1:4]

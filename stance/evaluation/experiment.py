@@ -162,6 +162,18 @@ def extra_eval_files(extra_eval: Sequence[str | Path] | None = None) -> list[str
     return [str(p) for p in extra_eval]
 
 
+def _check_output_dirs(configs: dict[str, TrainConfig]) -> None:
+    """Refuse output folders that are the same or nested: the second model saved would replace
+    (or sit inside) the first, and the comparison would score one model under two names."""
+    (a, path_a), (b, path_b) = ((n, Path(c.output_dir).resolve()) for n, c in configs.items())
+    if path_a == path_b or path_a in path_b.parents or path_b in path_a.parents:
+        raise ConfigError(
+            f"expected separate output folders for the two models, found {a} "
+            f"{configs[a].output_dir} and {b} {configs[b].output_dir} (the same folder or one "
+            "inside the other); give each config its own output_dir"
+        )
+
+
 def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                   report_dir: str | Path | None) -> str:  # fmt: skip
     """Fail before minutes of training: the shared test file, split files, output paths."""
@@ -186,6 +198,7 @@ def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                     f"file not found (named by {cfg.source}); create the splits with "
                     "`stance data split` or point the config's data section at existing files",
                 )
+    _check_output_dirs(configs)
     # Both model directories and the docs copy replace what is at their path: refuse, before
     # any training, a path holding something else (a mistyped --docs-dir would be deleted).
     for cfg in configs.values():
@@ -287,7 +300,8 @@ def run_experiment(
 
     Raises:
         ConfigError: a config is of the wrong kind, has no test split, the two configs name
-            different test files, or ``cv_folds`` is given without ``cv``.
+            different test files, or the same (or nested) output folders, or
+            ``cv_folds`` is given without ``cv``.
         DataError: a split or extra file is missing, or from training and evaluation.
         ModelError: from loading the trained models.
     """
