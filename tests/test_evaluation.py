@@ -384,6 +384,51 @@ def test_experiment_refuses_one_output_folder_for_both(baseline_config, transfor
     assert not (tmp_path / "baseline").exists()  # refused before any training
 
 
+@pytest.mark.parametrize("column, value", [("text_column", "quote"), ("group_column", "article")])
+def test_experiment_refuses_configs_naming_different_columns(baseline_config, transformer_config,
+                                                             tmp_path, column, value):  # fmt: skip
+    from stance.errors import ConfigError
+    from stance.evaluation.experiment import run_experiment
+
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    setattr(trans.data, column, value)
+    with pytest.raises(ConfigError, match=f"data.{column} '.+' and '{value}'"):
+        run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[])
+    assert not (tmp_path / "baseline").exists()
+
+
+def _rename(path: Path, dest: Path, names: dict[str, str], extra: tuple[dict, ...] = ()) -> str:
+    """A copy of a JSONL file (plus ``extra`` rows) with its columns renamed by ``names``."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = [{names.get(k, k): v for k, v in r.items()} for r in [*rows, *extra]]
+    return str(write_jsonl(dest, rows))
+
+
+def test_experiment_scores_with_the_configs_columns(baseline_config, transformer_config,
+                                                    tiny_splits, tmp_path):  # fmt: skip
+    """Data whose quotes are in `quote` and articles in `article`: training read them, so the
+    evaluation must too (the intervals resampling articles), extra sets included."""
+    from stance.evaluation.experiment import run_experiment
+
+    names = {"text": "quote", "source": "article"}
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    files = {split: _rename(tiny_splits[split], tmp_path / f"{split}.jsonl", names)
+             for split in ("train", "validation", "test")}  # fmt: skip
+    trained = json.loads(tiny_splits["train"].read_text(encoding="utf-8").splitlines()[0])
+    reworded = dict(trained, text="Reportedly, " + trained["text"])  # from a second article
+    extra = _rename(tiny_splits["test"], tmp_path / "extra.jsonl", names, (reworded,))
+    for cfg in (base, trans):
+        for split, path in files.items():
+            setattr(cfg.data, split, path)
+        cfg.data.text_column, cfg.data.group_column = "quote", "article"
+    result = run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[extra],
+                            n_resamples=50)  # fmt: skip
+    for scored, n in ((result["comparison"], 3), (result["extra"][0], 4)):
+        assert scored["n"] == n and scored["settings"]["group_column"] == "article"
+    # The extra set spans two articles (the test split only one): its intervals resample them.
+    assert {m["ci_unit"] for m in result["extra"][0]["models"]} == {"group"}
+
+
 def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_records, tmp_path):
     long_text = "The vanguard programme will fail. " * 200  # far past the tiny model's max_length
     records = [dict(tiny_records[0], text=long_text)] + tiny_records[1:4]

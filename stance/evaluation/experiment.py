@@ -162,6 +162,23 @@ def extra_eval_files(extra_eval: Sequence[str | Path] | None = None) -> list[str
     return [str(p) for p in extra_eval]
 
 
+COLUMNS = ("text_column", "label_column", "group_column")
+
+
+def _check_columns(configs: dict[str, TrainConfig]) -> None:
+    """Refuse configs that name different columns: both models are scored on the same files,
+    read (and their articles grouped) with one set of column names."""
+    base, trans = (cfg.data for cfg in configs.values())
+    differ = [f"data.{c} {getattr(base, c)!r} and {getattr(trans, c)!r}" for c in COLUMNS
+              if getattr(base, c) != getattr(trans, c)]  # fmt: skip
+    if differ:
+        raise ConfigError(
+            f"the two configs name different columns ({'; '.join(differ)}); both models are "
+            "scored on the same files, so set the same data.text_column, data.label_column and "
+            "data.group_column in both"
+        )
+
+
 def _check_output_dirs(configs: dict[str, TrainConfig]) -> None:
     """Refuse output folders that are the same or nested: the second model saved would replace
     (or sit inside) the first, and the comparison would score one model under two names."""
@@ -198,6 +215,7 @@ def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                     f"file not found (named by {cfg.source}); create the splits with "
                     "`stance data split` or point the config's data section at existing files",
                 )
+    _check_columns(configs)
     _check_output_dirs(configs)
     # Both model directories and the docs copy replace what is at their path: refuse, before
     # any training, a path holding something else (a mistyped --docs-dir would be deleted).
@@ -234,9 +252,11 @@ def _train_all(configs: dict[str, TrainConfig], quiet: bool,
     return training
 
 
-def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], quiet: bool,
-                  n_resamples: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
-    """One :func:`~stance.evaluation.evaluate.compare` result per evaluation file, in order."""
+def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], config: TrainConfig,
+                  quiet: bool, n_resamples: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
+    """One :func:`~stance.evaluation.evaluate.compare` result per evaluation file, in order,
+    each read with the configs' columns (they agree: :func:`_check_columns`) as training read
+    its splits, and its intervals resampling the articles of ``data.group_column``."""
     from stance.evaluation.evaluate import compare
 
     results = []
@@ -244,7 +264,8 @@ def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], quiet: b
         _log(quiet, f"[experiment] evaluating both on {path} ...")
         result = compare(
             [t["model_dir"] for t in training], path, n_resamples=n_resamples, seed=seed,
-            names=[t["name"] for t in training],
+            names=[t["name"] for t in training], text_column=config.data.text_column,
+            label_column=config.data.label_column, group_column=config.data.group_column,
         )  # fmt: skip
         results.append({"set": Path(path).stem, **result})
     return results
@@ -300,7 +321,7 @@ def run_experiment(
 
     Raises:
         ConfigError: a config is of the wrong kind, has no test split, the two configs name
-            different test files, or the same (or nested) output folders, or
+            different test files or columns, or the same (or nested) output folders, or
             ``cv_folds`` is given without ``cv``.
         DataError: a split or extra file is missing, or from training and evaluation.
         ModelError: from loading the trained models.
@@ -322,7 +343,7 @@ def run_experiment(
     training = _train_all(configs, quiet, timings)
     t0 = time.perf_counter()
     comparison, *extra = _evaluate_all(
-        training, [test_path, *extra_files], quiet, n_resamples, seed
+        training, [test_path, *extra_files], configs["baseline"], quiet, n_resamples, seed
     )
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
     cv_results = None
