@@ -266,7 +266,9 @@ def test_cli_experiment_writes_the_report(
     reports, docs = tmp_path / "reports", tmp_path / "docs" / "report"
     docs.mkdir(parents=True)
     (docs / "stale.png").write_bytes(b"old")
-    extra = write_jsonl(tmp_path / "eval" / "blind.jsonl", tiny_records[:9])
+    # Reworded training quotes: an extra set must share no text with training.
+    blind = [dict(r, text="Reportedly, " + r["text"]) for r in tiny_records[:9]]
+    extra = write_jsonl(tmp_path / "eval" / "blind.jsonl", blind)
     out = runner.invoke(app, ["experiment", "--baseline-config", str(base), "--transformer-config", str(trans),
                               "--report-dir", str(reports), "--docs", "--docs-dir", str(docs), "--quiet",
                               "--resamples", "100", "--cv", "--cv-folds", "1",
@@ -407,26 +409,47 @@ def _rename(path: Path, dest: Path, names: dict[str, str], extra: tuple[dict, ..
 def test_experiment_scores_with_the_configs_columns(baseline_config, transformer_config,
                                                     tiny_splits, tmp_path):  # fmt: skip
     """Data whose quotes are in `quote` and articles in `article`: training read them, so the
-    evaluation must too (the intervals resampling articles), extra sets included."""
+    evaluation must too (the intervals resampling articles), extra sets included. A training
+    text in the extra set is warned about under data.leakage: warn."""
     from stance.evaluation.experiment import run_experiment
+    from stance.models.training import LeakageWarning
 
     names = {"text": "quote", "source": "article"}
     base, trans = _configs(baseline_config, transformer_config, tmp_path)
     files = {split: _rename(tiny_splits[split], tmp_path / f"{split}.jsonl", names)
              for split in ("train", "validation", "test")}  # fmt: skip
     trained = json.loads(tiny_splits["train"].read_text(encoding="utf-8").splitlines()[0])
-    reworded = dict(trained, text="Reportedly, " + trained["text"])  # from a second article
-    extra = _rename(tiny_splits["test"], tmp_path / "extra.jsonl", names, (reworded,))
+    extra = _rename(tiny_splits["test"], tmp_path / "extra.jsonl", names, (trained,))
     for cfg in (base, trans):
         for split, path in files.items():
             setattr(cfg.data, split, path)
-        cfg.data.text_column, cfg.data.group_column = "quote", "article"
-    result = run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[extra],
-                            n_resamples=50)  # fmt: skip
+        cfg.data.text_column, cfg.data.group_column, cfg.data.leakage = "quote", "article", "warn"
+    with pytest.warns(LeakageWarning, match="1 extra evaluation text"):
+        result = run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[extra],
+                                n_resamples=50)  # fmt: skip
     for scored, n in ((result["comparison"], 3), (result["extra"][0], 4)):
         assert scored["n"] == n and scored["settings"]["group_column"] == "article"
     # The extra set spans two articles (the test split only one): its intervals resample them.
     assert {m["ci_unit"] for m in result["extra"][0]["models"]} == {"group"}
+
+
+def test_experiment_refuses_extra_sets_that_are_not_held_out(baseline_config, transformer_config,
+                                                             tiny_splits, tmp_path):  # fmt: skip
+    from stance.errors import DataError
+    from stance.evaluation.experiment import run_experiment
+
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    copy = tmp_path / "copy_of_validation.jsonl"
+    copy.write_bytes(tiny_splits["validation"].read_bytes())
+    rows = tiny_splits["train"].read_text(encoding="utf-8").splitlines()
+    leaky = write_jsonl(tmp_path / "leaky.jsonl", [dict(json.loads(rows[2]), id="x")])
+    for path, message in ((tiny_splits["train"], "found the training split"),
+                          (copy, "found the validation split"),
+                          (leaky, "1 extra evaluation text.s. also occur in the training data")):  # fmt: skip
+        with pytest.raises(DataError, match=message) as info:
+            run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[path])
+        assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+    assert not (tmp_path / "baseline").exists()  # refused before any training
 
 
 def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_records, tmp_path):

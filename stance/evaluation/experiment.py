@@ -11,7 +11,8 @@
    bootstrap of the macro-F1 difference and McNemar's test;
 3. does the same on every extra evaluation file (default: those of
    :data:`stance.constants.EXTRA_EVAL_PATHS` that exist: the test quotes that are not worked
-   examples in the guidelines, and the development set of real positions);
+   examples in the guidelines, and the development set of real positions), each checked before
+   any training to be held out (not a training or validation split, no training text);
 4. optionally (``cv=True``) runs leave-one-article-out cross-validation of both models;
 5. writes the report (``report.md``, PNGs, ``experiment.json``) to ``reports/<UTC time>/``,
    and copies it to ``docs/report/`` (the committed copy the README links to) only when
@@ -191,6 +192,41 @@ def _check_output_dirs(configs: dict[str, TrainConfig]) -> None:
         )
 
 
+def _check_extra_held_out(configs: dict[str, TrainConfig], files: Sequence[str]) -> None:
+    """Refuse, before training, an extra evaluation file that is not held out from training.
+
+    The report calls every extra set held out, so a file must be neither config's training or
+    validation split (same path or same sha256), and its texts go through the same leakage
+    check as the test split (:func:`~stance.models.training.check_leakage`, under each config's
+    ``data.leakage``). Reading the file now also fails a wrong column or label before training.
+    """
+    from stance.data.io import load_labelled
+    from stance.evaluation.evaluate import load_eval_data
+    from stance.models.artifacts import file_sha256
+    from stance.models.training import check_leakage
+
+    d = configs["baseline"].data  # the columns agree (_check_columns)
+    splits = {(cfg.source, role, path): file_sha256(path) for cfg in configs.values()
+              for role, path in (("training", cfg.data.train), ("validation", cfg.data.validation))
+              if path}  # fmt: skip
+    trains = {cfg.data.train: load_labelled(cfg.data.train, labels=cfg.data.labels,
+                                            text_column=d.text_column, label_column=d.label_column)
+              for cfg in configs.values()}  # fmt: skip
+    for path in files:
+        digest = file_sha256(path)
+        for (source, role, split), split_digest in splits.items():
+            if Path(split).resolve() == Path(path).resolve() or split_digest == digest:
+                raise DataError(
+                    path,
+                    f"expected a held-out extra evaluation file, found the {role} split of "
+                    f"{source} ({split}, same file or same sha256); pass a file neither model "
+                    "trains or validates on, or --no-extra-eval",
+                )
+        data = load_eval_data(path, d.labels, d.text_column, d.label_column, "the models")
+        for cfg in configs.values():
+            check_leakage(cfg, trains[cfg.data.train], data, "extra evaluation")
+
+
 def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                   report_dir: str | Path | None) -> str:  # fmt: skip
     """Fail before minutes of training: the shared test file, split files, output paths."""
@@ -310,8 +346,10 @@ def run_experiment(
             ``data.corpus``); adds minutes (one training per article per model).
         cv_folds: with ``cv``, only the first this many folds.
         n_resamples, seed: bootstrap settings of every interval and test.
-        extra_eval: files to score both models on besides the test split (each must exist);
-            None: those of :data:`~stance.constants.EXTRA_EVAL_PATHS` that exist; [] for none.
+        extra_eval: files to score both models on besides the test split (each must exist and
+            be held out: neither config's training or validation split, and no training text
+            under ``data.leakage: error``); None: those of
+            :data:`~stance.constants.EXTRA_EVAL_PATHS` that exist; [] for none.
 
     Returns:
         ``{"created_utc", "stance_version", "training": [{name, kind, config, model_dir,
@@ -323,7 +361,9 @@ def run_experiment(
         ConfigError: a config is of the wrong kind, has no test split, the two configs name
             different test files or columns, or the same (or nested) output folders, or
             ``cv_folds`` is given without ``cv``.
-        DataError: a split or extra file is missing, or from training and evaluation.
+        DataError: a split or extra file is missing, an extra file is a training or validation
+            split or shares texts with training (``data.leakage: error``), or from training and
+            evaluation.
         ModelError: from loading the trained models.
     """
     from stance import __version__
@@ -339,6 +379,7 @@ def run_experiment(
     }
     test_path = _check_inputs(configs, docs_dir, report_dir)
     extra_files = extra_eval_files(extra_eval)
+    _check_extra_held_out(configs, extra_files)
     timings: dict[str, float] = {}
     training = _train_all(configs, quiet, timings)
     t0 = time.perf_counter()

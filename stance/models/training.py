@@ -32,6 +32,7 @@ __all__ = [
     "train",
     "prepare_data",
     "normalise_text",
+    "check_leakage",
     "run_record",
     "fit_calibration",
     "calibration_files",
@@ -47,7 +48,8 @@ _TRAINERS = {
 
 
 class LeakageWarning(UserWarning):
-    """A test text also occurs in the training data (config ``data.leakage: warn``)."""
+    """A test, validation or extra evaluation text also occurs in the training data
+    (config ``data.leakage: warn``)."""
 
 
 @dataclass
@@ -172,26 +174,34 @@ def prepare_data(config: TrainConfig) -> PreparedData:
             d.train,
             f"no training examples of label(s) {', '.join(missing)}; every label needs examples",
         )
-    seen = {normalise_text(t) for t in train.texts}
     for name, split in (("test", test), ("validation", validation)):
-        if split is None:
-            continue
-        leaked = [
-            (line, text)
-            for line, text in zip(split.lines, split.texts)
-            if normalise_text(text) in seen
-        ]
-        if not leaked:
-            continue
-        line, text = leaked[0]
-        message = (
-            f"{len(leaked)} {name} text(s) also occur in the training data {d.train} "
-            f"(first: {text[:60]!r}); remove them from one side"
-        )
-        if d.leakage == "error":
-            raise DataError(split.path, message + " or set data.leakage: warn", line=line)
-        warnings.warn(f"{split.path}:{line}: {message}", LeakageWarning, stacklevel=2)
+        if split is not None:
+            check_leakage(config, train, split, name)
     return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
+
+
+def check_leakage(config: TrainConfig, train: LabelledData, data: LabelledData, name: str) -> None:
+    """Apply ``data.leakage`` to the texts of ``data`` that also occur in ``train`` (after
+    :func:`normalise_text`): a :class:`DataError` with ``error``, a :class:`LeakageWarning`
+    with ``warn``. ``name`` says what ``data`` is ("test", "validation", ...) in the message.
+
+    A quote scored after training on it would make that score an in-sample one.
+    """
+    d = config.data
+    seen = {normalise_text(t) for t in train.texts}
+    leaked = [
+        (line, text) for line, text in zip(data.lines, data.texts) if normalise_text(text) in seen
+    ]
+    if not leaked:
+        return
+    line, text = leaked[0]
+    message = (
+        f"{len(leaked)} {name} text(s) also occur in the training data {train.path} "
+        f"(first: {text[:60]!r}); remove them from one side"
+    )
+    if d.leakage == "error":
+        raise DataError(data.path, message + " or set data.leakage: warn", line=line)
+    warnings.warn(f"{data.path}:{line}: {message}", LeakageWarning, stacklevel=3)
 
 
 def check_output_dir(path: Path) -> None:
