@@ -277,13 +277,17 @@ def test_cli_experiment_writes_the_report(
     assert "baseline - transformer: macro-F1 difference" in out.stdout
     assert "majority" in out.stdout and "timings:" in out.stdout
     assert "side by side" in out.stdout and "blind (n = 9)" in out.stdout
-    assert "used for model selection, not a held-out score" in out.stdout
+    # What validation did for each model (C comes from cross-validation on the training split).
+    for use in ("validation chose the best epoch and fitted the calibration: model selection",
+                "C was chosen by grouped cross-validation on the training split"):  # fmt: skip
+        assert use in out.stdout, use
     (run_dir,) = list(reports.iterdir())
     for directory in (run_dir, docs):
         md = (directory / "report.md").read_text(encoding="utf-8")
         for text in ("Summary: test split", "Paired tests", "baseline (baseline) on the test split",
                      "transformer (transformer) on the test split", "Cross-validation: baseline",
                      "Every evaluation set", "blind (n = 9)", "model selection",
+                     "C was chosen by grouped cross-validation on the training split only",
                      "macro-F1 CI over quotes", "cluster bootstrap"):  # fmt: skip
             assert text in md, text
         for name in ("comparison.png", "baseline_confusion_matrix.png", "baseline_reliability.png",

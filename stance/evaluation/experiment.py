@@ -264,6 +264,17 @@ def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
     return str(tests["baseline"])
 
 
+# What training did with the validation split, per model kind, for the report: the baseline's
+# C comes from grouped cross-validation on the training split (select_C), so validation only
+# fits its calibration; a transformer (or ensemble member) keeps its best epoch there.
+VALIDATION_USE = {
+    "baseline": "validation fitted the calibration only; C was chosen by grouped "
+    "cross-validation on the training split; not a test result",
+    "transformer": "validation chose the best epoch and fitted the calibration: model "
+    "selection, not a held-out score",
+}
+
+
 def _train_all(configs: dict[str, TrainConfig], quiet: bool,
                timings: dict[str, float]) -> list[dict[str, Any]]:  # fmt: skip
     from stance.models.training import train
@@ -277,9 +288,8 @@ def _train_all(configs: dict[str, TrainConfig], quiet: bool,
         training.append({
             "name": name, "kind": result.kind, "config": cfg.source, "model_dir": str(result.model_dir),
             "train_seconds": round(result.train_seconds, 3),
-            # Used to pick the best epoch (transformer) or C (baseline): not a held-out score.
             "validation": (result.metrics or {}).get("validation"),
-            "validation_use": "model selection (best epoch / C); not held out",
+            "validation_use": VALIDATION_USE.get(result.kind, VALIDATION_USE["transformer"]),
         })  # fmt: skip
         _log(
             quiet,
