@@ -266,7 +266,9 @@ def test_cli_experiment_writes_the_report(
     reports, docs = tmp_path / "reports", tmp_path / "docs" / "report"
     docs.mkdir(parents=True)
     (docs / "stale.png").write_bytes(b"old")
-    extra = write_jsonl(tmp_path / "eval" / "blind.jsonl", tiny_records[:9])
+    # Reworded training quotes: an extra set must share no text with training.
+    blind = [dict(r, text="Reportedly, " + r["text"]) for r in tiny_records[:9]]
+    extra = write_jsonl(tmp_path / "eval" / "blind.jsonl", blind)
     out = runner.invoke(app, ["experiment", "--baseline-config", str(base), "--transformer-config", str(trans),
                               "--report-dir", str(reports), "--docs", "--docs-dir", str(docs), "--quiet",
                               "--resamples", "100", "--cv", "--cv-folds", "1",
@@ -275,13 +277,17 @@ def test_cli_experiment_writes_the_report(
     assert "baseline - transformer: macro-F1 difference" in out.stdout
     assert "majority" in out.stdout and "timings:" in out.stdout
     assert "side by side" in out.stdout and "blind (n = 9)" in out.stdout
-    assert "used for model selection, not a held-out score" in out.stdout
+    # What validation did for each model (C comes from cross-validation on the training split).
+    for use in ("validation chose the best epoch and fitted the calibration: model selection",
+                "C was chosen by grouped cross-validation on the training split"):  # fmt: skip
+        assert use in out.stdout, use
     (run_dir,) = list(reports.iterdir())
     for directory in (run_dir, docs):
         md = (directory / "report.md").read_text(encoding="utf-8")
         for text in ("Summary: test split", "Paired tests", "baseline (baseline) on the test split",
                      "transformer (transformer) on the test split", "Cross-validation: baseline",
                      "Every evaluation set", "blind (n = 9)", "model selection",
+                     "C was chosen by grouped cross-validation on the training split only",
                      "macro-F1 CI over quotes", "cluster bootstrap"):  # fmt: skip
             assert text in md, text
         for name in ("comparison.png", "baseline_confusion_matrix.png", "baseline_reliability.png",
@@ -359,6 +365,95 @@ def test_experiment_rejects_different_test_files(baseline_config, transformer_co
         run_experiment(base, trans, report_dir=None, docs_dir=None, quiet=True)
     with pytest.raises(ConfigError, match="kind 'transformer'"):
         run_experiment(base, base, report_dir=None, docs_dir=None, quiet=True)
+
+
+def _configs(baseline_config: Path, transformer_config: Path, tmp_path: Path):
+    """The fixture configs, loaded, saving their models under ``tmp_path``."""
+    from stance.config import load_config
+
+    base, trans = load_config(baseline_config), load_config(transformer_config)
+    base.output_dir, trans.output_dir = str(tmp_path / "baseline"), str(tmp_path / "transformer")
+    return base, trans
+
+
+@pytest.mark.parametrize("transformer_dir", ["baseline", "baseline/inner", "."])
+def test_experiment_refuses_one_output_folder_for_both(baseline_config, transformer_config,
+                                                       tmp_path, transformer_dir):  # fmt: skip
+    from stance.errors import ConfigError
+    from stance.evaluation.experiment import run_experiment
+
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    trans.output_dir = str(tmp_path / transformer_dir)
+    with pytest.raises(ConfigError, match="expected separate output folders") as info:
+        run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[])
+    assert "give each config its own output_dir" in str(info.value)
+    assert not (tmp_path / "baseline").exists()  # refused before any training
+
+
+@pytest.mark.parametrize("column, value", [("text_column", "quote"), ("group_column", "article")])
+def test_experiment_refuses_configs_naming_different_columns(baseline_config, transformer_config,
+                                                             tmp_path, column, value):  # fmt: skip
+    from stance.errors import ConfigError
+    from stance.evaluation.experiment import run_experiment
+
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    setattr(trans.data, column, value)
+    with pytest.raises(ConfigError, match=f"data.{column} '.+' and '{value}'"):
+        run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[])
+    assert not (tmp_path / "baseline").exists()
+
+
+def _rename(path: Path, dest: Path, names: dict[str, str], extra: tuple[dict, ...] = ()) -> str:
+    """A copy of a JSONL file (plus ``extra`` rows) with its columns renamed by ``names``."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = [{names.get(k, k): v for k, v in r.items()} for r in [*rows, *extra]]
+    return str(write_jsonl(dest, rows))
+
+
+def test_experiment_scores_with_the_configs_columns(baseline_config, transformer_config,
+                                                    tiny_splits, tmp_path):  # fmt: skip
+    """Data whose quotes are in `quote` and articles in `article`: training read them, so the
+    evaluation must too (the intervals resampling articles), extra sets included. A training
+    text in the extra set is warned about under data.leakage: warn."""
+    from stance.evaluation.experiment import run_experiment
+    from stance.models.training import LeakageWarning
+
+    names = {"text": "quote", "source": "article"}
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    files = {split: _rename(tiny_splits[split], tmp_path / f"{split}.jsonl", names)
+             for split in ("train", "validation", "test")}  # fmt: skip
+    trained = json.loads(tiny_splits["train"].read_text(encoding="utf-8").splitlines()[0])
+    extra = _rename(tiny_splits["test"], tmp_path / "extra.jsonl", names, (trained,))
+    for cfg in (base, trans):
+        for split, path in files.items():
+            setattr(cfg.data, split, path)
+        cfg.data.text_column, cfg.data.group_column, cfg.data.leakage = "quote", "article", "warn"
+    with pytest.warns(LeakageWarning, match="1 extra evaluation text"):
+        result = run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[extra],
+                                n_resamples=50)  # fmt: skip
+    for scored, n in ((result["comparison"], 3), (result["extra"][0], 4)):
+        assert scored["n"] == n and scored["settings"]["group_column"] == "article"
+    # The extra set spans two articles (the test split only one): its intervals resample them.
+    assert {m["ci_unit"] for m in result["extra"][0]["models"]} == {"group"}
+
+
+def test_experiment_refuses_extra_sets_that_are_not_held_out(baseline_config, transformer_config,
+                                                             tiny_splits, tmp_path):  # fmt: skip
+    from stance.errors import DataError
+    from stance.evaluation.experiment import run_experiment
+
+    base, trans = _configs(baseline_config, transformer_config, tmp_path)
+    copy = tmp_path / "copy_of_validation.jsonl"
+    copy.write_bytes(tiny_splits["validation"].read_bytes())
+    rows = tiny_splits["train"].read_text(encoding="utf-8").splitlines()
+    leaky = write_jsonl(tmp_path / "leaky.jsonl", [dict(json.loads(rows[2]), id="x")])
+    for path, message in ((tiny_splits["train"], "found the training split"),
+                          (copy, "found the validation split"),
+                          (leaky, "1 extra evaluation text.s. also occur in the training data")):  # fmt: skip
+        with pytest.raises(DataError, match=message) as info:
+            run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[path])
+        assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+    assert not (tmp_path / "baseline").exists()  # refused before any training
 
 
 def test_cli_evaluate_truncation_is_one_warning_line(transformer_model, tiny_records, tmp_path):

@@ -82,3 +82,16 @@ def test_accurate_config_is_three_seeds_of_the_default_recipe():
             if k not in ("ensemble_seeds", "precision")}  # fmt: skip
     assert same == {k: v for k, v in vars(default.transformer).items() if k in same}
     assert accurate.data == default.data
+
+
+def test_default_extra_sets_are_held_out_from_the_shipped_configs(monkeypatch):
+    """The main job refuses an extra set that is a training or validation split or shares a
+    training text; the committed defaults (guideline-blind test quotes, dev set) pass."""
+    from stance.evaluation import experiment as module
+
+    monkeypatch.chdir(ROOT)  # the configs and EXTRA_EVAL_PATHS are relative to the repository
+    files = module.extra_eval_files()
+    assert len(files) == 2
+    configs = {"baseline": load_config(module.BASELINE_CONFIG),
+               "transformer": load_config(TRANSFORMER_CONFIG)}  # fmt: skip
+    module._check_extra_held_out(configs, files)  # raises on a file that is not held out

@@ -57,7 +57,8 @@ def experiment(
     extra_eval: list[Path] | None = typer.Option(
         None,
         "--extra-eval",
-        help="Also score both models on this labelled file (repeatable). Default: "
+        help="Also score both models on this held-out labelled file (repeatable; a training or "
+        "validation split, or a file sharing a training text, is refused). Default: "
         + ", ".join(EXTRA_EVAL_PATHS)
         + ", those that exist.",
     ),  # fmt: skip

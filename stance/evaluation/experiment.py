@@ -11,7 +11,8 @@
    bootstrap of the macro-F1 difference and McNemar's test;
 3. does the same on every extra evaluation file (default: those of
    :data:`stance.constants.EXTRA_EVAL_PATHS` that exist: the test quotes that are not worked
-   examples in the guidelines, and the development set of real positions);
+   examples in the guidelines, and the development set of real positions), each checked before
+   any training to be held out (not a training or validation split, no training text);
 4. optionally (``cv=True``) runs leave-one-article-out cross-validation of both models;
 5. writes the report (``report.md``, PNGs, ``experiment.json``) to ``reports/<UTC time>/``,
    and copies it to ``docs/report/`` (the committed copy the README links to) only when
@@ -162,6 +163,70 @@ def extra_eval_files(extra_eval: Sequence[str | Path] | None = None) -> list[str
     return [str(p) for p in extra_eval]
 
 
+COLUMNS = ("text_column", "label_column", "group_column")
+
+
+def _check_columns(configs: dict[str, TrainConfig]) -> None:
+    """Refuse configs that name different columns: both models are scored on the same files,
+    read (and their articles grouped) with one set of column names."""
+    base, trans = (cfg.data for cfg in configs.values())
+    differ = [f"data.{c} {getattr(base, c)!r} and {getattr(trans, c)!r}" for c in COLUMNS
+              if getattr(base, c) != getattr(trans, c)]  # fmt: skip
+    if differ:
+        raise ConfigError(
+            f"the two configs name different columns ({'; '.join(differ)}); both models are "
+            "scored on the same files, so set the same data.text_column, data.label_column and "
+            "data.group_column in both"
+        )
+
+
+def _check_output_dirs(configs: dict[str, TrainConfig]) -> None:
+    """Refuse output folders that are the same or nested: the second model saved would replace
+    (or sit inside) the first, and the comparison would score one model under two names."""
+    (a, path_a), (b, path_b) = ((n, Path(c.output_dir).resolve()) for n, c in configs.items())
+    if path_a == path_b or path_a in path_b.parents or path_b in path_a.parents:
+        raise ConfigError(
+            f"expected separate output folders for the two models, found {a} "
+            f"{configs[a].output_dir} and {b} {configs[b].output_dir} (the same folder or one "
+            "inside the other); give each config its own output_dir"
+        )
+
+
+def _check_extra_held_out(configs: dict[str, TrainConfig], files: Sequence[str]) -> None:
+    """Refuse, before training, an extra evaluation file that is not held out from training.
+
+    The report calls every extra set held out, so a file must be neither config's training or
+    validation split (same path or same sha256), and its texts go through the same leakage
+    check as the test split (:func:`~stance.models.training.check_leakage`, under each config's
+    ``data.leakage``). Reading the file now also fails a wrong column or label before training.
+    """
+    from stance.data.io import load_labelled
+    from stance.evaluation.evaluate import load_eval_data
+    from stance.models.artifacts import file_sha256
+    from stance.models.training import check_leakage
+
+    d = configs["baseline"].data  # the columns agree (_check_columns)
+    splits = {(cfg.source, role, path): file_sha256(path) for cfg in configs.values()
+              for role, path in (("training", cfg.data.train), ("validation", cfg.data.validation))
+              if path}  # fmt: skip
+    trains = {cfg.data.train: load_labelled(cfg.data.train, labels=cfg.data.labels,
+                                            text_column=d.text_column, label_column=d.label_column)
+              for cfg in configs.values()}  # fmt: skip
+    for path in files:
+        digest = file_sha256(path)
+        for (source, role, split), split_digest in splits.items():
+            if Path(split).resolve() == Path(path).resolve() or split_digest == digest:
+                raise DataError(
+                    path,
+                    f"expected a held-out extra evaluation file, found the {role} split of "
+                    f"{source} ({split}, same file or same sha256); pass a file neither model "
+                    "trains or validates on, or --no-extra-eval",
+                )
+        data = load_eval_data(path, d.labels, d.text_column, d.label_column, "the models")
+        for cfg in configs.values():
+            check_leakage(cfg, trains[cfg.data.train], data, "extra evaluation")
+
+
 def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                   report_dir: str | Path | None) -> str:  # fmt: skip
     """Fail before minutes of training: the shared test file, split files, output paths."""
@@ -186,6 +251,8 @@ def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
                     f"file not found (named by {cfg.source}); create the splits with "
                     "`stance data split` or point the config's data section at existing files",
                 )
+    _check_columns(configs)
+    _check_output_dirs(configs)
     # Both model directories and the docs copy replace what is at their path: refuse, before
     # any training, a path holding something else (a mistyped --docs-dir would be deleted).
     for cfg in configs.values():
@@ -195,6 +262,17 @@ def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
     if report_dir is not None:
         ensure_directory(report_dir)  # a file in the way fails now, not after training
     return str(tests["baseline"])
+
+
+# What training did with the validation split, per model kind, for the report: the baseline's
+# C comes from grouped cross-validation on the training split (select_C), so validation only
+# fits its calibration; a transformer (or ensemble member) keeps its best epoch there.
+VALIDATION_USE = {
+    "baseline": "validation fitted the calibration only; C was chosen by grouped "
+    "cross-validation on the training split; not a test result",
+    "transformer": "validation chose the best epoch and fitted the calibration: model "
+    "selection, not a held-out score",
+}
 
 
 def _train_all(configs: dict[str, TrainConfig], quiet: bool,
@@ -210,9 +288,8 @@ def _train_all(configs: dict[str, TrainConfig], quiet: bool,
         training.append({
             "name": name, "kind": result.kind, "config": cfg.source, "model_dir": str(result.model_dir),
             "train_seconds": round(result.train_seconds, 3),
-            # Used to pick the best epoch (transformer) or C (baseline): not a held-out score.
             "validation": (result.metrics or {}).get("validation"),
-            "validation_use": "model selection (best epoch / C); not held out",
+            "validation_use": VALIDATION_USE.get(result.kind, VALIDATION_USE["transformer"]),
         })  # fmt: skip
         _log(
             quiet,
@@ -221,9 +298,11 @@ def _train_all(configs: dict[str, TrainConfig], quiet: bool,
     return training
 
 
-def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], quiet: bool,
-                  n_resamples: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
-    """One :func:`~stance.evaluation.evaluate.compare` result per evaluation file, in order."""
+def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], config: TrainConfig,
+                  quiet: bool, n_resamples: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
+    """One :func:`~stance.evaluation.evaluate.compare` result per evaluation file, in order,
+    each read with the configs' columns (they agree: :func:`_check_columns`) as training read
+    its splits, and its intervals resampling the articles of ``data.group_column``."""
     from stance.evaluation.evaluate import compare
 
     results = []
@@ -231,7 +310,8 @@ def _evaluate_all(training: list[dict[str, Any]], files: Sequence[str], quiet: b
         _log(quiet, f"[experiment] evaluating both on {path} ...")
         result = compare(
             [t["model_dir"] for t in training], path, n_resamples=n_resamples, seed=seed,
-            names=[t["name"] for t in training],
+            names=[t["name"] for t in training], text_column=config.data.text_column,
+            label_column=config.data.label_column, group_column=config.data.group_column,
         )  # fmt: skip
         results.append({"set": Path(path).stem, **result})
     return results
@@ -276,8 +356,10 @@ def run_experiment(
             ``data.corpus``); adds minutes (one training per article per model).
         cv_folds: with ``cv``, only the first this many folds.
         n_resamples, seed: bootstrap settings of every interval and test.
-        extra_eval: files to score both models on besides the test split (each must exist);
-            None: those of :data:`~stance.constants.EXTRA_EVAL_PATHS` that exist; [] for none.
+        extra_eval: files to score both models on besides the test split (each must exist and
+            be held out: neither config's training or validation split, and no training text
+            under ``data.leakage: error``); None: those of
+            :data:`~stance.constants.EXTRA_EVAL_PATHS` that exist; [] for none.
 
     Returns:
         ``{"created_utc", "stance_version", "training": [{name, kind, config, model_dir,
@@ -287,8 +369,11 @@ def run_experiment(
 
     Raises:
         ConfigError: a config is of the wrong kind, has no test split, the two configs name
-            different test files, or ``cv_folds`` is given without ``cv``.
-        DataError: a split or extra file is missing, or from training and evaluation.
+            different test files or columns, or the same (or nested) output folders, or
+            ``cv_folds`` is given without ``cv``.
+        DataError: a split or extra file is missing, an extra file is a training or validation
+            split or shares texts with training (``data.leakage: error``), or from training and
+            evaluation.
         ModelError: from loading the trained models.
     """
     from stance import __version__
@@ -304,11 +389,12 @@ def run_experiment(
     }
     test_path = _check_inputs(configs, docs_dir, report_dir)
     extra_files = extra_eval_files(extra_eval)
+    _check_extra_held_out(configs, extra_files)
     timings: dict[str, float] = {}
     training = _train_all(configs, quiet, timings)
     t0 = time.perf_counter()
     comparison, *extra = _evaluate_all(
-        training, [test_path, *extra_files], quiet, n_resamples, seed
+        training, [test_path, *extra_files], configs["baseline"], quiet, n_resamples, seed
     )
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
     cv_results = None

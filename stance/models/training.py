@@ -32,6 +32,7 @@ __all__ = [
     "train",
     "prepare_data",
     "normalise_text",
+    "check_leakage",
     "run_record",
     "fit_calibration",
     "calibration_files",
@@ -47,8 +48,8 @@ _TRAINERS = {
 
 
 class LeakageWarning(UserWarning):
-    """A test or validation text also occurs in the training data, or a test text in the
-    validation data (config ``data.leakage: warn``)."""
+    """A test, validation or extra evaluation text also occurs in the training data, or a test
+    text in the validation data (config ``data.leakage: warn``)."""
 
 
 @dataclass
@@ -184,6 +185,16 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         if split is not None and other is not None:
             _check_leakage(split, name, other, other_name, d.leakage)
     return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
+
+
+def check_leakage(config: TrainConfig, train: LabelledData, data: LabelledData, name: str) -> None:
+    """Apply ``data.leakage`` to the texts of ``data`` that also occur in ``train`` (after
+    :func:`normalise_text`): a :class:`DataError` with ``error``, a :class:`LeakageWarning`
+    with ``warn``. ``name`` says what ``data`` is ("test", "validation", ...) in the message.
+
+    A quote scored after training on it would make that score an in-sample one.
+    """
+    _check_leakage(data, name, train, "training", config.data.leakage)
 
 
 def _check_leakage(
