@@ -224,7 +224,8 @@ def _check_extra_held_out(configs: dict[str, TrainConfig], files: Sequence[str])
                 )
         data = load_eval_data(path, d.labels, d.text_column, d.label_column, "the models")
         for cfg in configs.values():
-            check_leakage(cfg, trains[cfg.data.train], data, "extra evaluation")
+            check_leakage(data, "extra evaluation", trains[cfg.data.train], "training",
+                          cfg.data.leakage)  # fmt: skip
 
 
 def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,

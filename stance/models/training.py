@@ -183,24 +183,19 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         ("test", test, "validation", validation),
     ):
         if split is not None and other is not None:
-            _check_leakage(split, name, other, other_name, d.leakage)
+            check_leakage(split, name, other, other_name, d.leakage)
     return PreparedData(train=train, validation=validation, test=test, hashes=hashes)
 
 
-def check_leakage(config: TrainConfig, train: LabelledData, data: LabelledData, name: str) -> None:
-    """Apply ``data.leakage`` to the texts of ``data`` that also occur in ``train`` (after
-    :func:`normalise_text`): a :class:`DataError` with ``error``, a :class:`LeakageWarning`
-    with ``warn``. ``name`` says what ``data`` is ("test", "validation", ...) in the message.
-
-    A quote scored after training on it would make that score an in-sample one.
-    """
-    _check_leakage(data, name, train, "training", config.data.leakage)
-
-
-def _check_leakage(
+def check_leakage(
     split: LabelledData, name: str, other: LabelledData, other_name: str, policy: str
 ) -> None:
-    """Refuse (or, with ``policy`` "warn", warn about) ``split`` texts also found in ``other``."""
+    """Refuse (``policy`` "error", a :class:`DataError`) or warn about (``policy`` "warn", a
+    :class:`LeakageWarning`) the texts of ``split`` also found in ``other`` after
+    :func:`normalise_text`; ``name`` and ``other_name`` say what the two are in the message.
+
+    A quote scored by a model that trained or validated on it makes that score in-sample.
+    """
     seen = {normalise_text(t) for t in other.texts}
     leaked = [
         (line, text) for line, text in zip(split.lines, split.texts) if normalise_text(text) in seen
