@@ -447,9 +447,14 @@ def test_experiment_refuses_extra_sets_that_are_not_held_out(baseline_config, tr
     copy.write_bytes(tiny_splits["validation"].read_bytes())
     rows = tiny_splits["train"].read_text(encoding="utf-8").splitlines()
     leaky = write_jsonl(tmp_path / "leaky.jsonl", [dict(json.loads(rows[2]), id="x")])
+    val_rows = tiny_splits["validation"].read_text(encoding="utf-8").splitlines()
+    from_validation = write_jsonl(tmp_path / "from_validation.jsonl",
+                                  [dict(json.loads(val_rows[0]), id="y")])  # fmt: skip
     for path, message in ((tiny_splits["train"], "found the training split"),
                           (copy, "found the validation split"),
-                          (leaky, "1 extra evaluation text.s. also occur in the training data")):  # fmt: skip
+                          (leaky, "1 extra evaluation text.s. also occur in the training data"),
+                          (from_validation, "1 extra evaluation text.s. also occur in the "
+                                            "validation data")):  # fmt: skip
         with pytest.raises(DataError, match=message) as info:
             run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[path])
         assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)

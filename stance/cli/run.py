@@ -40,7 +40,7 @@ def experiment(
         None,
         "--accurate/--no-accurate",
         help=f"Train the accurate ensemble ({ACCURATE_TRANSFORMER_CONFIG}: three seeds averaged, "
-        "about three times the training time) instead of the default model. Default: on where "
+        "three bf16 trainings, about twice the default's training time on a CPU) instead of the default model. Default: on where "
         "a CUDA GPU is present, else off.",
     ),
     report_dir: Path = typer.Option(
@@ -58,7 +58,7 @@ def experiment(
         None,
         "--extra-eval",
         help="Also score both models on this held-out labelled file (repeatable; a training or "
-        "validation split, or a file sharing a training text, is refused). Default: "
+        "validation split, or a file sharing a text with either, is refused). Default: "
         + ", ".join(EXTRA_EVAL_PATHS)
         + ", those that exist.",
     ),  # fmt: skip

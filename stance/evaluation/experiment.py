@@ -198,7 +198,9 @@ def _check_extra_held_out(configs: dict[str, TrainConfig], files: Sequence[str])
     The report calls every extra set held out, so a file must be neither config's training or
     validation split (same path or same sha256), and its texts go through the same leakage
     check as the test split (:func:`~stance.models.training.check_leakage`, under each config's
-    ``data.leakage``). Reading the file now also fails a wrong column or label before training.
+    ``data.leakage``) against both: validation chooses the epoch and fits the calibration, so a
+    text there is not held out either. Reading the file now also fails a wrong column or label
+    before training.
     """
     from stance.data.io import load_labelled
     from stance.evaluation.evaluate import load_eval_data
@@ -209,9 +211,10 @@ def _check_extra_held_out(configs: dict[str, TrainConfig], files: Sequence[str])
     splits = {(cfg.source, role, path): file_sha256(path) for cfg in configs.values()
               for role, path in (("training", cfg.data.train), ("validation", cfg.data.validation))
               if path}  # fmt: skip
-    trains = {cfg.data.train: load_labelled(cfg.data.train, labels=cfg.data.labels,
-                                            text_column=d.text_column, label_column=d.label_column)
-              for cfg in configs.values()}  # fmt: skip
+    seen = {path: load_labelled(path, labels=cfg.data.labels, text_column=d.text_column,
+                                label_column=d.label_column)
+            for cfg in configs.values() for path in (cfg.data.train, cfg.data.validation)
+            if path}  # fmt: skip
     for path in files:
         digest = file_sha256(path)
         for (source, role, split), split_digest in splits.items():
@@ -224,8 +227,9 @@ def _check_extra_held_out(configs: dict[str, TrainConfig], files: Sequence[str])
                 )
         data = load_eval_data(path, d.labels, d.text_column, d.label_column, "the models")
         for cfg in configs.values():
-            check_leakage(data, "extra evaluation", trains[cfg.data.train], "training",
-                          cfg.data.leakage)  # fmt: skip
+            for role, split in (("training", cfg.data.train), ("validation", cfg.data.validation)):
+                if split:
+                    check_leakage(data, "extra evaluation", seen[split], role, cfg.data.leakage)
 
 
 def _check_inputs(configs: dict[str, TrainConfig], docs_dir: str | Path | None,
