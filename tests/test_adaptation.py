@@ -206,3 +206,25 @@ def test_ensemble_members_are_adapted_each(transformer_config, adapted_corpus, t
     for member in members:
         meta = json.loads((member / "metadata.json").read_text(encoding="utf-8"))
         assert meta["adaptation"]["real_quotes"] == 6 and meta["seed"] == int(member.name[5:])
+
+
+def test_real_quotes_are_told_by_source_whatever_the_group_column(
+    transformer_config, adapted_corpus, tmp_path
+):
+    """As stance cv's folds do: a config grouping by another column (here ``reform``, which
+    every row has) still adapts on the rows cut from articles, not on every row."""
+    from stance.models.training import train
+
+    corpus, records = adapted_corpus
+    train_file = write_jsonl(
+        tmp_path / "train.jsonl", [r for r in records if r["source"] != "c.txt"]
+    )
+    config = _adapted_config(transformer_config, tmp_path, corpus, train_file)
+    text = config.read_text(encoding="utf-8").replace(
+        "data:\n", "data:\n  group_column: reform\n", 1
+    )
+    assert "group_column: reform" in text
+    config.write_text(text, encoding="utf-8")
+    meta = train(config).metadata
+    assert meta["config"]["data"]["group_column"] == "reform"
+    assert meta["adaptation"]["real_quotes"] == 6 and meta["adaptation"]["stage_one_rows"] == 6

@@ -6,9 +6,8 @@ yet they are the register users' quotes come in. With ``transformer.adaptation_e
 training runs in two stages:
 
 1. the usual fine-tune on the authored statements only (best epoch chosen on validation);
-2. a few epochs at a lower learning rate on the real quotes (``source``, or whatever
-   ``data.group_column`` names, other than
-   ``authored``), mixed with ``adaptation_replay`` authored statements per real quote so that
+2. a few epochs at a lower learning rate on the real quotes (rows whose ``source`` is not
+   ``authored``; :func:`stance.data.corpus.is_real_quote`, as ``stance cv`` folds tell them), mixed with ``adaptation_replay`` authored statements per real quote so that
    the first stage is not forgotten. The last epoch is kept: the validation split is authored,
    so it cannot say which epoch reads real quotes best.
 

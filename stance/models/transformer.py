@@ -706,7 +706,8 @@ def _fit(
     """Train in one stage, or in two when adaptation is on and the data allows it; return the
     result and the (stage one) class weights recorded in metadata."""
     s = stages
-    plan = plan_adaptation(s.settings, data.train, s.config.seed, s.config.data.group_column)
+    # Real quotes are told by `source`, as `stance cv` folds tell them, whatever group_column is.
+    plan = plan_adaptation(s.settings, data.train, s.config.seed)
     if plan is not None and plan.skipped:
         # stacklevel 4: the caller of train_transformer (past _fit and _fit_and_save).
         warnings.warn(f"adaptation skipped, training in one stage: {plan.skipped}", stacklevel=4)
