@@ -40,10 +40,12 @@ def _raw_probabilities(
 def _data_owners(model_dir: Path, meta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The model and, for an ensemble, each member: whatever recorded the data it trained on."""
     from stance.models.artifacts import read_metadata
+    from stance.models.ensemble import member_entries
 
     owners = [(str(model_dir), meta)]
-    for member in meta.get("members") or []:
-        owners.append((f"member {member['name']}", read_metadata(model_dir / member["dir"])))
+    if meta["kind"] == "ensemble":
+        for member in member_entries(model_dir, meta):  # checked: under members/, checksummed
+            owners.append((f"member {member['name']}", read_metadata(model_dir / member["dir"])))
     return owners
 
 
