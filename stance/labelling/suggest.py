@@ -121,7 +121,11 @@ def _labelled_texts(paths: Sequence[str | Path]) -> list[str]:
 
 def _fresh(pool: list[dict[str, Any]], labelled: list[str], threshold: float) -> list[int]:
     """Indices of pool quotes that are neither near-copies of a labelled text nor of an
-    earlier pool quote."""
+    earlier pool quote that is kept.
+
+    The pool is walked in input order, so the answer never depends on which pair of near-copies
+    happens to be the most similar: of a chain A ~ B ~ C (C not close to A), A and C are kept.
+    """
     from stance.data.corpus import near_duplicates
     from stance.labelling.merge import contains
 
@@ -131,13 +135,18 @@ def _fresh(pool: list[dict[str, Any]], labelled: list[str], threshold: float) ->
     # Re-cuts of labelled quotes (one text inside the other) are labelled already too.
     dropped |= {i for i, r in enumerate(pool) if any(contains(r["text"], t) for t in labelled)}
     offset = len(labelled)
-    for i, j, _ in near_duplicates(texts, threshold):
-        if j >= offset and i < offset:
+    earlier: dict[int, set[int]] = {}  # pool index -> the earlier pool quotes it is close to
+    for i, j, _ in near_duplicates(texts, threshold):  # i < j
+        if i < offset <= j:
             dropped.add(j - offset)
-        elif i >= offset and j - offset not in dropped and i - offset not in dropped:
-            dropped.add(j - offset)  # two near-copies in the input: keep the first
+        elif i >= offset:
+            earlier.setdefault(j - offset, set()).add(i - offset)
     # An exact repeat within the input scores 1.0 and is caught above.
-    return [i for i in range(len(pool)) if i not in dropped]
+    kept: list[int] = []
+    for k in range(len(pool)):
+        if k not in dropped and not earlier.get(k, set()).intersection(kept):
+            kept.append(k)
+    return kept
 
 
 def model_proba(texts: Sequence[str], model: str | Path | None, config: str | Path | None,
