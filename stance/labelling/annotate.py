@@ -73,9 +73,21 @@ class Session:
         if session.skip_file.exists():
             text = session.skip_file.read_text(encoding="utf-8")
             session.skipped = [s for s in text.splitlines() if s.strip()]
-            # Undo order across sessions: earlier skips first, then the saved labels back.
             session.history += [("skip", rid) for rid in session.skipped]
+        session._order_history()
         return session
+
+    def _order_history(self) -> None:
+        """Put the saved answers and skips back in the order they were given.
+
+        The two files do not record how labels and skips interleaved, but a session always
+        shows the first quote not yet done, and undo takes back the last one: what is done is
+        given in input order. Saved ids that are not in this input (labelled from another
+        batch) count as older than all of it.
+        """
+        position = {item["id"]: n for n, item in enumerate(self.items)}
+        # A stable sort keeps the file order among ids outside the input.
+        self.history.sort(key=lambda entry: position.get(entry[1], -1))
 
     def _load_answers(self) -> None:
         if not self.output.exists():
