@@ -179,6 +179,30 @@ def test_suggest_never_offers_test_or_dev_quotes(tmp_path, baseline_model, tiny_
     assert "picked 3 of 6 quotes (3 already labelled, held out" in res.output
 
 
+@pytest.mark.parametrize("order", [[(1, 2, 0.95), (0, 1, 0.9)], [(0, 1, 0.95), (1, 2, 0.9)]])
+def test_fresh_keeps_what_no_kept_quote_copies_whatever_pair_is_closest(monkeypatch, order):
+    """A chain of near-copies A ~ B ~ C (C not close to A): B goes, A and C stay, whichever pair
+    is the most similar. Before, the closest-first walk dropped C too when B ~ C was closest."""
+    import stance.data.corpus
+    from stance.labelling.suggest import _fresh
+
+    monkeypatch.setattr(stance.data.corpus, "near_duplicates", lambda texts, threshold: order)
+    pool = [{"text": t} for t in ("A quote.", "B quote.", "C quote.")]
+    assert _fresh(pool, [], 0.8) == [0, 2]
+
+
+def test_fresh_drops_copies_of_labelled_texts_before_comparing_the_pool(monkeypatch):
+    """Labelled texts come first in the indices near_duplicates sees; a pool quote close to one
+    is dropped, and a quote close only to that dropped quote is kept."""
+    import stance.data.corpus
+    from stance.labelling.suggest import _fresh
+
+    pairs = [(0, 1, 0.9), (1, 2, 0.85), (2, 3, 0.85)]  # labelled 0; pool 1, 2, 3
+    monkeypatch.setattr(stance.data.corpus, "near_duplicates", lambda texts, threshold: pairs)
+    pool = [{"text": t} for t in ("P one.", "P two.", "P three.")]
+    assert _fresh(pool, ["Labelled."], 0.8) == [1]  # P one dropped, P two kept, P three its copy
+
+
 def test_k_center_takes_farthest_point():
     from stance.labelling.suggest import k_center
 
@@ -259,6 +283,21 @@ def test_undo_and_skip_are_saved(tmp_path):
     res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="u\nu\n2\n")
     assert "undid q1" in res.output and "undid q0" in res.output
     assert _answers(out) == [("q0", "oppose")] and not (tmp_path / "l.jsonl.skipped").read_text()
+
+
+def test_undo_after_resume_takes_back_the_last_quote_given_first(tmp_path):
+    """Labels and skips live in two files; after a resume undo still goes back in the order
+    they were given (label q0, skip q1, label q2: q2, then q1, then q0), not skips first."""
+    batch, out = _batch(tmp_path, 4), tmp_path / "l.jsonl"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\ns\n2\nq\n")
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="u\nq\n")
+    assert "undid q2" in res.output
+    assert _answers(out) == [("q0", "support")]
+    assert (tmp_path / "l.jsonl.skipped").read_text() == "q1\n"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="u\nu\nq\n")
+    assert res.output.index("undid q1") < res.output.index("undid q0")
+    assert _answers(out) == [] and not (tmp_path / "l.jsonl.skipped").read_text()
 
 
 def test_context_shows_the_article_around_the_quote(tmp_path):
