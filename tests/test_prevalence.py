@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from stance.cli import app
 from stance.constants import LABELS
-from stance.errors import DataError
+from stance.errors import DataError, ModelError
 from stance.evaluation.prevalence import (
     ALL_GROUP,
     adjusted_shares,
@@ -266,3 +266,64 @@ def test_prevalence_file_takes_a_model_path_or_a_loaded_predictor(
     assert loaded["groups"] == by_path["groups"] and loaded["by_year"] == by_path["by_year"]
     assert by_path["error_rates"]["model"] == str(baseline_model)
     assert loaded["error_rates"]["model"] == str(predictor.model_dir)
+
+
+def test_scored_input_whose_label_column_is_not_the_prediction_is_refused(
+    baseline_model, tiny_records, tmp_path
+):
+    """Gold labels beside predictions written under other names (stance predict refuses to
+    overwrite them) must not be read as predictions; naming the columns reads the right ones."""
+    from stance.inference.predictor import predict_file
+
+    gold = _quotes(tmp_path, tiny_records)
+    scored = tmp_path / "scored.jsonl"
+    predict_file(gold, scored, baseline_model, label_column="pred")
+    rows = [json.loads(x) for x in scored.read_text().splitlines()]
+    wrong = next(n for n, r in enumerate(rows, 1) if r["label"] != r["pred"])
+    with pytest.raises(DataError, match="does not hold this model's predictions") as info:
+        prevalence_file(scored, "role", model=baseline_model, n_resamples=50)
+    assert info.value.line == wrong
+    out = runner.invoke(app, ["prevalence", "--input", str(scored), "--by", "role",
+                              "--model", str(baseline_model), "--label-column", "pred",
+                              "--json", "--resamples", "50"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["scored_input"] and result["n"] == len(rows)
+    counts = result["groups"][-1]["counts"]
+    assert counts == {x: sum(r["pred"] == x for r in rows) for x in LABELS}
+
+
+def test_scored_row_with_a_missing_probability_names_its_line(baseline_model, tmp_path):
+    path = _scored(tmp_path, ["support", "oppose"])
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows[1]["p_oppose"] = "n/a"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(DataError, match="expected a number in each of p_support") as info:
+        prevalence_file(path, "role", model=baseline_model, n_resamples=50)
+    assert info.value.line == 2
+
+
+def test_model_confusion_reads_the_record_without_loading_weights(
+    baseline_model, tmp_path, monkeypatch
+):
+    """`stance score --device/--backend` loads the model with options; the speaker shares then
+    ask for its error rates by directory, which must not load a second copy. The calibration
+    record is still checked against its recorded sha256."""
+    import shutil
+
+    import stance.inference.predictor as predictor_module
+
+    expected = model_confusion(baseline_model)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("model_confusion loaded the model")
+
+    monkeypatch.setattr(predictor_module, "load", no_load)
+    monkeypatch.setattr(predictor_module, "from_metadata", no_load)
+    assert model_confusion(baseline_model) == expected
+    copy = shutil.copytree(baseline_model, tmp_path / "model")
+    record = json.loads((copy / "calibration.json").read_text())
+    record["held_out"]["confusion"][0][0] += 1
+    (copy / "calibration.json").write_text(json.dumps(record))
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        model_confusion(copy)

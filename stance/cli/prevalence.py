@@ -61,6 +61,16 @@ def prevalence(
     text_column: str = typer.Option(
         "text", "--text-column", help="Column holding the quotes (raw input)."
     ),
+    label_column: str = typer.Option(
+        "label",
+        "--label-column",
+        help="Predicted-label column of a scored input (as given to stance predict).",
+    ),
+    prob_prefix: str = typer.Option(
+        "p_",
+        "--prob-prefix",
+        help="Prefix of a scored input's probability columns (as given to stance predict).",
+    ),
     plot: Path | None = typer.Option(
         None,
         "--plot",
@@ -76,6 +86,7 @@ def prevalence(
     from stance.evaluation.prevalence import prevalence_file
 
     result = prevalence_file(input_path, by, model=model, text_column=text_column,
+                             label_column=label_column, prob_prefix=prob_prefix,
                              n_resamples=resamples, seed=seed, plot=plot)  # fmt: skip
     for warning in result["warnings"]:  # on stderr, so --json output stays one JSON object
         typer.echo(f"warning: {warning}", err=True)

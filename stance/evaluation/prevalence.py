@@ -228,26 +228,47 @@ def model_confusion(model: Any) -> tuple[list[str], list[list[int]], dict[str, A
     """``(labels, held-out confusion counts, calibration summary)`` of a model directory or
     loaded predictor, as recorded at training time.
 
+    A directory is not loaded: only its metadata and calibration record are read (the latter
+    checked against its recorded sha256), so asking for the error rates of a model already
+    loaded on a GPU, or by ONNX Runtime, never loads its weights a second time.
+
     Raises:
         ModelError: the model records no held-out predictions (trained without a validation
             split, or before this was recorded): retrain it with a validation split.
     """
     from stance.evaluation.calibration import read_calibration
-    from stance.inference.predictor import Predictor, load
+    from stance.inference.predictor import Predictor
 
-    predictor = model if isinstance(model, Predictor) else load(model)
-    record = None
-    if predictor.model_dir is not None:
-        record = read_calibration(predictor.model_dir, predictor.metadata)
+    if isinstance(model, Predictor):
+        model_dir, metadata, shown = model.model_dir, model.metadata, model.model_dir
+    else:
+        model_dir, metadata = _checked_metadata(model)
+        shown = model_dir if model is None else model  # as the user named it
+    record = None if model_dir is None else read_calibration(model_dir, metadata)
     if not record or "confusion" not in record.get("held_out", {}):
         raise ModelError(
-            f"{predictor.model_dir}: expected held-out error rates (calibration.json), found none; "
+            f"{model_dir}: expected held-out error rates (calibration.json), found none; "
             "retrain the model with a validation split (data.validation in its config)"
         )
-    shown = predictor.model_dir if isinstance(model, Predictor) else model  # as the user named it
     summary = {"model": str(shown), "fitted_on": record.get("fitted_on"),
                "n_held_out": record.get("n")}  # fmt: skip
-    return list(predictor.labels), record["held_out"]["confusion"], summary
+    return list(metadata["labels"]), record["held_out"]["confusion"], summary
+
+
+def _checked_metadata(model: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    """A model directory's metadata, with its calibration file's checksum verified."""
+    from stance.constants import CALIBRATION_FILE
+    from stance.inference.predictor import check_version, resolve_model_dir
+    from stance.models.artifacts import read_metadata, verify_checksums
+
+    model_dir = resolve_model_dir(model)
+    metadata = read_metadata(model_dir)
+    check_version(model_dir, metadata)
+    name = str((metadata.get("calibration") or {}).get("file", CALIBRATION_FILE))
+    recorded = metadata.get("checksums") or {}
+    if name in recorded:
+        verify_checksums(model_dir, {"checksums": {name: recorded[name]}})
+    return model_dir, metadata
 
 
 _SKIP_REASON = "no predicted label (a row stance predict --skip-invalid left unscored)"
@@ -277,6 +298,7 @@ def _read_input(path: Path, by: str, text_column: str, prob_prefix: str, labels:
     )
     if scored:
         kept, predicted, skipped = _scored_labels(path, numbered, labels, label_column)
+        _check_argmax(path, [numbered[i] for i in kept], labels, label_column, prob_prefix)
     else:
         texts = [r.get(text_column) for r in records]
         if any(not isinstance(t, str) for t in texts):
@@ -307,12 +329,42 @@ def _scored_labels(path: Path, numbered: list[tuple[int, dict]], labels: Sequenc
         else:
             raise DataError(path, f"predicted label {value!r} in column {label_column!r} is not one "
                             f"of the model's labels ({', '.join(labels)}; case matters); score the "
-                            "file with this model (stance predict --output) or correct the label",
+                            "file with this model (stance predict --output)",
                             line=line)  # fmt: skip
     if not kept:
         raise DataError(path, f"no row has a predicted label in column {label_column!r} ({len(skipped)} "
                         "rows, all empty); expected the output of stance predict --output")  # fmt: skip
     return kept, predicted, skipped
+
+
+# Probabilities as written (JSON floats, or CSV text read back) can differ in the last digits.
+_ARGMAX_TOLERANCE = 1e-6
+
+
+def _check_argmax(path: Path, numbered: list[tuple[int, dict]], labels: Sequence[str],
+                  label_column: str, prob_prefix: str) -> None:  # fmt: skip
+    """Refuse a scored file whose label column is not the argmax of its probabilities.
+
+    ``stance predict`` always writes the most probable label, so a disagreement means the
+    column holds something else: most often gold labels sitting beside predictions written
+    under another ``--label-column``. Counting them as predictions and then correcting them
+    for the model's errors would report a wrong, confident share.
+    """
+    columns = [f"{prob_prefix}{label}" for label in labels]
+    for line, record in numbered:
+        try:
+            probs = [float(record[c]) for c in columns]
+        except (KeyError, TypeError, ValueError):
+            found = [record.get(c) for c in columns]
+            raise DataError(path, f"expected a number in each of {', '.join(columns)} (a scored row), "
+                            f"found {found}", line=line) from None  # fmt: skip
+        best = labels[probs.index(max(probs))]
+        if probs[labels.index(record[label_column])] < max(probs) - _ARGMAX_TOLERANCE:
+            raise DataError(path, f"column {label_column!r} says {record[label_column]!r} but "
+                            f"{', '.join(columns)} make {best!r} most probable, so it does not hold "
+                            "this model's predictions (gold labels?); name the predicted columns with "
+                            f"--label-column and --prob-prefix, or drop the {prob_prefix}* columns to "
+                            "score the quotes afresh", line=line)  # fmt: skip
 
 
 def prevalence_file(
@@ -347,12 +399,13 @@ def prevalence_file(
 
     Raises:
         DataError: unreadable file, no such column, rows without text to score, or (scored
-            file) a predicted label the model does not have (names the first such line).
+            file) a predicted label the model does not have, or a label column that is not the
+            most probable label of its probability columns (gold labels?); names the line.
         ModelError: the model is missing or records no held-out error rates.
     """
-    from stance.inference.predictor import Predictor, _resolve_predictor
+    from stance.inference.predictor import Predictor, resolve_predictor
 
-    predictor = _resolve_predictor(model, {})  # a path (or None: the default) or a Predictor
+    predictor = resolve_predictor(model, {})  # a path (or None: the default) or a Predictor
     labels, confusion, source = model_confusion(predictor)
     if model is not None and not isinstance(model, Predictor):
         source["model"] = str(model)  # the path as the user gave it, not the resolved one

@@ -54,6 +54,8 @@ __all__ = [
     "predict",
     "predict_file",
     "resolve_model_dir",
+    "resolve_predictor",
+    "check_version",
     "clear_cache",
     "available_cpus",
     "tokenizable",
@@ -587,7 +589,7 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
         if key in _cache:
             return _cache[key]
         meta = read_metadata(model_dir)
-        _check_version(model_dir, meta)
+        check_version(model_dir, meta)
         predictor = from_metadata(model_dir, meta, **options)
         _cache[key] = predictor
         return predictor
@@ -631,12 +633,17 @@ def load_uncached(model_dir: str | Path, device: str | None = None, **options: A
     from stance.models.artifacts import read_metadata
 
     meta = read_metadata(model_dir)
-    _check_version(Path(model_dir), meta)
+    check_version(Path(model_dir), meta)
     options = {k: v for k, v in {"device": device, **options}.items() if v is not None}
     return from_metadata(Path(model_dir), meta, **options)
 
 
-def _check_version(model_dir: Path, meta: dict[str, Any]) -> None:
+def check_version(model_dir: Path, meta: dict[str, Any]) -> None:
+    """Refuse a model made by another major version of stance (its files may mean other things).
+
+    Raises:
+        ModelError: names the metadata file, both versions and the fix (retrain).
+    """
     from stance import __version__
 
     made_by = str(meta.get("stance_version", ""))
@@ -653,7 +660,9 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _resolve_predictor(model: str | Path | Predictor | None, options: dict[str, Any]) -> Predictor:
+def resolve_predictor(model: str | Path | Predictor | None, options: dict[str, Any]) -> Predictor:
+    """``model`` itself when it is a loaded predictor (refusing load ``options`` it cannot take
+    any more), else :func:`load` of the directory (None: the default) with ``options``."""
     if isinstance(model, Predictor):
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
@@ -694,7 +703,7 @@ def predict(
         >>> [p.label for p in predict(["We back it.", "Not on my watch."], model="models/baseline")]  # doctest: +SKIP
         ['support', 'oppose']
     """
-    predictor = _resolve_predictor(model, options)
+    predictor = resolve_predictor(model, options)
     return predictor.predict(text_or_texts, batch_size=batch_size)
 
 
@@ -813,7 +822,7 @@ def predict_file(
     _check_batch_size(batch_size)
     input_path, output_path = Path(input_path), Path(output_path)
     fmt = _check_file_paths(input_path, output_path)
-    predictor = _resolve_predictor(model, options)
+    predictor = resolve_predictor(model, options)
     added = _output_columns(predictor.labels, label_column, prob_prefix)
     if len(set(added)) != len(added):
         raise DataError(output_path, f"prediction column names collide: {', '.join(added)}")
