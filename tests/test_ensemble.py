@@ -191,6 +191,10 @@ def test_training_with_ensemble_seeds_resumes_finished_members(
     meta = result.metadata
     assert [m["seed"] for m in meta["members"]] == [3, 4]
     assert meta["config"]["transformer"]["ensemble_seeds"] == [3, 4]
+    # The config's own seed trained no member by itself, so it is not the model's seed.
+    assert meta["seed"] is None and meta["seeds"] == [3, 4]
+    card = (result.model_dir / "README.md").read_text()
+    assert "- Seeds: 3, 4 (one per member" in card and "- Seed: " not in card
     assert load_uncached(result.model_dir).predict("We back it.").label in meta["labels"]
 
 

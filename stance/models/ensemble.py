@@ -426,7 +426,8 @@ def _write_ensemble_metadata(
     return write_metadata(
         tmp, kind="ensemble", labels=labels, weight_files=weight_files,
         created_utc=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        seed=None if config is None else config.seed,
+        # Each member has its own seed; the config's single seed trained none of them alone.
+        seed=None, seeds=[e["seed"] for e in entries],
         config=None if config is None else config.to_dict(),
         members=entries, combination="mean of the members' raw probabilities, equal weights",
         calibrated_on=None if validation is None else str(validation.path or "validation split"),

@@ -128,6 +128,9 @@ def _model_section(meta: Mapping[str, Any], labels: list[str]) -> list[str]:
         out.append(f"- Trained: {meta['created_utc']}")
     if meta.get("seed") is not None:
         out.append(f"- Seed: {meta['seed']}")
+    if meta.get("seeds"):  # an ensemble: one training seed per member
+        seeds = ", ".join("–" if s is None else str(s) for s in meta["seeds"])
+        out.append(f"- Seeds: {seeds} (one per member, in the members' order)")
     if meta.get("train_seconds") is not None:
         out.append(f"- Training time: {meta['train_seconds']:.1f} s")
     out += ["", "Labels (the column order of every probability output):", ""]
