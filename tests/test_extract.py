@@ -687,6 +687,83 @@ def test_wilson_interval_matches_scipy():
     assert wilson_interval(0, 0) is None
 
 
+@pytest.mark.parametrize("phrase", [
+    "practices would be forced to sign up to the network contract by June",
+    "the terms and conditions of the new contract would drive partners out",
+    "advertising for salaried staff had produced no applicants at all",
+    "registered patients would lose their named GP under the plan",
+])  # fmt: skip
+def test_body_sentences_with_furniture_words_are_kept(phrase):
+    """Words that mark page furniture on a short line ("Sign up", "Advertisement") are ordinary
+    vocabulary in a news paragraph; only the short line is dropped."""
+    art = f"Dr Ann Lee, chair of the LMC, said {phrase}.\n\nSign up for our newsletter\n"
+    assert units(art) == [("reported", "Dr Ann Lee", f"Dr Ann Lee, chair of the LMC, said {phrase}.")]
+
+
+def test_a_sentence_starting_like_a_comment_marker_is_body_text():
+    """Only the whole line "Discussion" or "What do you think?" opens the readers' comments;
+    a news sentence that starts with the word does not turn the rest into comments."""
+    art = (
+        "Dr Ann Lee, chair of the LMC, said the plan would fail badly in every area.\n\n"
+        "Discussion of the plan will continue at the LMC conference next month.\n\n"
+        "Mr Bob Smith, a practice manager, said the plan was a good one for patients.\n"
+    )
+    assert [(k, sp) for k, sp, _ in units(art)] == [
+        ("reported", "Dr Ann Lee"), ("reported", "Mr Bob Smith")
+    ]  # fmt: skip
+    with_marker = art.replace("Discussion of the plan", "Discussion\n\nOf the plan")
+    assert "comment" in {k for k, _, _ in units(with_marker)}
+
+
+@pytest.mark.parametrize("brk", ["\r", "\u2028", "\u2029"])
+def test_lone_carriage_returns_and_unicode_separators_break_lines(brk):
+    """An article saved with old Mac line endings (or Unicode separators) extracts as the same
+    units as with line feeds, at the same offsets, each text exactly article[start:end]."""
+    art = (
+        "Practices are struggling.\n\n"
+        "Dr Ann Lee, chair of the LMC, said the plan would fail badly in every area.\n\n"
+        "‘It is a total mess for everybody,’ she added.\n"
+    )
+    other = art.replace("\n", brk)
+    expected = [(q.kind, q.speaker, q.start, q.end) for q in extract_quotes(art)]
+    assert len(expected) == 2
+    found = extract_quotes(other)
+    assert [(q.kind, q.speaker, q.start, q.end) for q in found] == expected
+    assert all(q.text == other[q.start : q.end] for q in found)
+
+
+def test_decomposed_accents_keep_a_name_whole():
+    """A name typed with a combining accent ("Zoe" + U+0308) resolves like the precomposed one."""
+    for name in ("Zo\u00eb", "Zoe\u0308"):
+        art = (
+            f"Dr {name} Smith, a GP in Leeds, said the plan would fail badly in every area.\n\n"
+            "‘It is a total mess for everybody,’ said Smith.\n"
+        )
+        assert [sp for _, sp, _ in units(art)] == [f"Dr {name} Smith"] * 2
+
+
+def test_a_long_run_on_sentence_is_not_quadratic():
+    """Each ", but" cut rereads the rest of the sentence; the cuts tried are capped, so a
+    run-on sentence of hundreds of clauses costs as many cuts as a short one (counted, not
+    timed)."""
+    import stance.extract.quotes as quotes_module
+
+    calls = []
+    real = quotes_module._reported_unit
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    art = "Dr Ann Lee said the plan would fail" + ", but the money is short" * 300 + ".\n"
+    quotes_module._reported_unit, before = counting, quotes_module._reported_unit
+    try:
+        assert units(art)[0][1] == "Dr Ann Lee"
+    finally:
+        quotes_module._reported_unit = before
+    assert len(calls) <= 2 * quotes_module._MAX_CLAUSE_CUTS + 2
+
+
 def test_seed_articles_figures_do_not_regress():
     # The figures docs/extraction.md and the README state (one-to-one matching). They are
     # below the 90% recovery target: this guards against a change that makes them worse.

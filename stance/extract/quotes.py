@@ -52,6 +52,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,6 +74,10 @@ from stance.extract.speakers import _Speakers, speakers_match
 from stance.extract.unit import KINDS, Quote
 from stance.extract.vocab import _ANON_RE, _SUBJECT_WINDOW, _TITLED_RE
 from stance.extract.zones import _Para, _zones
+
+# ", but" / "; while" cuts tried per sentence for a change of speaker (real sentences have one
+# or two; each try rereads the rest of the sentence).
+_MAX_CLAUSE_CUTS = 8
 
 __all__ = [
     "KINDS",
@@ -152,6 +157,7 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
     """
     if not isinstance(text, str):
         raise TypeError(f"expected the article text as a str, found {type(text).__name__}")
+    original, text = text, _one_line_break(text)
     paras, comment_blocks = _zones(text)
     out: list[Quote] = []
     out.extend(_body_units(text, paras, source))
@@ -159,7 +165,21 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
         s, e = blk[0][0], blk[-1][1]
         out.extend(split_unit(text, Quote(text[s:e], None, source, s, e, "comment")))
     out.sort(key=lambda q: (q.start, q.end))
-    return out
+    if original is text:
+        return out
+    return [replace(q, text=original[q.start : q.end]) for q in out]
+
+
+# Line breaks other than "\n": a lone carriage return (old Mac and some spreadsheet exports)
+# and the Unicode line and paragraph separators. "\r\n" keeps its "\r", which the line
+# reader strips.
+_OTHER_BREAK_RE = re.compile(r"\r(?!\n)|[\u2028\u2029]")
+
+
+def _one_line_break(text: str) -> str:
+    """``text`` with every line break as a line feed: one character for one, so every offset
+    still points into the original article."""
+    return _OTHER_BREAK_RE.sub("\n", text) if _OTHER_BREAK_RE.search(text) else text
 
 
 def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote]:
@@ -269,7 +289,9 @@ def _speaker_turn(units: _Units, s: int, e: int, masks: _Masks, ref: _Ref | None
     """``Dr X said A, but Dr Y argued B``: the two clauses as units with their own speakers,
     or None when the sentence has one speaker (or a clause is not reported speech itself)."""
     first = units.speaker_of(ref, None)[0]
-    for cut in clause_cuts(units.text, s, e):
+    # Each cut reads the rest of the sentence again: a cap keeps a pathological run-on
+    # sentence (", but ..." hundreds of times) linear in its length.
+    for cut in clause_cuts(units.text, s, e)[:_MAX_CLAUSE_CUTS]:
         if masks.inside(cut):
             continue
         left = _reported_unit(units.text, s, cut, masks, source)

@@ -16,8 +16,9 @@ class Quote:
 
     Attributes:
         text: the unit's text, exactly ``article[start:end]``. A direct quote excludes its
-            outer quote marks; a quote over several paragraphs keeps the paragraph breaks and
-            the marks that reopen it.
+            outer quote marks; a quote over several paragraphs gives one unit per paragraph,
+            except that a piece too short to stand alone joins its neighbour (keeping the
+            paragraph break and the mark that reopens the quote).
         speaker: the speaker as named in the article (fullest form), or ``None`` (readers'
             comments, or no speaker could be found).
         source: the article's file name (``None`` when extracted from a string).

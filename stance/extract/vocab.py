@@ -108,12 +108,16 @@ _SENT_END = ".!?…"
 _OPEN_BEFORE = "([{—–-/:"
 _CLOSE_AFTER = ".,;:!?)]}—–-…/"
 
-# Readers' comments section markers (a short line of its own).
+# Readers' comments section markers (a short line). Phrases only a comment section uses may
+# start the line ("have your say 2 Leave a comment on our forum"); words a news sentence also
+# starts with ("Discussion of the plan will continue...", "What do you think of it, Dr Lee?")
+# count only as the whole line.
 _COMMENT_MARKER_RE = re.compile(
-    r"^\W*(?:readers[’']?\s+comments?|reader\s+comments?|comments?\s*\(\d+\)|\d+\s+comments?"
-    r"|post\s+a\s+comment|have\s+your\s+say|leave\s+a\s+(?:comment|reply)|add\s+(?:a|your)\s+comment"
-    r"|join\s+the\s+(?:discussion|conversation)|what\s+do\s+you\s+think\??|comments?:?$"
-    r"|your\s+comments?|show\s+comments|view\s+comments|discussion)(?!\w)",
+    r"^\W*(?:(?:readers[’']?\s+comments?|reader\s+comments?|comments?\s*\(\d+\)"
+    r"|post\s+a\s+comment|have\s+your\s+say|leave\s+a\s+(?:comment|reply)"
+    r"|add\s+(?:a|your)\s+comment|join\s+the\s+(?:discussion|conversation)"
+    r"|show\s+comments|view\s+comments)(?!\w)"
+    r"|(?:\d+\s+comments?|what\s+do\s+you\s+think|your\s+comments?|comments?|discussion)\W*$)",
     re.IGNORECASE,
 )
 # A heading that starts page furniture after the article (the tail of a page).
@@ -123,19 +127,28 @@ _TAIL_HEADING_RE = re.compile(
     r"|trending|advertisement|sponsored(?:\s+content)?|share\s+this(?:\s+article)?|tags?:|topics?:)\W*$",
     re.IGNORECASE,
 )
-# Lines that are page furniture wherever they appear.
+# Lines that are page furniture whatever their length: phrases no news paragraph uses.
 _FURNITURE_RE = re.compile(
-    r"\bcookies?\b|\b(?:sign|log)\s?(?:in|up|out)\b|^\W*(?:already\s+)?register(?:ed)?\b"
-    r"|\bhave\s+you\s+registered\b|\bregister\s+(?:now|free|for\s+free)\b"
+    r"\bhave\s+you\s+registered\b|\bregister\s+(?:now|free|for\s+free)\b"
     r"|^\W*(?:photo|image|picture|pic|credit|illustration)s?\s*:|^\W*follow\s+us\b"
-    r"|\bsubscribe\b|\bnewsletters?\b|\be-?mail\s+(?:bulletins?|alerts?|address|me|us|this)\b"
-    r"|\badvertis(?:e|ing|ement)\b|https?://|www\.|\S@\S+\.[a-z]"
+    r"|\be-?mail\s+(?:bulletins?|alerts?|address(?:es)?)\b|\S@\S+\.[a-z]|\bcookies?\b(?!-)"
     r"|\breport\s+this\s+comment\b|\bunsuitable\s+or\s+offensive\b"
     r"|\bintended\s+for\s+health(?:care)?\s+professionals\b|\bjobs?\s+(?:pages?|board)\b"
-    r"|\bfind\s+the\s+job\b|\bin\s+confidence\b|\bterms\s+(?:and|&)\s+conditions\b"
-    r"|\bprivacy\s+policy\b|\bskip\s+to\s+(?:main\s+)?content\b|\bclick\s+here\b"
-    r"|\bread\s+more\b|\bshare\s+(?:on|via)\b|^\W*(?:tweet|print|email|share)\W*$"
+    r"|\bfind\s+the\s+job\b|\bprivacy\s+policy\b|\bskip\s+to\s+(?:main\s+)?content\b"
+    r"|\bclick\s+here\b|^\W*(?:tweet|print|email|share)\W*$"
     r"|^\W*(?:book|click|register|subscribe|sign\s+up|find\s+out\s+more|details)\b.*\bhere\b",
+    re.IGNORECASE,
+)
+# Words that mark furniture only on a short line ("Sign in", "Subscribe to our newsletter"):
+# news paragraphs use them too ("practices must sign up to the network contract", "told Pulse
+# in confidence", "the terms and conditions of the contract", "registered patients"). Cookie
+# notices and e-mail address requests run long, so those stay in the pattern above (all but
+# "a cookie-cutter model").
+_SHORT_FURNITURE_RE = re.compile(
+    r"\b(?:sign|log)\s?(?:in|up|out)\b|^\W*(?:already\s+)?register(?:ed)?\b"
+    r"|\bsubscribe\b|\bnewsletters?\b|\be-?mail\s+(?:me|us|this)\b"
+    r"|\badvertis(?:e|ing|ement)\b|https?://|www\.|\bin\s+confidence\b"
+    r"|\bterms\s+(?:and|&)\s+conditions\b|\bread\s+more\b|\bshare\s+(?:on|via)\b",
     re.IGNORECASE,
 )
 _SEPARATOR_RE = re.compile(r"^\W*[-_=*~#]{4,}\W*$")
@@ -171,9 +184,18 @@ _PERSON_NOUNS = (
     "|academics?|campaigners?|colleagues?|man|woman"
 )
 _PERSON_NOUN_RE = re.compile(_PERSON_NOUNS, re.IGNORECASE)
+# Letters of a name after its capital, combining accents included: a decomposed "Zoë" (e and
+# U+0308) is one name, as the precomposed one is.
+_NAME_CHARS = r"[\w\u0300-\u036f’'\-]"
 # A titled name ("Dr Nikki Kanani", "Prof. Martin Marshall"): a person, whatever the sentence.
 _TITLED_RE = re.compile(
-    r"\b(?:" + "|".join(_TITLES) + r")\.?\s+[A-Z][\w’'\-]*(?:\s+[A-Z][\w’'\-]*){0,3}"
+    r"\b(?:"
+    + "|".join(_TITLES)
+    + r")\.?\s+[A-Z]"
+    + _NAME_CHARS
+    + r"*(?:\s+[A-Z]"
+    + _NAME_CHARS
+    + r"*){0,3}"
 )
 _ANON_RE = re.compile(
     r"\b(?:a|an)\s+(?:[\w\-]+\s+){0,3}?(?:" + _PERSON_NOUNS + r")\b", re.IGNORECASE
@@ -183,5 +205,9 @@ _ANON_RE = re.compile(
 _MENTION_RE = re.compile(
     r"(?:\b(?:"
     + "|".join(_TITLES)
-    + r")\.?\s+)?[A-Z][\w’'\-]*(?:\s+(?:(?:of|for|and|the|de|van|von)\s+)?[A-Z][\w’'\-]*)*"
+    + r")\.?\s+)?[A-Z]"
+    + _NAME_CHARS
+    + r"*(?:\s+(?:(?:of|for|and|the|de|van|von)\s+)?[A-Z]"
+    + _NAME_CHARS
+    + r"*)*"
 )

@@ -10,6 +10,7 @@ from stance.extract.vocab import (
     _COMMENT_MARKER_RE,
     _FURNITURE_RE,
     _SEPARATOR_RE,
+    _SHORT_FURNITURE_RE,
     _TAIL_HEADING_RE,
     _WORD_RE,
     MIN_COMMENT_WORDS,
@@ -80,7 +81,9 @@ def _zones(text: str) -> tuple[list[_Para], list[list[tuple[int, int]]]]:
             continue
         if zone == "tail":
             continue
-        if _FURNITURE_RE.search(line) or (line.count("|") >= 2 and short):
+        if _FURNITURE_RE.search(line) or (
+            short and (_SHORT_FURNITURE_RE.search(line) or line.count("|") >= 2)
+        ):
             flush()
             continue
         if zone == "body":
