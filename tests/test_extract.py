@@ -697,7 +697,9 @@ def test_body_sentences_with_furniture_words_are_kept(phrase):
     """Words that mark page furniture on a short line ("Sign up", "Advertisement") are ordinary
     vocabulary in a news paragraph; only the short line is dropped."""
     art = f"Dr Ann Lee, chair of the LMC, said {phrase}.\n\nSign up for our newsletter\n"
-    assert units(art) == [("reported", "Dr Ann Lee", f"Dr Ann Lee, chair of the LMC, said {phrase}.")]
+    assert units(art) == [
+        ("reported", "Dr Ann Lee", f"Dr Ann Lee, chair of the LMC, said {phrase}.")
+    ]
 
 
 def test_a_sentence_starting_like_a_comment_marker_is_body_text():
@@ -762,6 +764,39 @@ def test_a_long_run_on_sentence_is_not_quadratic():
     finally:
         quotes_module._reported_unit = before
     assert len(calls) <= 2 * quotes_module._MAX_CLAUSE_CUTS + 2
+
+
+@pytest.mark.parametrize("attribution, speaker", [
+    ("said health secretary Matt Hancock", "Matt Hancock"),
+    ("said NHS England chief executive Simon Stevens", "Simon Stevens"),
+    ("said RCGP chair Professor Martin Marshall", "Professor Martin Marshall"),
+    ("said the BMA’s GP committee chair Dr Richard Vautrey", "Dr Richard Vautrey"),
+    ("said GP Dr Bob Smith", "Dr Bob Smith"),
+    ("said an NHS England spokesperson", "an NHS England spokesperson"),
+    ("said Simon Stevens at NHS England", "Simon Stevens"),
+    ("she added", "Dr Ann Lee"),
+])  # fmt: skip
+def test_role_before_the_name_after_the_verb(attribution, speaker):
+    """UK news puts a role before the name after "said"; the quote is the named person's, not
+    the previous speaker's (before: "Dr Ann Lee", or the organisation that starts the role)."""
+    art = (
+        "Dr Ann Lee said the plan would fail badly in every area.\n\n"
+        f"‘We will press ahead with the plan regardless,’ {attribution}.\n"
+    )
+    assert [sp for _, sp, _ in units(art)] == ["Dr Ann Lee", speaker]
+
+
+def test_an_unnamed_source_keeps_its_description():
+    """The phrase "A GP partner in Devon" is a source the article keeps unnamed, not a lede that the next
+    named speaker fills in (that gave Dr Ann Lee the opposite stance); a bare lede still is."""
+    named = "Dr Ann Lee, chair of the LMC, said the plan was a good one for patients.\n"
+    for lede in ("A GP partner in Devon said the plan would fail badly in every area.\n\n",
+                 "A GP partner, who asked not to be named, said the plan would fail badly.\n\n"):  # fmt: skip
+        assert [sp for _, sp, _ in units(lede + named)] == [
+            lede.split(" said")[0].split(",")[0], "Dr Ann Lee"
+        ]  # fmt: skip
+    lede = "A senior GP leader has warned that the plan will fail badly in every area.\n\n"
+    assert [sp for _, sp, _ in units(lede + named)] == ["Dr Ann Lee", "Dr Ann Lee"]
 
 
 def test_seed_articles_figures_do_not_regress():

@@ -12,6 +12,7 @@ from stance.extract.names import (
     _clean_name,
     _is_cap,
     _looks_like_name,
+    _name_run_at_end,
     _Ref,
     _segment_ref,
     _split_commas,
@@ -22,6 +23,7 @@ from stance.extract.unit import Quote
 from stance.extract.vocab import (
     _ATTRIBUTION_WINDOW,
     _NAME_LINKS,
+    _PERSON_NOUNS,
     _PRONOUNS,
     _QUOTE_CHARS,
     _SENT_END,
@@ -29,6 +31,7 @@ from stance.extract.vocab import (
     _SUBORDINATORS,
     _THAT_ONLY,
     _TITLE_SET,
+    _TITLED_RE,
     _VERB_RE,
     MIN_ATTRIBUTED_WORDS,
     MIN_DIRECT_WORDS,
@@ -75,28 +78,51 @@ _AFTER_VERB_FIRST = re.compile(r"[\s,]*(?:" + _VERB_RE.pattern + r")\s+(?P<subj>
 _ACCORDING_RE = re.compile(r"\baccording\s+to\s+(?P<subj>[^,.;:!?\n]{1,100})", re.IGNORECASE)
 
 
+def _after_verb_ref(subj: str) -> _Ref | None:
+    """The speaker named after the verb (``,' said <subj>``), up to its first comma."""
+    toks = subj.split()
+    # "said RCGP chair Professor Martin Marshall", "said GP Dr Bob Smith": the titled person
+    titled = _TITLED_RE.search(subj)
+    if titled:
+        return _Ref(name=_clean_name(titled.group()))
+    if _looks_like_name(subj) or subj.lower() in _PRONOUNS:  # "said Smith", "said NHS England"
+        return _segment_ref(subj)
+    lead = []
+    for t in toks:
+        if _is_cap(t) or t.lower().rstrip(".") in _TITLE_SET or (lead and t in _NAME_LINKS):
+            lead.append(t)
+        else:
+            break
+    # "said health secretary Matt Hancock", "said NHS England chief executive Simon Stevens":
+    # a role, then the name (not "said Simon Stevens at NHS England")
+    end = _name_run_at_end(toks)
+    role = toks[len(lead) : len(toks) - len(end)]
+    if len(end) >= 2 and role and _ROLE_WORD_RE.fullmatch(role[-1].lower()):
+        return _Ref(name=_clean_name(" ".join(end)))
+    if lead:  # "said Simon Stevens in London"
+        return _Ref(name=_clean_name(" ".join(lead)))
+    if toks and toks[0].lower() in _PRONOUNS:
+        return _Ref(back=_PRONOUNS[toks[0].lower()])
+    if toks and toks[0].lower() in ("a", "an"):  # "said a spokesperson for NHS England"
+        return _segment_ref(subj)
+    if toks and toks[0].lower() in ("the", "this"):
+        return _segment_ref(" ".join(toks[:3]))  # "said the report", "said the chair"
+    return None
+
+
+# The last word of a role before a name: "secretary", "chief executive", "chair", "GP partner".
+_ROLE_WORD_RE = re.compile(
+    "(?:" + _PERSON_NOUNS + "|secretary|president|officer|lead|head|founder|member|mp|adviser)",
+    re.IGNORECASE,
+)
+
+
 def _trailing_ref(text: str, i: int, end: int) -> _Ref | None:
     """Attribution right after a closing mark: ``,' said Dr X`` / ``,' he added`` / ``according to X``."""
     post = text[i : min(end, i + _ATTRIBUTION_WINDOW)]
     m = _AFTER_VERB_FIRST.match(post)
     if m:
-        subj = m.group("subj").strip()
-        toks = subj.split()
-        # "said Dr X, chair of ..." -> Dr X; "said the report" -> the report
-        ref = _segment_ref(subj) if _looks_like_name(subj) or subj.lower() in _PRONOUNS else None
-        if ref is None:
-            run = []
-            for t in toks:
-                if _is_cap(t) or t.lower().rstrip(".") in _TITLE_SET or (run and t in _NAME_LINKS):
-                    run.append(t)
-                else:
-                    break
-            if run:
-                ref = _Ref(name=_clean_name(" ".join(run)))
-            elif toks and toks[0].lower() in _PRONOUNS:
-                ref = _Ref(back=_PRONOUNS[toks[0].lower()])
-            elif toks and toks[0].lower() in ("the", "this"):
-                ref = _segment_ref(" ".join(toks[:3]))  # "said the report", "said the chair"
+        ref = _after_verb_ref(m.group("subj").strip())
         if ref:
             return ref
     # "' Dr X said" / "' Dr X, chair of Y, said": a short subject (appositives allowed) then a verb

@@ -28,6 +28,15 @@ from stance.extract.zones import _Para
 __all__: list[str] = []
 
 
+# An indefinite description that says where the person is from or that they stay anonymous
+# ("A GP partner in Devon", "a practice manager from Leeds", "a GP who asked not to be named")
+# describes a source of its own, not a lede the next named speaker fills in.
+_UNNAMED_SOURCE_RE = re.compile(
+    r"\b(?:in|from)\s+(?:the\s+)?[A-Z]|\bwho\s+(?:asked|wished|did\s+not\s+want)\b"
+    r"|\bnot\s+to\s+be\s+(?:named|identified)\b|\banonymous(?:ly)?\b"
+)
+
+
 @dataclass
 class _Ref:
     """A speaker reference before resolution.
@@ -35,12 +44,15 @@ class _Ref:
     ``name`` is a name as written; ``back`` points back to the last speaker of a sort
     ("person", "org" or "any"); ``ahead`` marks an anonymous lede subject ("One of the top
     officials ...", "New research") that the next named speaker will fill in, and ``name``
-    then holds the description to use if no speaker has been named yet.
+    then holds the description to use if no speaker has been named yet. ``unnamed`` marks a
+    source the article keeps unnamed on purpose ("A GP partner in Devon", "a GP who asked not
+    to be named"): ``name`` is the description, the speaker as it stays.
     """
 
     name: str | None = None
     back: str | None = None
     ahead: bool = False
+    unnamed: bool = False
 
 
 def _clean_name(name: str) -> str:
@@ -124,6 +136,8 @@ def _segment_ref(seg: str) -> _Ref | None:
     m = _NAMED_DOC_RE.match(seg)
     if m:
         return _Ref(name=_clean_name(m.group(1)))
+    if toks[0].lower() in _INDEFINITE and _UNNAMED_SOURCE_RE.search(seg):
+        return _Ref(name=seg, unnamed=True)
     if toks[0].lower() in _INDEFINITE and len(toks) <= 10:
         return _Ref(name=seg, ahead=True)
     run = _name_run_at_end(toks)
@@ -234,6 +248,9 @@ def _subject_ref(left: str) -> _Ref | None:
         ref = _segment_ref(parts[-2])  # the name before an appositive description
     if ref is None:
         ref = _segment_ref(last)
+    if ref is not None and ref.ahead and _UNNAMED_SOURCE_RE.search(left):
+        # "A GP partner, who asked not to be named, said": the appositive keeps them unnamed
+        ref = _Ref(name=ref.name, unnamed=True)
     return ref
 
 

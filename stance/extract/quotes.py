@@ -249,7 +249,7 @@ class _Units:
                 self.pending.append((len(self.out), ref.name or ""))
                 self.out.append(piece)
             return None
-        if speaker and ref is not None and ref.name and not ref.ahead:
+        if speaker and ref is not None and ref.name and not (ref.ahead or ref.unnamed):
             for i, _ in self.pending:
                 self.out[i] = replace(self.out[i], speaker=speaker)
             self.pending.clear()

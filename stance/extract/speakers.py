@@ -28,7 +28,7 @@ class _Speakers:
 
     def resolve(self, ref: _Ref) -> str | None:
         if ref.name:
-            return ref.name if ref.ahead else self.full(ref.name)
+            return ref.name if (ref.ahead or ref.unnamed) else self.full(ref.name)
         back = ref.back or "any"
         if back == "person" and self.anon and self._when["anon"] > self._when["person"]:
             return self.anon
