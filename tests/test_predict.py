@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import stance
 from stance.cli import app
-from stance.errors import DataError, ModelError
+from stance.errors import ConfigError, DataError, ModelError
 from stance.inference.predictor import (
     Prediction,
     TruncationWarning,
@@ -167,6 +167,45 @@ def test_retrained_model_in_same_place_is_reloaded(baseline_model, tmp_path):
     stat = meta.stat()
     os.utime(meta, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert load(model) is not first
+
+
+def test_a_retrained_model_replaces_its_cache_entry(baseline_model, tmp_path):
+    """A long-running process that picks up retrained models keeps one per directory and
+    options, not every version it ever loaded; a restore that keeps the mtime is seen too."""
+    import stance.inference.predictor as predictor_module
+
+    model = tmp_path / "model"
+    shutil.copytree(baseline_model, model)
+    first = load(model)
+    meta = model / "metadata.json"
+    stat = meta.stat()
+    text = meta.read_bytes()
+    fresh = model / "metadata.json.new"  # a new file with the old mtime, as rsync -a restores it
+    fresh.write_bytes(text)
+    os.utime(fresh, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(fresh, meta)
+    second = load(model)
+    assert second is not first and load(model) is second
+    keys = [k for k in predictor_module._cache if k[0] == str(model.resolve())]
+    assert len(keys) == 1
+
+
+def test_unknown_options_are_refused_for_every_kind(baseline_model, transformer_model):
+    with pytest.raises(TypeError, match="unknown option.*devcie.*baseline"):
+        load(baseline_model, devcie="cpu")
+    with pytest.raises(TypeError, match="unknown option.*precison"):
+        stance.predict(TEXTS[0], model=transformer_model, precison="fp32")
+    assert load(baseline_model, device="cpu", precision="fp32").kind == "baseline"
+
+
+def test_precision_with_an_onnx_backend_is_a_one_line_error(transformer_model):
+    """A StanceError (and still a ValueError): the CLI prints it as one line, no traceback."""
+    with pytest.raises(ConfigError, match="precision='bf16' applies to the torch backend"):
+        load(transformer_model, backend="onnx", precision="bf16")
+    result = runner.invoke(app, ["predict", "--model", str(transformer_model), "--backend",
+                                 "onnx", "--precision", "bf16", "We back it."])  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("error: ") and "applies to the torch backend" in result.output
 
 
 def test_options_with_a_loaded_predictor_are_refused(baseline_model):
@@ -516,6 +555,20 @@ def test_csv_skip_invalid_cli(baseline_model, tmp_path):
     assert all(r["label"] in stance.LABELS for i, r in enumerate(out) if i != 1)
 
 
+def test_csv_row_of_empty_cells_is_not_dropped(baseline_model, tmp_path):
+    """A spreadsheet's empty row (",,") is a row: without --skip-invalid it is an error naming
+    its line; with it, an output row with an empty label, so the rows still line up."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,We back it.\n,\n2,Scrap it.\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        predict_file(source, tmp_path / "out.csv", baseline_model)
+    assert info.value.line == 3 and "empty" in str(info.value)
+    summary = predict_file(source, tmp_path / "out.csv", baseline_model, skip_invalid=True)
+    out = _read_csv(tmp_path / "out.csv")
+    assert [r["id"] for r in out] == ["1", "", "2"] and summary.skipped == 1
+    assert out[1]["label"] == "" and out[0]["label"] in stance.LABELS
+
+
 def test_crash_midway_keeps_previous_output_and_leaves_no_temp_file(
     baseline_model, tmp_path, monkeypatch
 ):
@@ -632,6 +685,13 @@ def test_cli_uses_stance_model_env(baseline_model, monkeypatch, tmp_path):
         (["--output", "y.jsonl"], "--input and --output go together"),
         (["--input", "x.jsonl", "--output", "y.jsonl", "--json"], "--json is for statements"),
         (["ok", "--backend", "gpu"], "expected one of torch, onnx, onnx-int8, found 'gpu'"),
+        (["ok", "--engine", "bogus"], "--engine must be local or ray, found 'bogus'"),
+        (["ok", "--engine", "ray"], "--engine: for --input FILE only"),
+        (["ok", "--num-cpus", "3"], "--num-cpus: for --input FILE only"),
+        (
+            ["--input", "x.jsonl", "--output", "y", "--ray-address", "ray://h:1"],
+            "--ray-address: for --engine ray only",
+        ),
     ],
 )
 def test_cli_usage_errors(baseline_model, argv, message):
@@ -784,7 +844,7 @@ def test_onnx_cache_falls_back_to_cache_dir_for_read_only_models(
 ):
     import stance.inference.onnx as onnx_mod
 
-    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "cache"))  # the one stance cache
     monkeypatch.setattr(onnx_mod.os, "access", lambda path, mode: False)
     meta = json.loads((tiny_transformer_copy / "metadata.json").read_text())
     where = onnx_mod.onnx_cache_dir(tiny_transformer_copy, meta)
@@ -800,3 +860,21 @@ def test_cli_onnx_backend(tiny_transformer_copy):
     expected = load(tiny_transformer_copy, device="cpu", precision="fp32").predict(TEXTS)
     for line, p in zip(result.output.splitlines(), expected):
         assert json.loads(line)["scores"] == pytest.approx(p.scores, abs=1e-5)
+
+
+def test_ray_summary_carries_the_truncation_warning_of_its_workers(tmp_path):
+    """Workers' warnings stay in their processes; the summary says what the single-process
+    path would have warned, and the CLI prints it."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from stance.inference.distributed import _finish
+    from stance.inference.predictor import truncation_message
+
+    counts = Counter({"rows": 5, "label:support": 3, "label:oppose": 1, "truncated": 2})
+    summary = _finish(SimpleNamespace(counts=counts), str(tmp_path), None, "jsonl", 64)
+    assert summary.predicted == 4 and summary.skipped == 1
+    assert summary.warnings == [truncation_message(2, 4, 64)]
+    assert "2 of 4 text(s)" in summary.warnings[0] and "(64 tokens)" in summary.warnings[0]
+    counts["truncated"] = 0
+    assert _finish(SimpleNamespace(counts=counts), str(tmp_path), None, "jsonl", 64).warnings == []

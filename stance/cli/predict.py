@@ -57,9 +57,10 @@ _PROB_PREFIX = _column_option(
     "prob_prefix", "Prefix of the probability columns added to --output (p_support, ...)."
 )
 _ENGINE = typer.Option(
-    "local",
+    None,
     "--engine",
-    help="local (one process), or ray: Ray Data over sharded JSONL/Parquet, --output is a directory.",
+    help="local (one process), or ray: Ray Data over sharded JSONL/Parquet, --output is a "
+    "directory. [default: local]",
 )
 _RAY_ADDRESS = typer.Option(
     None,
@@ -116,6 +117,8 @@ def _predict_ray(input_path, output_path, model, batch_size, skip_invalid, colum
         input_path, output_path, model, batch_size=batch_size, address=address,
         num_cpus=num_cpus, skip_invalid=skip_invalid, **columns, **options,
     )  # fmt: skip
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     counts = ", ".join(f"{label} {n}" for label, n in summary.label_counts.items())
     skipped = f", {summary.skipped} skipped" if summary.skipped else ""
     typer.echo(
@@ -159,7 +162,7 @@ def predict(
     device: str | None = device_option(),
     precision: str | None = precision_option(),
     quiet: bool = quiet_option("No progress bar."),
-    engine: str = _ENGINE,
+    engine: str | None = _ENGINE,
     ray_address: str | None = _RAY_ADDRESS,
     num_cpus: int | None = _NUM_CPUS,
 ) -> None:
@@ -174,6 +177,7 @@ def predict(
     options = {"backend": backend, "device": device, "precision": precision}
     given = {"text_column": text_column, "label_column": label_column, "prob_prefix": prob_prefix}
     file_mode = input_path is not None or output_path is not None
+    engine = _check_engine(engine, ray_address, num_cpus, file_mode)
     _check_file_only_options(given, skip_invalid, file_mode)
     if not file_mode:
         predictor, predictions = _predict_texts(texts, model, batch_size, options)
@@ -185,8 +189,6 @@ def predict(
     _check_file_mode(texts, input_path, output_path, as_json)
     check_model_options([model], device, backend, precision)
     columns = {k: given[k] if given[k] is not None else _FILE_OPTIONS[k][1] for k in given}
-    if engine not in ("local", "ray"):
-        _fail(f"--engine must be local or ray, found {engine!r}")
     if engine == "ray":
         _predict_ray(input_path, output_path, model, batch_size, skip_invalid, columns,
                      ray_address, num_cpus, options)  # fmt: skip
@@ -195,6 +197,21 @@ def predict(
         input_path, output_path, model, batch_size, skip_invalid, columns, options, quiet
     )
     _print_file_summary(input_path, summary)
+
+
+def _check_engine(
+    engine: str | None, ray_address: str | None, num_cpus: int | None, file_mode: bool
+) -> str:
+    """The engine to use (default local); refuse a bad one, or Ray options without Ray."""
+    if engine not in (None, "local", "ray"):
+        _fail(f"--engine must be local or ray, found {engine!r}")
+    ray_options = [f for f, v in (("--ray-address", ray_address), ("--num-cpus", num_cpus)) if v is not None]  # fmt: skip
+    if not file_mode and (engine is not None or ray_options):
+        flags = ", ".join((["--engine"] if engine is not None else []) + ray_options)
+        _fail(f"{flags}: for --input FILE only, not for statements given as arguments")
+    if ray_options and engine != "ray":
+        _fail(f"{', '.join(ray_options)}: for --engine ray only")
+    return engine or "local"
 
 
 def _check_file_only_options(

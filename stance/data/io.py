@@ -251,7 +251,10 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         seen_any = False
         start = reader.line_num + 1
         for row in reader:
-            if row and any(cell.strip() for cell in row):
+            # A blank line is no record, as in JSONL. A row of empty cells (",,", what
+            # spreadsheets write for an empty row) is one: dropping it would shift every later
+            # row against the input, so it reaches the caller, whose checks name its line.
+            if row and not (len(row) == 1 and not row[0].strip()):
                 if len(row) != len(header):
                     raise DataError(
                         path,

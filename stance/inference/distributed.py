@@ -36,6 +36,7 @@ from typing import Any
 
 from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import ConfigError, DataError, ModelError, StanceError
+from stance.inference.predictor import truncation_message
 
 __all__ = ["RaySummary", "predict_files_ray", "input_files", "RAY_INSTALL_HINT"]
 
@@ -63,6 +64,8 @@ class RaySummary:
         output: the directory written.
         files: the shards written, in row order (``part-00000.jsonl``, ...).
         label_counts: predicted label -> number of rows.
+        warnings: what the single-process path would warn about (texts truncated), in words:
+            the workers' own warnings stay in their processes.
     """
 
     rows: int
@@ -72,6 +75,7 @@ class RaySummary:
     output: Path | str
     files: list[str] = field(default_factory=list)
     label_counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _import_ray() -> Any:
@@ -409,6 +413,16 @@ def _stance_error(exc: BaseException | None) -> StanceError | None:
     return None
 
 
+def _max_length(model_dir: str) -> int | None:
+    """The model's recorded max_length, for the truncation warning (None when the directory
+    lives on the cluster's workers only, or records none)."""
+    try:
+        meta = json.loads((Path(model_dir) / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta.get("max_length") if isinstance(meta, dict) else None
+
+
 def _model_dir(model: str | Path | None, address: str | None) -> str:
     from stance.inference.predictor import resolve_model_dir
 
@@ -497,7 +511,7 @@ def predict_files_ray(
         # Raised outside the except block: chained to Ray's error, it would keep the failed
         # run's frames, and with them its worker actors and their CPUs, alive.
         raise error
-    return _finish(sink, staging, target, fmt)
+    return _finish(sink, staging, target, fmt, _max_length(model_dir))
 
 
 def _run_pipeline(
@@ -524,7 +538,8 @@ def _run_pipeline(
     return sink
 
 
-def _finish(sink: Any, staging: str, target: str | None, fmt: str) -> RaySummary:
+def _finish(sink: Any, staging: str, target: str | None, fmt: str,
+            max_length: int | None) -> RaySummary:  # fmt: skip
     counts = sink.counts
     labels = {
         k.split(":", 1)[1]: n
@@ -540,7 +555,9 @@ def _finish(sink: Any, staging: str, target: str | None, fmt: str) -> RaySummary
         output = Path(target)
     files = sorted(p.name for p in Path(output).iterdir()) if isinstance(output, Path) else []
     predicted = sum(labels.values())
+    cut = counts["truncated"]
     return RaySummary(
         rows=counts["rows"], predicted=predicted, skipped=counts["rows"] - predicted,
-        truncated=counts["truncated"], output=output, files=files, label_counts=labels,
+        truncated=cut, output=output, files=files, label_counts=labels,
+        warnings=[truncation_message(cut, predicted, max_length)] if cut else [],
     )  # fmt: skip

@@ -15,8 +15,9 @@ Cache: ``<model_dir>/onnx/model.onnx`` (or ``model.int8.onnx``) with a manifest
 tokenizer it was exported from. An export is written atomically (temporary file, then rename).
 A cached file is used only if the manifest matches the model directory's ``metadata.json`` and
 the file's own checksum; otherwise (retrained model, edited or truncated file) it is exported
-again. When the model directory is read-only the cache goes to ``$STANCE_CACHE_DIR`` (default
-``~/.cache/stance``) under ``onnx/<checksum>/``.
+again. When the model directory is read-only the cache goes to stance's cache directory
+(:func:`stance.models.bundled.cache_dir`: ``$STANCE_CACHE``, else the platform's user cache
+dir, where the bundled backbones live too) under ``onnx/<checksum>/``.
 
 Safety: an ONNX file is a protobuf graph; onnxruntime runs it without executing code from the
 file (no pickle), and no custom-operator libraries are registered. The file is checked against
@@ -113,7 +114,8 @@ def _source_checksums(metadata: dict[str, Any]) -> dict[str, str]:
 
 def onnx_cache_dir(model_dir: str | Path, metadata: dict[str, Any]) -> Path:
     """Where the ONNX files of ``model_dir`` live: ``model_dir/onnx`` if it can be written,
-    else ``$STANCE_CACHE_DIR/onnx/<checksum>`` (default ``~/.cache/stance``)."""
+    else ``onnx/<checksum>`` in stance's cache directory (``$STANCE_CACHE``, else the
+    platform's user cache dir)."""
     model_dir = Path(model_dir)
     inside = model_dir / ONNX_DIR
     if (inside.is_dir() and os.access(inside, os.W_OK)) or os.access(model_dir, os.W_OK):
@@ -121,8 +123,9 @@ def onnx_cache_dir(model_dir: str | Path, metadata: dict[str, Any]) -> Path:
     import hashlib
 
     key = hashlib.sha256(json.dumps(_source_checksums(metadata)).encode()).hexdigest()[:16]
-    root = os.environ.get("STANCE_CACHE_DIR") or Path.home() / ".cache" / "stance"
-    return Path(root) / ONNX_DIR / key
+    from stance.models.bundled import cache_dir
+
+    return cache_dir() / ONNX_DIR / key
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:

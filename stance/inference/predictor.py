@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_DIR, MODEL_ENV_VAR
 from stance.data.io import validate_text
-from stance.errors import DataError, ModelError
+from stance.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +56,7 @@ __all__ = [
     "resolve_model_dir",
     "resolve_predictor",
     "check_version",
+    "truncation_message",
     "clear_cache",
     "available_cpus",
     "tokenizable",
@@ -135,10 +136,11 @@ def _warn_truncated(cut: int, total: int, max_length: int | None) -> None:
     level, frame = 1, sys._getframe(0)
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "stance":
         frame, level = frame.f_back, level + 1
-    warnings.warn(_truncation_message(cut, total, max_length), TruncationWarning, stacklevel=level)
+    warnings.warn(truncation_message(cut, total, max_length), TruncationWarning, stacklevel=level)
 
 
-def _truncation_message(cut: int, total: int, max_length: int | None) -> str:
+def truncation_message(cut: int, total: int, max_length: int | None) -> str:
+    """The words of the truncation warning, for callers that report it themselves."""
     return (
         f"{cut} of {total} text(s) were longer than the model's max_length "
         f"({max_length} tokens) and were truncated"
@@ -508,7 +510,9 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.nd
 
 # --- loading -------------------------------------------------------------------------------------
 
-_cache: dict[tuple, Predictor] = {}
+# (directory, options) -> (metadata stamp, predictor): one entry per model and options, so a
+# long-running process that picks up retrained models does not keep the old ones in memory.
+_cache: dict[tuple, tuple[Any, Predictor]] = {}
 _cache_lock = threading.RLock()
 
 
@@ -536,7 +540,7 @@ def resolve_model_dir(model: str | Path | None = None) -> Path:
 
 def _predictor_class(kind: str, backend: str | None) -> type[Predictor]:
     if backend is not None and backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, found {backend!r}")
     target = _PREDICTOR_CLASSES[kind]
     if backend not in (None, "torch"):
         if kind not in _TRANSFORMER_OPTION_KINDS:
@@ -569,7 +573,8 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
     Raises:
         ModelError: the directory is missing, incomplete, corrupt (checksum mismatch), or made
             by an incompatible package version; the message names the file.
-        ValueError: an unknown ``backend``.
+        ConfigError: an unknown ``backend``, or a ``precision`` with an ONNX backend (both are
+            ``ValueError``s too).
         TypeError: an option the model kind does not know.
 
     Example:
@@ -580,19 +585,30 @@ def load(model: str | Path | None = None, **options: Any) -> Predictor:
 
     options = {k: v for k, v in options.items() if v is not None}
     model_dir = resolve_model_dir(model).resolve()
-    meta_path = model_dir / "metadata.json"
-    # Key on the metadata's mtime so a retrained model in the same place is picked up.
-    stamp = meta_path.stat().st_mtime_ns if meta_path.exists() else None
-    key = (str(model_dir), stamp, tuple(sorted(options.items())))
+    key = (str(model_dir), tuple(sorted(options.items())))
+    # The metadata's identity and mtime tell a retrained (or restored) model in the same place.
+    stamp = _metadata_stamp(model_dir)
     # One lock for the whole load: two threads asking for the same model load it once.
     with _cache_lock:
-        if key in _cache:
-            return _cache[key]
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        _cache.pop(key, None)  # a stale model is dropped before its successor is loaded
         meta = read_metadata(model_dir)
         check_version(model_dir, meta)
         predictor = from_metadata(model_dir, meta, **options)
-        _cache[key] = predictor
+        _cache[key] = (stamp, predictor)
         return predictor
+
+
+def _metadata_stamp(model_dir: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of ``metadata.json``: a retrain replaces the file (a new inode even
+    when a restore keeps the mtime); None when there is none yet."""
+    try:
+        st = (model_dir / "metadata.json").stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def from_metadata(model_dir: Path, meta: dict[str, Any], **options: Any) -> Predictor:
@@ -616,7 +632,7 @@ def from_metadata(model_dir: Path, meta: dict[str, Any], **options: Any) -> Pred
 def _refuse_precision(precision: str | None, backend: str) -> None:
     """ONNX backends have their own numerics (fp32 export, or int8 with ``onnx-int8``)."""
     if precision not in (None, "auto"):
-        raise ValueError(
+        raise ConfigError(
             f"precision={precision!r} applies to the torch backend; backend={backend!r} runs "
             "its own export (leave precision unset, or use backend='torch')"
         )
@@ -817,7 +833,7 @@ def predict_file(
 
     Example:
         >>> predict_file("quotes.csv", "quotes.pred.csv", model="models/transformer")  # doctest: +SKIP
-        FileSummary(rows=1200, predicted=1200, skipped=[], truncated=3, ...)
+        FileSummary(rows=1200, predicted=1200, skipped=0, truncated=3, ...)
     """
     _check_batch_size(batch_size)
     input_path, output_path = Path(input_path), Path(output_path)

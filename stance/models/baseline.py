@@ -665,15 +665,20 @@ class BaselinePredictor(Predictor):
         Args:
             model_dir: a baseline model directory.
             metadata: its parsed ``metadata.json``.
-            **options: accepted and ignored (e.g. ``device="cpu"``), so the same call loads
-                either model kind.
+            **options: ``device`` and ``precision`` are accepted and ignored (a scikit-learn
+                model runs on the CPU in float64), so the same call loads either model kind.
 
         Raises:
             ModelError: checksum mismatch, a missing file, or an untrusted type in the file
                 (the message names the file).
+            TypeError: any other option (a typo such as ``devcie`` is not ignored silently).
         """
-        if options:
-            logger.debug("baseline ignores options %s", sorted(options))
+        unknown = sorted(set(options) - {"device", "precision"})
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {', '.join(unknown)} for a baseline model "
+                "(allowed, and ignored: device, precision)"
+            )
         model_dir = Path(model_dir)
         verify_checksums(model_dir, metadata)
         pipeline = _load_pipeline(model_dir / MODEL_FILE)
