@@ -136,6 +136,22 @@ def test_bad_row_is_reported_at_its_shard_and_line(local_ray, rows, baseline_mod
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
 
 
+def test_bad_parquet_row_is_reported_at_its_file_and_row(local_ray, rows, baseline_model, tmp_path):
+    """Parquet has no lines: the error names the shard and the 1-based row within it."""
+    bad = [dict(r) for r in rows[:40]]
+    bad[24]["text"] = "   "  # shard-1 holds rows 20-39: its 5th row
+    shards = _write_shards(tmp_path / "in", bad, "parquet", n=2)
+    # The failing run last, as in the JSONL test: a failed run's actors linger in this session.
+    summary = predict_files_ray(
+        str(shards / "*.parquet"), tmp_path / "kept", model=baseline_model, skip_invalid=True
+    )
+    table = pq.read_table(sorted((tmp_path / "kept").glob("*.parquet")))
+    assert summary.skipped == 1 and "__stance_where" not in table.column_names
+    with pytest.raises(DataError, match=r"shard-1\.parquet:5: 'text' is empty") as info:
+        predict_files_ray(str(shards / "*.parquet"), tmp_path / "out", model=baseline_model)
+    assert "another of" not in str(info.value)
+
+
 def test_inputs_and_output_are_checked_before_ray_starts(baseline_model, tmp_path):
     (tmp_path / "q.csv").write_text("text\nhello\n", encoding="utf-8")
     with pytest.raises(DataError, match="reads JSON Lines"):

@@ -175,8 +175,13 @@ def _shard_source(paths: list[str], fmt: str) -> Any:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
+            row = 0
             for batch in pq.ParquetFile(f).iter_batches(batch_size=RAY_BATCH_ROWS):
-                yield pa.Table.from_batches([batch])
+                # Each row's file and 1-based row number, so that an error can name them.
+                where = [f"{path}:{row + i + 1}" for i in range(batch.num_rows)]
+                row += batch.num_rows
+                table = pa.Table.from_batches([batch])
+                yield table.append_column(_WHERE, pa.array(where, pa.string()))
 
     return ShardSource(paths)
 
@@ -259,6 +264,8 @@ class _BatchScorer:
 
         from stance.inference.predictor import _check_clash
 
+        where = table.column(_WHERE).to_pylist()
+        table = table.drop_columns([_WHERE])
         text_column = self.options["text_column"]
         if text_column not in table.column_names:
             raise DataError(
@@ -272,7 +279,7 @@ class _BatchScorer:
         lines = [
             json.dumps({text_column: t}, default=lambda o: {type(o).__name__: None}) for t in texts
         ]
-        _, records, cut = self._run(lines, None)
+        _, records, cut = self._run(lines, where)
         for name, kind in self.added.items():
             table = table.append_column(name, pa.array([r.get(name) for r in records], type=kind))
         return self._with_bookkeeping(table, records, cut)
