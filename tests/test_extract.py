@@ -799,6 +799,23 @@ def test_an_unnamed_source_keeps_its_description():
     assert [sp for _, sp, _ in units(lede + named)] == ["Dr Ann Lee", "Dr Ann Lee"]
 
 
+def test_a_folder_gives_its_txt_articles_whatever_the_case(tmp_path):
+    from stance.cli.extract import _article_files
+
+    for name in ("b.txt", "A.TXT", "c.Txt", "notes.md"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    assert [p.name for p in _article_files([tmp_path])] == ["A.TXT", "b.txt", "c.Txt"]
+
+
+def test_non_breaking_spaces_change_neither_units_nor_speakers():
+    """Web copy often carries U+00A0 for spaces: the same units, offsets and speakers (named
+    with plain spaces) come out as with ordinary spaces."""
+    art = (SEED_ARTICLES / "000_410b97c1aec12e84.txt").read_text(encoding="utf-8")
+    plain = [(q.speaker, q.start, q.end) for q in extract_quotes(art)]
+    nbsp = [(q.speaker, q.start, q.end) for q in extract_quotes(art.replace(" ", "\u00a0"))]
+    assert nbsp == plain and len(plain) >= 5
+
+
 def test_seed_articles_figures_do_not_regress():
     # The figures docs/extraction.md and the README state (one-to-one matching). They are
     # below the 90% recovery target: this guards against a change that makes them worse.

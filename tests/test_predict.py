@@ -569,6 +569,17 @@ def test_csv_row_of_empty_cells_is_not_dropped(baseline_model, tmp_path):
     assert out[1]["label"] == "" and out[0]["label"] in stance.LABELS
 
 
+def test_output_that_is_the_input_under_another_name_is_refused(baseline_model, tmp_path):
+    """A hard link (or, on macOS and Windows, another letter case) names the same file: the
+    check compares files, not names, so the input is never replaced."""
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"text": "We back it."}) + "\n", encoding="utf-8")
+    os.link(source, tmp_path / "same.jsonl")
+    with pytest.raises(DataError, match="would overwrite the input"):
+        predict_file(source, tmp_path / "same.jsonl", baseline_model)
+    assert source.read_text(encoding="utf-8") == json.dumps({"text": "We back it."}) + "\n"
+
+
 def test_crash_midway_keeps_previous_output_and_leaves_no_temp_file(
     baseline_model, tmp_path, monkeypatch
 ):

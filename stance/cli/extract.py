@@ -14,11 +14,11 @@ from stance.tables import shorten
 
 
 def _article_files(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory stands for its *.txt files (sorted)."""
+    """Files as given; a directory stands for its .txt files, any case (sorted)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.txt") if p.is_file())
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".txt" and p.is_file())
             if not found:
                 raise DataError(path, "directory holds no .txt articles")
             files.extend(found)

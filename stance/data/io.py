@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -105,6 +106,8 @@ def _file_problem(path: Path) -> str | None:
         return "file not found"
     if path.is_dir():
         return "is a directory, expected a JSONL or CSV file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied); expected a readable JSONL or CSV file"
     return None
 
 

@@ -56,6 +56,7 @@ class _Ref:
 
 
 def _clean_name(name: str) -> str:
+    name = name.replace("\u00a0", " ")  # "Dr\u00a0Ann Lee" is the speaker "Dr Ann Lee"
     name = name.strip(" ,.;:’'\"“”‘()")
     name = re.sub(r"[’']s$", "", name)
     name = re.sub(r"^(?:the|The)\s+", "", name)
@@ -232,7 +233,7 @@ def _subject_ref(left: str) -> _Ref | None:
     """
     left = left[-_SUBJECT_WINDOW:].rstrip()
     # "Dr Clare Gerada, also expressed": adverbs between the appositive and the verb
-    words = left.split(" ")
+    words = re.split("[ \u00a0]", left)  # a non-breaking space separates words too
     while words and words[-1].lower() in _AUX:
         words.pop()
     left = " ".join(words).rstrip()

@@ -103,7 +103,12 @@ def read_article(path: str | Path) -> str:
         raise DataError(path, "file not found; expected a plain-text article (.txt)")
     if path.is_dir():
         raise DataError(path, "is a directory; expected a plain-text article file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # no permission, a broken mount
+        raise DataError(
+            path, f"cannot be read ({exc.strerror}); expected a readable article"
+        ) from None
     if b"\x00" in data:
         raise DataError(
             path, "looks like a binary file (contains NUL bytes); expected plain UTF-8 text"

@@ -868,11 +868,8 @@ def _check_file_paths(input_path: Path, output_path: Path) -> str:
             f"the output must have the input's format ({fmt}: {input_path.name}), found {out_fmt}; "
             f"use a .{'jsonl' if fmt == 'jsonl' else 'csv'} output file",
         )
-    if (
-        output_path.exists()
-        and input_path.exists()
-        and output_path.resolve() == input_path.resolve()
-    ):
+    # samefile, not resolved names: on a case-insensitive filesystem q.csv and Q.CSV are one file.
+    if output_path.exists() and input_path.exists() and os.path.samefile(output_path, input_path):
         raise DataError(
             output_path, "the output would overwrite the input; choose another output file"
         )
