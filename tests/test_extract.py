@@ -816,6 +816,19 @@ def test_non_breaking_spaces_change_neither_units_nor_speakers():
     assert nbsp == plain and len(plain) >= 5
 
 
+def test_a_name_after_a_preposition_does_not_take_the_next_she_added():
+    """ "drawn up by Professor Bob Smith" mentions him as an object: "she added" still goes
+    back to the speaker; a name as the subject ("Professor Bob Smith disagreed") is noted."""
+    first = "Dr Ann Lee said the plan would fail badly in every area.\n\n"
+    quote = "‘It is a total mess for everybody,’ she added.\n"
+    by = first + "The plan was drawn up by Professor Bob Smith last year.\n\n" + quote
+    assert [sp for _, sp, _ in units(by)] == ["Dr Ann Lee", "Dr Ann Lee"]
+    subject = (
+        first + "At the meeting, Professor Bob Smith disagreed.\n\n" + quote.replace("she", "he")
+    )
+    assert [sp for _, sp, _ in units(subject)] == ["Dr Ann Lee", "Professor Bob Smith"]
+
+
 def test_seed_articles_figures_do_not_regress():
     # The figures docs/extraction.md and the README state (one-to-one matching). They are
     # below the 90% recovery target: this guards against a change that makes them worse.

@@ -168,12 +168,24 @@ def _first_outside(pattern: re.Pattern, text: str, s: int, e: int, masks: _Masks
     return None
 
 
-def _last_outside(pattern: re.Pattern, text: str, s: int, e: int, masks: _Masks) -> str | None:
+def _last_outside(pattern: re.Pattern, text: str, s: int, e: int, masks: _Masks,
+                  skip_objects: bool = False) -> str | None:  # fmt: skip
+    """The last match outside quotes; with ``skip_objects``, not one right after a preposition
+    ("drawn up by Professor Bob Smith" names no one who goes on to speak)."""
     found = None
     for m in pattern.finditer(text, s, min(e, s + 2000)):  # bounded: a giant sentence stays linear
-        if not masks.inside(m.start()):
-            found = m.group()
+        if masks.inside(m.start()):
+            continue
+        if skip_objects and _PREPOSITION_BEFORE_RE.search(text, max(s, m.start() - 12), m.start()):
+            continue
+        found = m.group()
     return found
+
+
+# A preposition right before a name makes it an object, not the sentence's subject.
+_PREPOSITION_BEFORE_RE = re.compile(
+    r"\b(?:by|with|to|from|for|of|against|about|on|at|than|via|under)\s+$", re.IGNORECASE
+)
 
 
 def _is_heading(text: str, p: _Para) -> bool:

@@ -319,7 +319,7 @@ def _note_introduced_speaker(units: _Units, s: int, e: int, masks: _Masks, headi
     Kanani, disagreed."), its subject ("The King's Fund published a review. It said: ...") or
     an unnamed person ("I was chatting with a senior GP. He said ...")."""
     text, speakers = units.text, units.speakers
-    titled = None if heading else _last_outside(_TITLED_RE, text, s, e, masks)
+    titled = None if heading else _last_outside(_TITLED_RE, text, s, e, masks, skip_objects=True)
     subject = _clause_subject(_split_commas(text[s : min(e, s + _SUBJECT_WINDOW)])[0])
     if titled is not None:
         speakers.note(speakers.full(_clean_name(titled)))
