@@ -889,3 +889,14 @@ def test_ray_summary_carries_the_truncation_warning_of_its_workers(tmp_path):
     assert "2 of 4 text(s)" in summary.warnings[0] and "(64 tokens)" in summary.warnings[0]
     counts["truncated"] = 0
     assert _finish(SimpleNamespace(counts=counts), str(tmp_path), None, "jsonl", 64).warnings == []
+
+
+@pytest.mark.parametrize("content", ["[]", "3", '"text"', "null", "{not json"])
+def test_a_damaged_onnx_manifest_means_export_again(tmp_path, content):
+    """Valid JSON that is not an object is as damaged as invalid JSON: no cached file is used
+    (it raised AttributeError)."""
+    from stance.inference.onnx import _cached_file, _file_name
+
+    (tmp_path / _file_name(False)).write_bytes(b"graph")
+    (tmp_path / (_file_name(False) + ".json")).write_text(content)
+    assert _cached_file(tmp_path, {"checksums": {}}, quantize=False) is None

@@ -372,6 +372,10 @@ def test_torchrun_two_cpu_processes(transformer_config, tmp_path):
     assert proc.stdout.count("saved transformer model") == 1, proc.stdout
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["world_size"] == 2 and meta["epochs_run"] == 2
+    # The calibrator pairs validation predictions with labels by position: under DDP the
+    # predictions come back in the file's order, so its held-out accuracy is the metric's.
+    held_out = json.loads((out / "calibration.json").read_text())["held_out"]
+    assert held_out["raw"]["accuracy"] == pytest.approx(meta["metrics"]["validation"]["accuracy"])
     assert not [p for p in tmp_path.iterdir() if ".checkpoints-" in p.name or ".tmp-" in p.name]
     probs = load(out, device="cpu").predict_proba(TEXTS)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
@@ -393,3 +397,36 @@ def test_without_validation_split_keeps_last_epoch(transformer_config, tmp_path)
     assert result.metrics["validation"] is None and meta["best_epoch"] is None
     assert [h["epoch"] for h in meta["history"]] == [1, 2] and meta["class_weights"] is None
     assert load(result.model_dir, device="cpu").predict_proba(TEXTS).shape == (3, 3)
+
+
+def test_eval_sampler_keeps_the_order_in_every_process_count():
+    """transformers applies length grouping to evaluation too; the override keeps the order
+    in one process and hands DDP an unpermuted sharding (None), never a length-sorted one."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from stance.models.hf_trainer import StanceTrainer
+
+    data = list(range(10))
+    one = StanceTrainer._get_eval_sampler(SimpleNamespace(args=SimpleNamespace(world_size=1)), data)
+    assert isinstance(one, torch.utils.data.SequentialSampler) and list(one) == data
+    two = SimpleNamespace(args=SimpleNamespace(world_size=2))
+    assert StanceTrainer._get_eval_sampler(two, data) is None
+
+
+def test_ddp_backend_is_ignored_in_one_process(transformer_config, tmp_path):
+    """The shipped configs name a DDP backend for torchrun; a plain run must not ask
+    TrainingArguments for a process group (it raised a traceback)."""
+    result = train(transformer_config, output_dir=tmp_path / "m",
+                   overrides={"transformer.ddp_backend": "gloo", "transformer.num_epochs": 1})  # fmt: skip
+    assert result.metadata["world_size"] == 1
+
+
+def test_train_with_output_dir_leaves_the_callers_config_alone(transformer_config, tmp_path):
+    from stance.config import load_config
+
+    config = load_config(transformer_config, {"transformer.num_epochs": 1})
+    before = config.output_dir
+    train(config, output_dir=tmp_path / "elsewhere")
+    assert config.output_dir == before

@@ -129,10 +129,13 @@ def onnx_cache_dir(model_dir: str | Path, metadata: dict[str, Any]) -> Path:
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest as a dict; None when missing, unreadable or not a JSON object (a damaged
+    cache is exported again)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _cached_file(cache: Path, metadata: dict[str, Any], quantize: bool) -> Path | None:

@@ -192,12 +192,16 @@ class StanceTrainer(Trainer):
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         # Length-grouped batches are for training only. transformers applies the training
-        # sampling strategy to evaluation too, which permutes trainer.predict's output; the
-        # calibrator pairs those predictions with the labels by position, so evaluation keeps
-        # the dataset's order (one process; DDP keeps the Trainer's distributed sampler).
-        if self.args.world_size <= 1 and eval_dataset is not None:
+        # sampling strategy to evaluation too, in every process count, which permutes
+        # trainer.predict's output; the calibrator pairs those predictions with the labels by
+        # position, so evaluation keeps the dataset's order. One process: in order. Under DDP:
+        # None, what transformers gives without length grouping, so that accelerate shards the
+        # batches in order and gathers them back in order.
+        if eval_dataset is None:
+            return None
+        if self.args.world_size <= 1:
             return torch.utils.data.SequentialSampler(eval_dataset)
-        return super()._get_eval_sampler(eval_dataset)
+        return None
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """The Trainer's optimiser, with one parameter group per (depth, weight decay) when

@@ -16,7 +16,7 @@ import datetime as _dt
 import importlib
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +263,8 @@ def train(
             directory that holds something other than a stance model (it is never replaced).
     """
     config = resolve_config(config, overrides)
-    if output_dir is not None:
-        config.output_dir = str(output_dir)
+    if output_dir is not None:  # on a copy: the caller's config keeps its own output_dir
+        config = replace(config, output_dir=str(output_dir))
     check_output_dir(Path(config.output_dir))
     return trainer_for(config)(config, quiet=quiet)
 

@@ -574,7 +574,10 @@ def _run_setup(settings: TransformerSettings, data: PreparedData, quiet: bool) -
         show=not quiet and is_main,
         use_cpu=use_cpu,
         device_name=device_name,
-        ddp_backend=settings.ddp_backend or ("gloo" if use_cpu and world_size > 1 else None),
+        # Only under torchrun: in one process TrainingArguments would wait for a process group.
+        ddp_backend=(settings.ddp_backend or ("gloo" if use_cpu else None))
+        if world_size > 1
+        else None,
         has_validation=has_validation,
         patience=settings.early_stopping_patience if has_validation else 0,
         precision=resolve_precision(settings.precision, device_name),
