@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stance.cli import app
+from stance.errors import DataError
 from tests.conftest import REPO, write_jsonl
 
 LABELS = ("support", "oppose", "conditional")
@@ -578,3 +579,49 @@ def test_throwaway_models_do_not_cut_the_quotes_they_score(transformer_config, r
     (proba,) = train_and_predict(cfg, train, None, [[long_quote]])
     assert proba.shape == (1, 3)
     assert not [w for w in recwarn if issubclass(w.category, TruncationWarning)]
+
+
+def test_label_never_cuts_or_writes_a_file_that_is_not_its_own(tmp_path):
+    """A CSV name, or a file of other lines, is refused before anything is written: the
+    torn-line repair used to cut the last line off such a file first."""
+    batch = _batch(tmp_path, 2)
+    mine = tmp_path / "mine.csv"
+    mine.write_text("id,text,label\nx1,A precious labelled quote,support")
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(mine)], input="1\n")
+    assert res.exit_code == 1 and "JSON Lines" in res.output
+    assert mine.read_text() == "id,text,label\nx1,A precious labelled quote,support"
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("my notes\nmore notes")
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(notes)], input="1\n")
+    assert res.exit_code == 1 and "notes.jsonl:1: not a record of a labelling session" in res.output
+    assert notes.read_text() == "my notes\nmore notes"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(batch)], input="1\n")
+    assert res.exit_code == 1 and "would overwrite" in res.output
+
+
+def test_merge_output_must_be_jsonl_and_never_a_held_out_file(tmp_path, tiny_splits):
+    from stance.labelling.merge import merge_labels
+
+    new = _new(tmp_path, [{"id": "n1", "text": "A fresh quote nobody has labelled yet.",
+                           "label": "support"}])  # fmt: skip
+    before = Path(tiny_splits["test"]).read_text()
+    checks = {"test": tiny_splits["test"], "dev": None}
+    with pytest.raises(DataError, match="would overwrite"):
+        merge_labels(tiny_splits["corpus"], [new], tiny_splits["test"], **checks)
+    with pytest.raises(DataError, match="written as JSON Lines"):
+        merge_labels(tiny_splits["corpus"], [new], tmp_path / "corpus.csv", **checks)
+    with pytest.raises(DataError, match="would overwrite"):
+        merge_labels(tiny_splits["corpus"], [new], new, **checks)
+    assert Path(tiny_splits["test"]).read_text() == before
+
+
+def test_suggest_and_review_refuse_their_own_input_as_output(tmp_path, baseline_model):
+    pool = write_jsonl(
+        tmp_path / "pool.jsonl", [{"text": f"Quote {i} on the hubs."} for i in range(4)]
+    )
+    before = pool.read_text()
+    res = CliRunner().invoke(app, ["suggest", "-i", str(pool), "--n", "2", "-m",
+                                   str(baseline_model), "-o", str(pool)])  # fmt: skip
+    assert res.exit_code == 1 and "would overwrite" in res.output and pool.read_text() == before
+    res = CliRunner().invoke(app, ["review", str(pool), "-o", str(tmp_path / "flagged.csv")])
+    assert res.exit_code == 1 and "written as JSON Lines" in res.output

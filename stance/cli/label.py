@@ -56,8 +56,11 @@ def review(
     Prints rank, id, given label, suggested label, score (the out-of-fold probability of the
     given label: low = suspect) and the text. Decide each against data/GUIDELINES.md.
     """
+    from stance.data.io import check_jsonl_output
     from stance.labelling.review import find_label_errors, write_issues
 
+    if output is not None:  # before the folds: a bad name should not cost the training
+        check_jsonl_output(output, [data], "flagged rows")
     with data_warnings_as_lines():
         overrides = {"baseline.C_grid": [C]} if C is not None else None
         result = find_label_errors(
@@ -126,6 +129,10 @@ def suggest(
         )
     if exclude is None:
         exclude = [Path(CORPUS_PATH)] if Path(CORPUS_PATH).is_file() else []
+    if output is not None:
+        from stance.data.io import check_jsonl_output
+
+        check_jsonl_output(output, [input, *exclude], "batch")
     with data_warnings_as_lines():
         batch = pick(
             input, n, model, None if model else config, method, pool_factor, exclude, text_column

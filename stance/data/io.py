@@ -39,6 +39,7 @@ __all__ = [
     "read_records",
     "json_line",
     "write_jsonl",
+    "check_jsonl_output",
     "load_labelled",
     "validate_text",
     "to_dataset",
@@ -389,6 +390,40 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     with atomic_file(path) as fh:
         for record in records:
             fh.write(json_line(record))
+    return path
+
+
+def check_jsonl_output(
+    path: str | Path, inputs: Iterable[str | Path | None] = (), what: str = "output"
+) -> Path:
+    """Refuse an output that a JSON Lines writer cannot write safely, before any work.
+
+    Expected: a ``.jsonl``/``.json``/``.ndjson`` file name (these commands write JSON Lines,
+    so a ``.csv`` name would hold JSON under a CSV name), not a folder, in a folder, and not
+    the same file as any of ``inputs`` (the command's own input, or held-out data that must
+    never change).
+
+    Raises:
+        DataError: names the output and what to choose instead.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in JSONL_SUFFIXES:
+        raise DataError(path, f"the {what} is written as JSON Lines; expected a name ending in "
+                        f"{' or '.join(JSONL_SUFFIXES)}, found {path.suffix or 'no suffix'!r}")  # fmt: skip
+    if path.is_dir():
+        raise DataError(path, f"is a directory; expected a file name for the {what}")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise DataError(path, f"{parent} is a file, so the {what} cannot be written under it")
+    for other in inputs:
+        if (
+            other is not None
+            and path.exists()
+            and Path(other).exists()
+            and os.path.samefile(path, other)
+        ):
+            raise DataError(path, f"is also {other}, which the {what} would overwrite; choose "
+                            "another output file")  # fmt: skip
     return path
 
 

@@ -64,8 +64,10 @@ class Session:
     def open(cls, input: str | Path, output: str | Path, labels: Sequence[str] = LABELS,
              defaults: dict[str, Any] | None = None, text_column: str = "text") -> Session:  # fmt: skip
         """Read the quotes and whatever a previous session saved, ready to resume."""
+        from stance.data.io import check_jsonl_output
         from stance.labelling.suggest import _read_pool
 
+        check_jsonl_output(output, [input], "labelled output")
         items = _read_pool(Path(input), text_column)
         session = cls(items, Path(output), tuple(labels), dict(defaults or {}))
         session.defaults.setdefault("source", Path(input).name)
@@ -111,6 +113,7 @@ class Session:
         if not raw or raw.endswith(b"\n"):
             return raw
         cut = raw.rfind(b"\n") + 1
+        _check_records(self.output, raw[:cut])  # never cut a line off a file that is not ours
         if _is_record(raw[cut:]):
             _append_line(self.output, "")  # so that the next answer starts a line of its own
             self.notes.append(f"{self.output}: added the missing newline after the last record")
@@ -173,6 +176,15 @@ class Session:
         with atomic_file(target) as fh:
             fh.write(text)
         return rid
+
+
+def _check_records(path: Path, raw: bytes) -> None:
+    """Every line is a JSON object (what a session writes), or a DataError naming the first
+    that is not: the output is someone else's file, which must not be changed."""
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.strip() and not _is_record(line):
+            raise DataError(path, "not a record of a labelling session (expected one JSON object "
+                            "per line); choose another --output, or fix this line", line=number)  # fmt: skip
 
 
 def _is_record(line: bytes) -> bool:

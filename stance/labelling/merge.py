@@ -33,7 +33,7 @@ from stance.constants import (
     TEST_SPLIT_PATH,
 )
 from stance.data.corpus import Problem, check_files, near_duplicates, write_jsonl
-from stance.data.io import read_records
+from stance.data.io import check_jsonl_output, read_records
 from stance.errors import DataError
 
 __all__ = ["DEFAULT_TEST", "NEAR_DUPLICATE", "contains", "merge_problems", "merge_labels"]
@@ -176,17 +176,23 @@ def merge_labels(
     """Append the records of ``new_files`` to ``corpus`` and write ``output`` (default: the
     corpus itself), atomically, if :func:`merge_problems` finds nothing.
 
+    The output is JSON Lines, so it must have a JSONL name, and it may be neither a new file
+    nor the test split or the dev set (:func:`~stance.data.io.check_jsonl_output`: a
+    DataError before anything is read).
+
     Returns:
         ``{"ok", "problems": [str], "n_corpus", "n_new", "output"}``; ``output`` is None and
         nothing is written when ``ok`` is False.
     """
+    target = Path(output) if output is not None else Path(corpus)
+    held_out = [checks.get("test", DEFAULT_TEST), checks.get("dev", DEV_PATH)]
+    check_jsonl_output(target, [*held_out, *new_files], "merged corpus")
     problems = merge_problems(corpus, new_files, **checks)
     base = [r for _, r in read_records(corpus)]
     if problems:
         return {"ok": False, "problems": [str(p) for p in problems], "n_corpus": len(base),
                 "n_new": 0, "output": None}  # fmt: skip
     new = [r for p in new_files for _, r in read_records(p)]
-    target = Path(output) if output is not None else Path(corpus)
     write_jsonl(target, [*base, *new])
     return {"ok": True, "problems": [], "n_corpus": len(base), "n_new": len(new),
             "output": str(target)}  # fmt: skip
