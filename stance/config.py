@@ -180,6 +180,32 @@ class TrainConfig:
         return out
 
 
+def _unique_keys_loader() -> type:
+    """A SafeLoader that refuses a key given twice in one mapping (YAML keeps the last one
+    silently, so a second ``data:`` block would drop the first one's files)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {seen[key]}); keep one",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
+    )
+    return UniqueKeyLoader
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read and validate a YAML training config.
 
@@ -207,7 +233,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_keys_loader())  # noqa: S506
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
@@ -226,7 +252,20 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     config = config_from_dict(raw, source=str(path))
+    _refuse_unused_seed(config, overrides)
     return config
+
+
+def _refuse_unused_seed(config: TrainConfig, overrides: dict[str, Any] | None) -> None:
+    """An ensemble trains one member per ``transformer.ensemble_seeds``: a ``seed`` override
+    (``--seed``) would change nothing it trains, so it is an error, not a silent no-op."""
+    seeds = config.transformer.ensemble_seeds if config.transformer is not None else []
+    if overrides and "seed" in overrides and seeds:
+        raise ConfigError(
+            f"{config.source or 'config'}: --seed (key 'seed') does not apply to an ensemble, "
+            f"which trains one member per transformer.ensemble_seeds ({seeds}); set those "
+            "(transformer.ensemble_seeds) to train other seeds"
+        )
 
 
 def resolve_config(
@@ -248,7 +287,9 @@ def resolve_config(
     raw = config.to_dict()
     for dotted, value in overrides.items():
         _set_dotted(raw, dotted, value)
-    return config_from_dict(raw, source=config.source or "<config>")
+    resolved = config_from_dict(raw, source=config.source or "<config>")
+    _refuse_unused_seed(resolved, overrides)
+    return resolved
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> TrainConfig:

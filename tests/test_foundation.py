@@ -150,3 +150,54 @@ def test_cli_config_error_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert f"error: {path}: unknown key 'sed'" in result.output
+
+
+def test_a_key_given_twice_in_a_config_is_an_error(tmp_path):
+    """YAML keeps the last of two equal keys: a second `data:` block would silently drop the
+    first one's files and train on the defaults."""
+    from stance.config import load_config
+    from stance.errors import ConfigError
+
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        "kind: baseline\ndata:\n  train: mine.jsonl\nseed: 1\ndata:\n  corpus: c.jsonl\n"
+    )
+    with pytest.raises(ConfigError, match=r"dup\.yaml:5: .*'data' given twice \(first on line 2\)"):
+        load_config(path)
+
+
+def test_seed_override_on_an_ensemble_config_is_refused(transformer_config, tmp_path):
+    from stance.config import load_config, resolve_config
+    from stance.errors import ConfigError
+
+    text = transformer_config.read_text().replace(
+        "transformer:\n", "transformer:\n  ensemble_seeds: [1, 2]\n", 1
+    )
+    path = tmp_path / "ens.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="--seed .* does not apply to an ensemble"):
+        load_config(path, {"seed": 9})
+    with pytest.raises(ConfigError, match="does not apply to an ensemble"):
+        resolve_config(load_config(path), {"seed": 9})
+    assert load_config(path).transformer.ensemble_seeds == [1, 2]
+
+
+def test_a_model_is_never_saved_inside_another_or_over_one_that_holds_one(
+    baseline_config, baseline_model, tmp_path
+):
+    """Saving swaps the whole folder: a model inside another would be deleted by retraining
+    the outer one, and a folder that holds a model would lose it."""
+    import shutil
+
+    from stance.errors import ConfigError
+    from stance.models.training import train
+
+    outer = tmp_path / "outer"
+    shutil.copytree(baseline_model, outer)
+    with pytest.raises(ConfigError, match="is inside the model directory"):
+        train(baseline_config, output_dir=outer / "inner")
+    shutil.copytree(baseline_model, tmp_path / "holder" / "sub")
+    shutil.copy(baseline_model / "metadata.json", tmp_path / "holder" / "metadata.json")
+    with pytest.raises(ConfigError, match="holds another model directory"):
+        train(baseline_config, output_dir=tmp_path / "holder")
+    assert (tmp_path / "holder" / "sub" / "metadata.json").is_file()

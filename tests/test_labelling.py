@@ -625,3 +625,22 @@ def test_suggest_and_review_refuse_their_own_input_as_output(tmp_path, baseline_
     assert res.exit_code == 1 and "would overwrite" in res.output and pool.read_text() == before
     res = CliRunner().invoke(app, ["review", str(pool), "-o", str(tmp_path / "flagged.csv")])
     assert res.exit_code == 1 and "written as JSON Lines" in res.output
+
+
+@pytest.mark.parametrize("fractions", ["0,2", "nan", ",", "0.5,1.5"])
+def test_learning_curve_refuses_bad_fractions_in_one_line(tmp_path, fractions):
+    res = CliRunner().invoke(app, ["learning-curve", "--fractions", fractions,
+                                   "--out", str(tmp_path / "lc")])  # fmt: skip
+    assert res.exit_code == 2 and "fractions in (0, 1]" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_learning_curve_and_cv_check_their_output_folder_before_training(tmp_path, tiny_splits):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = CliRunner().invoke(app, ["learning-curve", "--fractions", "1", "--out", str(afile)])
+    assert res.exit_code == 1 and "is a file" in res.output and "fraction" not in res.output
+    res = CliRunner().invoke(
+        app, ["cv", "--config", "configs/baseline.yaml", "--report", str(afile)]
+    )
+    assert res.exit_code == 1 and "is a file" in res.output and "fold 1" not in res.output

@@ -233,13 +233,18 @@ def learning_curve(
     """
     from stance.labelling.curve import curve_markdown, write_curve
     from stance.labelling.curve import learning_curve as run_curve
+    from stance.models.artifacts import ensure_directory
 
     try:
         parts = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
+        parts = []
+    if not parts or not all(0 < f <= 1 for f in parts):  # NaN fails the comparison too
         raise typer.BadParameter(
-            f"expected numbers like 0.25,0.5,1, found {fractions!r}", param_hint="--fractions"
-        ) from None
+            f"expected fractions in (0, 1] like 0.25,0.5,1, found {fractions!r}",
+            param_hint="--fractions",
+        )
+    ensure_directory(out)  # before the training: a bad --out must not cost the run
 
     def show(p: dict) -> None:
         scores = ", ".join(f"{k} macro-F1 {v['macro_f1']:.3f}" for k, v in p["scores"].items())

@@ -594,6 +594,10 @@ def cross_validate(
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config)
+    if report_dir is not None:  # before the folds: hours of training must not end in "is a file"
+        from stance.models.artifacts import ensure_directory
+
+        ensure_directory(report_dir)
     started = time.perf_counter()
     records, data = _read_corpus(config)
     all_folds = _all_folds(config, records, data.lines)

@@ -339,10 +339,9 @@ def _plot(curve: dict[str, Any], path: Path) -> Path:
 
 def write_curve(curve: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     """Write ``learning_curve.md``, ``learning_curve.json`` and ``learning_curve.png``."""
-    from stance.models.artifacts import atomic_file
+    from stance.models.artifacts import atomic_file, ensure_directory
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_directory(out_dir)
     paths = {"markdown": out / "learning_curve.md", "json": out / "learning_curve.json",
              "png": out / "learning_curve.png"}  # fmt: skip
     with atomic_file(paths["markdown"]) as fh:

@@ -225,6 +225,7 @@ def check_output_dir(path: Path) -> None:
         raise ConfigError(
             f"{path}: cannot save a model here: {existing} is a file, not a directory"
         )
+    _refuse_nested_models(path)
     if not path.exists():
         return
     if not path.is_dir():
@@ -237,6 +238,26 @@ def check_output_dir(path: Path) -> None:
             f"{path}: output directory holds other files and is not a stance model (no "
             f"{METADATA_FILE}); saving a model there would delete them. Choose another output "
             "directory (--output-dir) or empty this one"
+        )
+
+
+def _refuse_nested_models(path: Path) -> None:
+    """A model saved inside another, or one that holds another, would be deleted with it: the
+    save swaps the whole folder."""
+    outer = next((p for p in path.parents if (p / METADATA_FILE).is_file()), None)
+    if outer is not None:
+        raise ConfigError(
+            f"{path}: is inside the model directory {outer}, which a retraining of that model "
+            "would delete; choose an output directory outside it"
+        )
+    if not path.is_dir():
+        return
+    inner = next((p.parent for p in path.glob(f"*/**/{METADATA_FILE}")
+                  if "members" not in p.relative_to(path).parts[:1]), None)  # fmt: skip
+    if inner is not None:
+        raise ConfigError(
+            f"{path}: holds another model directory ({inner}), which saving here would delete; "
+            "move it out first or choose another output directory"
         )
 
 
