@@ -273,3 +273,16 @@ def test_evaluate_compare_and_predict_file_take_an_ensemble(
     rows = [json.loads(line) for line in open(out)]
     assert summary.predicted == len(rows) == len(gold)
     assert [r["predicted"] for r in rows] == [p.label for p in preds]
+
+
+def test_device_with_only_baselines_is_refused_by_ensemble_and_calibrate(baseline_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from stance.cli import app
+
+    res = CliRunner().invoke(app, ["ensemble", str(baseline_model), str(baseline_model), "-o",
+                                   str(tmp_path / "e"), "--device", "cpu"])  # fmt: skip
+    assert res.exit_code == 1 and "--device applies to transformer models" in res.output
+    res = CliRunner().invoke(app, ["calibrate", "-m", str(baseline_model), "-d", "x.jsonl",
+                                   "--device", "cuda"])  # fmt: skip
+    assert res.exit_code == 1 and "--device applies to transformer models" in res.output

@@ -718,3 +718,25 @@ def test_display_names_are_unique_for_folders_of_the_same_name():
         "1:model",
         "2:model",
     ]
+
+
+def test_scoring_a_models_own_training_split_is_flagged_in_sample(baseline_model, tiny_splits):
+    """The model records its splits by sha256: scores on them are marked and warned about
+    (one line in the CLI), as they are not held-out."""
+    import warnings as _warnings
+
+    from typer.testing import CliRunner
+
+    from stance.cli import app
+    from stance.evaluation.evaluate import evaluate
+    from stance.models.training import LeakageWarning
+
+    with pytest.warns(LeakageWarning, match="is the training split .* in-sample"):
+        result = evaluate(baseline_model, tiny_splits["train"], n_resamples=20)
+    assert result["in_sample"] == "training"
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", LeakageWarning)
+        assert evaluate(baseline_model, tiny_splits["test"], n_resamples=20)["in_sample"] is None
+    res = CliRunner().invoke(app, ["evaluate", "-m", str(baseline_model), "-d",
+                                   str(tiny_splits["validation"]), "--resamples", "20"])  # fmt: skip
+    assert res.exit_code == 0 and "warning: " in res.output and "validation split" in res.output

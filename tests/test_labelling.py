@@ -644,3 +644,14 @@ def test_learning_curve_and_cv_check_their_output_folder_before_training(tmp_pat
         app, ["cv", "--config", "configs/baseline.yaml", "--report", str(afile)]
     )
     assert res.exit_code == 1 and "is a file" in res.output and "fold 1" not in res.output
+
+
+def test_kind_specific_options_name_the_flag(transformer_config, baseline_config, tmp_path):
+    res = CliRunner().invoke(app, ["learning-curve", "-c", str(transformer_config), "--C", "10",
+                                   "--out", str(tmp_path / "lc")])  # fmt: skip
+    assert res.exit_code == 2 and "--C" in res.output and "drop --C" in res.output
+    res = CliRunner().invoke(app, ["learning-curve", "-c", str(baseline_config), "--epochs", "2",
+                                   "--out", str(tmp_path / "lc")])  # fmt: skip
+    assert res.exit_code == 2 and "drop --epochs" in res.output
+    res = CliRunner().invoke(app, ["review", "-c", str(transformer_config), "--C", "10"])
+    assert res.exit_code == 2 and "drop --C" in res.output

@@ -430,3 +430,13 @@ def test_train_with_output_dir_leaves_the_callers_config_alone(transformer_confi
     before = config.output_dir
     train(config, output_dir=tmp_path / "elsewhere")
     assert config.output_dir == before
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_backbone_name_is_refused(transformer_config, tmp_path, value):
+    """An empty model_name_or_path trained the default backbone under a config naming none."""
+    from stance.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="transformer.model_name_or_path"):
+        train(transformer_config, output_dir=tmp_path / "m",
+              overrides={"transformer.model_name_or_path": value})  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app
+from stance.cli._app import app, check_model_options
 
 
 @app.command()
@@ -24,6 +24,7 @@ def calibrate(
     the model directory is rewritten atomically."""
     from stance.models.recalibrate import recalibrate
 
+    check_model_options([model], device, None)  # a baseline would ignore --device silently
     s = recalibrate(model, data, text_column=text_column, label_column=label_column, device=device)
     threshold = s["review_threshold"]
     typer.echo(

@@ -23,6 +23,20 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _check_kind_options(config: Path, C: float | None = None, epochs: int | None = None) -> None:
+    """--C is for baseline configs, --epochs for transformer ones: name the flag, not the YAML
+    key it would have set."""
+    from stance.config import load_config
+
+    kind = load_config(config).kind
+    if C is not None and kind != "baseline":
+        raise typer.BadParameter(f"applies to baseline configs; {config} is a {kind} config "
+                                 "(drop --C)", param_hint="--C")  # fmt: skip
+    if epochs is not None and kind != "transformer":
+        raise typer.BadParameter(f"applies to transformer configs; {config} is a {kind} config "
+                                 "(drop --epochs)", param_hint="--epochs")  # fmt: skip
+
+
 def _progress(what: str, quiet: bool):
     if quiet:
         return None
@@ -61,6 +75,7 @@ def review(
 
     if output is not None:  # before the folds: a bad name should not cost the training
         check_jsonl_output(output, [data], "flagged rows")
+    _check_kind_options(config, C=C)
     with data_warnings_as_lines():
         overrides = {"baseline.C_grid": [C]} if C is not None else None
         result = find_label_errors(
@@ -244,6 +259,7 @@ def learning_curve(
             f"expected fractions in (0, 1] like 0.25,0.5,1, found {fractions!r}",
             param_hint="--fractions",
         )
+    _check_kind_options(config, C=C, epochs=epochs)
     ensure_directory(out)  # before the training: a bad --out must not cost the run
 
     def show(p: dict) -> None:

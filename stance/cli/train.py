@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app, quiet_option, warnings_as_lines
+from stance.cli._app import app, check_model_options, quiet_option, warnings_as_lines
 from stance.errors import StanceError
 
 
@@ -88,6 +88,7 @@ def ensemble(
 
     if no_calibration and validation is not None:
         raise StanceError("--validation and --no-calibration contradict each other; drop one")
+    check_model_options(models, device, None)  # all baselines: --device would be ignored
     held_out = None if no_calibration else (validation or recorded_validation(models[0]))
     result = build_ensemble(
         models, output_dir, held_out, names=name or None, quiet=quiet, device=device

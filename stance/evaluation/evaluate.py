@@ -26,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -348,8 +349,9 @@ def evaluate(
         ``accuracy``, ``accuracy_ci``, ``macro_f1``, ``macro_f1_ci``, ``per_label`` ({label:
         {precision, recall, f1, support}}), ``confusion_matrix`` ({labels, matrix}, rows =
         true), ``ece``, ``reliability``, ``majority`` (reference scores), ``misclassified``
-        (most confident first, at most 200), ``settings``, ``predict_seconds`` and, with
-        ``report_dir``, ``report`` (the files written).
+        (most confident first, at most 200), ``settings``, ``predict_seconds``, ``in_sample``
+        (``"training"``/``"validation"`` when the file is that split of the model, with a
+        warning; else None) and, with ``report_dir``, ``report`` (the files written).
 
     Raises:
         ModelError: the model directory is missing or broken.
@@ -377,6 +379,7 @@ def evaluate(
         "labels": labels,
         **score(data, preds, labels, n_resamples, seed, n_bins, groups),
     }
+    result["in_sample"] = _in_sample(predictor.metadata, result["data_sha256"], data_path, name)
     result["majority"] = _majority_scores(
         data, majority_reference([preds], data, labels), labels, n_resamples, seed, groups
     )
@@ -390,6 +393,25 @@ def evaluate(
             k: str(v) for k, v in write_evaluation_report(result, report_dir).items()
         }
     return result
+
+
+def _in_sample(meta: dict[str, Any] | None, digest: str, data_path: str | Path,
+               name: str) -> str | None:  # fmt: skip
+    """``"training"`` or ``"validation"`` when the file is that split of the model (by the
+    sha256 its metadata records), with a LeakageWarning: such scores are not held-out."""
+    from stance.models.training import LeakageWarning
+
+    data = ((meta or {}).get("config") or {}).get("data") or {}
+    hashes = (meta or {}).get("data_hashes") or {}
+    for role, key in (("training", "train"), ("validation", "validation")):
+        split = data.get(key)
+        if split and hashes.get(str(split)) == digest:
+            use = "trained on" if role == "training" else "chose its epoch and calibration on"
+            warnings.warn(f"{data_path}: is the {role} split of {name} (same sha256), which it "
+                          f"{use}: these scores are in-sample, not held-out", LeakageWarning,
+                          stacklevel=3)  # fmt: skip
+            return role
+    return None
 
 
 def compare(

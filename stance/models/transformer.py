@@ -221,6 +221,10 @@ def _check_settings(config: TrainConfig) -> TransformerSettings:
             f"{source}: key 'transformer.{key}': expected {expected}, found {found!r}"
         )
 
+    if not isinstance(t.model_name_or_path, str) or not t.model_name_or_path.strip():
+        # An empty value would train the default backbone under a config that names none.
+        raise bad("model_name_or_path", "bundled:NAME, a local model directory or a hub id",
+                  t.model_name_or_path)  # fmt: skip
     if t.device not in _VALID_DEVICES:
         raise bad("device", f"one of {', '.join(_VALID_DEVICES)}", t.device)
     if t.ddp_backend is not None and t.ddp_backend not in _VALID_DDP_BACKENDS:
