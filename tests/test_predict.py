@@ -900,3 +900,19 @@ def test_a_damaged_onnx_manifest_means_export_again(tmp_path, content):
     (tmp_path / _file_name(False)).write_bytes(b"graph")
     (tmp_path / (_file_name(False) + ".json")).write_text(content)
     assert _cached_file(tmp_path, {"checksums": {}}, quantize=False) is None
+
+
+def test_ray_batch_that_starts_with_an_array_line_reports_it_as_the_file_reader_does(
+    baseline_model,
+):
+    """Each Ray batch goes through a small file of its own; an array on a batch's first line
+    is not the file's first line, so it is "expected a JSON object", not "a JSON array file"."""
+    from stance.inference.distributed import _BatchScorer
+
+    options = {"text_column": "text", "batch_size": 8, "skip_invalid": False,
+               "label_column": "label", "prob_prefix": "p_"}  # fmt: skip
+    scorer = _BatchScorer(str(baseline_model), "jsonl", "a.jsonl", {}, options)
+    with pytest.raises(DataError, match=r"a\.jsonl:7: expected a JSON object, found list"):
+        scorer._run(["[1]", '{"text": "ok"}'], ["a.jsonl:7", "a.jsonl:9"])
+    with pytest.raises(DataError, match=r"a\.jsonl:1: found a JSON array"):
+        scorer._run(["[1]", '{"text": "ok"}'], ["a.jsonl:1", "a.jsonl:2"])

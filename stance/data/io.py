@@ -40,6 +40,7 @@ __all__ = [
     "json_line",
     "write_jsonl",
     "check_jsonl_output",
+    "json_line_problem",
     "load_labelled",
     "validate_text",
     "to_dataset",
@@ -155,6 +156,12 @@ def _parse_json_line(line: str, first: bool) -> tuple[dict[str, Any] | None, str
     if not isinstance(record, dict):
         return None, f"expected a JSON object, found {type(record).__name__}", False
     return record, None, False
+
+
+def json_line_problem(line: str) -> str | None:
+    """What the JSONL reader says of ``line`` when it is not a file's first line (None: a JSON
+    object). For readers that see a file in pieces, whose first line is no file's first."""
+    return _parse_json_line(line, first=False)[1] if line.strip() else None
 
 
 def scan_records(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from stance.constants import DEFAULT_BATCH_SIZE
+from stance.data.io import json_line_problem
 from stance.errors import ConfigError, DataError, ModelError, StanceError
 from stance.inference.predictor import truncation_message
 
@@ -302,7 +303,10 @@ class _BatchScorer:
             if exc.line is None or where is None:
                 raise DataError(self.source, exc.message) from None
             path, _, line = where[exc.line - 1].rpartition(":")
-            raise DataError(path, exc.message, line=int(line)) from None
+            message = exc.message
+            if int(line) > 1:  # first in its batch, not in its file: say what a file reader says
+                message = json_line_problem(lines[exc.line - 1]) or message
+            raise DataError(path, message, line=int(line)) from None
 
 
 # --- writing shards -------------------------------------------------------------------------------
