@@ -25,10 +25,10 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stance.errors import ModelError
 
@@ -260,19 +260,20 @@ def assemble(
     _check_parts(spec, paths)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        lock = _cache_lock(root, spec.name)
+        # One builder at a time (torchrun ranks, two trainings): a process that waited finds
+        # the copy the first one built, and nobody deletes a copy another may be reading.
+        lock = _acquire_lock(root, spec.name)
     except OSError as exc:
         raise ModelError(
             f"{target.parent}: cannot write the backbone cache ({exc.strerror}); "
             f"set {CACHE_ENV_VAR} to a writable directory"
         ) from None
-    # One builder at a time (torchrun ranks, two trainings): a process that waited finds the
-    # copy the first one built, and nobody deletes a copy another process may be reading.
-    with lock:
-        if _is_ready(spec, target):
-            return target
-        _remove_leftovers(target)
-        _build(spec, paths, target)
+    try:
+        if not _is_ready(spec, target):
+            _remove_leftovers(target)
+            _build(spec, paths, target)
+    finally:
+        _release_lock(lock)
     return target
 
 
@@ -306,23 +307,29 @@ def _remove_leftovers(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-@contextmanager
-def _cache_lock(root: Path, name: str) -> Iterator[None]:
-    """An exclusive lock on ``root/.locks/NAME.lock`` for as long as the block runs (POSIX
-    ``flock``: released by the kernel if the process dies; where there is none, no lock)."""
+def _acquire_lock(root: Path, name: str) -> Any:
+    """Open ``root/.locks/NAME.lock`` and take an exclusive lock on it (POSIX ``flock``: the
+    kernel releases it if the process dies; where there is no ``fcntl``, no lock)."""
     folder = root / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.lock", "a+b") as fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows: builds are rare enough to go unlocked
-            yield
-            return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    handle = open(folder / f"{name}.lock", "a+b")  # noqa: SIM115 (released by _release_lock)
+    try:
+        import fcntl
+    except ImportError:  # Windows: builds are rare enough to go unlocked
+        return handle
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return handle
+
+
+def _release_lock(handle: Any) -> None:
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except ImportError:
+        pass
+    finally:
+        handle.close()
 
 
 def bundled_path(name: str) -> Path:
