@@ -180,30 +180,28 @@ class TrainConfig:
         return out
 
 
-def _unique_keys_loader() -> type:
-    """A SafeLoader that refuses a key given twice in one mapping (YAML keeps the last one
-    silently, so a second ``data:`` block would drop the first one's files)."""
+def _refuse_duplicate_keys(text: str) -> None:
+    """Raise a ``yaml.YAMLError`` (line of the second key) when one mapping gives a key twice:
+    YAML keeps the last one silently, so a second ``data:`` block would drop the first one's
+    files. The text is composed (parsed, nothing constructed) with the SafeLoader."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice (first on line {seen[key]}); keep one",
-                    key_node.start_mark,
-                )  # fmt: skip
-            seen[key] = key_node.start_mark.line + 1
-        return loader.construct_mapping(node, deep=deep)
-
-    UniqueKeyLoader.add_constructor(
-        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
-    )
-    return UniqueKeyLoader
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                name = str(key.value)
+                if isinstance(key, yaml.ScalarNode) and name in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {name!r} given twice (first on line {seen[name]}); keep one",
+                        key.start_mark,
+                    )  # fmt: skip
+                seen[name] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -233,7 +231,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_keys_loader())  # noqa: S506
+        text = path.read_text(encoding="utf-8")
+        _refuse_duplicate_keys(text)
+        raw = yaml.safe_load(text)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:

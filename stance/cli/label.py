@@ -248,7 +248,7 @@ def learning_curve(
     """
     from stance.labelling.curve import curve_markdown, write_curve
     from stance.labelling.curve import learning_curve as run_curve
-    from stance.models.artifacts import ensure_directory
+    from stance.models.artifacts import check_directory_target
 
     try:
         parts = [float(f) for f in fractions.split(",") if f.strip()]
@@ -260,7 +260,7 @@ def learning_curve(
             param_hint="--fractions",
         )
     _check_kind_options(config, C=C, epochs=epochs)
-    ensure_directory(out)  # before the training: a bad --out must not cost the run
+    check_directory_target(out)  # before the training: a bad --out must not cost the run
 
     def show(p: dict) -> None:
         scores = ", ".join(f"{k} macro-F1 {v['macro_f1']:.3f}" for k, v in p["scores"].items())

@@ -617,9 +617,9 @@ def cross_validate(
     if not isinstance(config, TrainConfig):
         config = load_config(config)
     if report_dir is not None:  # before the folds: hours of training must not end in "is a file"
-        from stance.models.artifacts import ensure_directory
+        from stance.models.artifacts import check_directory_target
 
-        ensure_directory(report_dir)
+        check_directory_target(report_dir)
     started = time.perf_counter()
     records, data = _read_corpus(config)
     all_folds = _all_folds(config, records, data.lines)

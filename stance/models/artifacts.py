@@ -30,6 +30,7 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "ensure_directory",
+    "check_directory_target",
     "link_tree",
     "file_sha256",
     "library_versions",
@@ -119,6 +120,21 @@ def ensure_directory(path: str | Path) -> Path:
         ) from None
     except PermissionError:
         raise DataError(path, "cannot create this directory: permission denied") from None
+    return path
+
+
+def check_directory_target(path: str | Path) -> Path:
+    """Refuse, without creating anything, an output directory that could not be created:
+    ``path`` or a folder above it is a file. For commands that train for a long time before
+    they write (the folder itself is made by :func:`ensure_directory` at the end).
+
+    Raises:
+        DataError: one line naming ``path``.
+    """
+    path = Path(path)
+    blocking = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise DataError(path, "cannot create this directory: it, or a folder above it, is a file")
     return path
 
 
