@@ -264,10 +264,7 @@ def assemble(
         # the copy the first one built, and nobody deletes a copy another may be reading.
         lock = _acquire_lock(root, spec.name)
     except OSError as exc:
-        raise ModelError(
-            f"{target.parent}: cannot write the backbone cache ({exc.strerror}); "
-            f"set {CACHE_ENV_VAR} to a writable directory"
-        ) from None
+        raise _unwritable(target.parent, exc) from None
     try:
         if not _is_ready(spec, target):
             _remove_leftovers(target)
@@ -277,16 +274,20 @@ def assemble(
     return target
 
 
+def _unwritable(folder: Path, exc: OSError) -> ModelError:
+    return ModelError(
+        f"{folder}: cannot write the backbone cache ({exc.strerror}); "
+        f"set {CACHE_ENV_VAR} to a writable directory"
+    )
+
+
 def _build(spec: SplitBackbone, paths: list[Path], target: Path) -> None:
     """Unpack into a temporary folder beside ``target``, then put it in place (the caller
     holds the lock, so a stale copy there is no one's to read)."""
     try:
         work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
     except OSError as exc:
-        raise ModelError(
-            f"{target.parent}: cannot write the backbone cache ({exc.strerror}); "
-            f"set {CACHE_ENV_VAR} to a writable directory"
-        ) from None
+        raise _unwritable(target.parent, exc) from None
     try:
         built = _unpack(spec, paths, work)
         if target.exists():  # a stale or damaged copy: moved aside in one step, then deleted
