@@ -286,3 +286,10 @@ def test_device_with_only_baselines_is_refused_by_ensemble_and_calibrate(baselin
     res = CliRunner().invoke(app, ["calibrate", "-m", str(baseline_model), "-d", "x.jsonl",
                                    "--device", "cuda"])  # fmt: skip
     assert res.exit_code == 1 and "--device applies to transformer models" in res.output
+
+
+def test_one_model_given_twice_is_refused(baseline_model, tmp_path):
+    """It would weigh double and read as two independent runs in the metadata."""
+    with pytest.raises(ModelError, match="given twice"):
+        build_ensemble([baseline_model, Path(str(baseline_model) + "/")], tmp_path / "e", None)
+    assert not (tmp_path / "e").exists()

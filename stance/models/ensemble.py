@@ -352,6 +352,7 @@ def build_ensemble(
     dirs, output_dir = [Path(m) for m in members], Path(output_dir)
     if len(dirs) < 2:
         raise ModelError(f"an ensemble needs two or more member models, found {len(dirs)}")
+    _refuse_repeated(dirs)
     check_output_dir(output_dir)
     metas = _read_members(dirs, output_dir)
     labels = list(metas[0]["labels"])
@@ -434,6 +435,19 @@ def _write_ensemble_metadata(
         data_hashes=data_hashes, data_counts=metas[0].get("data_counts"),
         train_seconds=round(seconds, 3), metrics=metrics, calibration=calibration,
     )  # fmt: skip
+
+
+def _refuse_repeated(dirs: Sequence[Path]) -> None:
+    """One model given twice would weigh double and look like two independent runs."""
+    seen: dict[Path, Path] = {}
+    for d in dirs:
+        key = d.resolve()
+        if key in seen:
+            raise ModelError(
+                f"{d}: given twice (first as {seen[key]}); expected distinct member models "
+                "(another seed or config), each once"
+            )
+        seen[key] = d
 
 
 def _backbone_name(meta: dict[str, Any]) -> str | None:
