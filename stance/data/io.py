@@ -419,9 +419,9 @@ def check_jsonl_output(
                         f"{' or '.join(JSONL_SUFFIXES)}, found {path.suffix or 'no suffix'!r}")  # fmt: skip
     if path.is_dir():
         raise DataError(path, f"is a directory; expected a file name for the {what}")
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise DataError(path, f"{parent} is a file, so the {what} cannot be written under it")
+    from stance.models.artifacts import check_directory_target  # lazy: keeps import light
+
+    check_directory_target(path.parent)
     for other in inputs:
         if (
             other is not None

@@ -399,19 +399,17 @@ def _in_sample(meta: dict[str, Any] | None, digest: str, data_path: str | Path,
                name: str) -> str | None:  # fmt: skip
     """``"training"`` or ``"validation"`` when the file is that split of the model (by the
     sha256 its metadata records), with a LeakageWarning: such scores are not held-out."""
+    from stance.models.artifacts import recorded_split
     from stance.models.training import LeakageWarning
 
-    data = ((meta or {}).get("config") or {}).get("data") or {}
-    hashes = (meta or {}).get("data_hashes") or {}
-    for role, key in (("training", "train"), ("validation", "validation")):
-        split = data.get(key)
-        if split and hashes.get(str(split)) == digest:
-            use = "trained on" if role == "training" else "chose its epoch and calibration on"
-            warnings.warn(f"{data_path}: is the {role} split of {name} (same sha256), which it "
-                          f"{use}: these scores are in-sample, not held-out", LeakageWarning,
-                          stacklevel=3)  # fmt: skip
-            return role
-    return None
+    found = recorded_split(meta, digest, ("train", "validation"))
+    if found is None:
+        return None
+    role = "training" if found[0] == "train" else "validation"
+    use = "trained on" if role == "training" else "chose its epoch and calibration on"
+    warnings.warn(f"{data_path}: is the {role} split of {name} (same sha256), which it {use}: "
+                  "these scores are in-sample, not held-out", LeakageWarning, stacklevel=3)  # fmt: skip
+    return role
 
 
 def compare(

@@ -37,6 +37,7 @@ __all__ = [
     "write_metadata",
     "read_metadata",
     "verify_checksums",
+    "recorded_split",
     "refuse_own_data",
 ]
 
@@ -447,14 +448,26 @@ def refuse_own_data(path: str | Path, meta: dict[str, Any], model: str | Path, u
         ModelError: ``path`` has the sha256 that ``meta["data_hashes"]`` records for the
             model's ``config.data.train`` or ``config.data.test``.
     """
-    data = (meta.get("config") or {}).get("data") or {}
-    hashes = meta.get("data_hashes") or {}
-    digest = file_sha256(path)
-    for role, key in (("training", "train"), ("test", "test")):
+    found = recorded_split(meta, file_sha256(path), ("train", "test"))
+    if found is not None:
+        key, split = found
+        role = "training" if key == "train" else "test"
+        raise ModelError(
+            f"{path}: expected held-out data to {use}, found the {role} split of {model} "
+            f"({split}, same sha256); use data the model neither trained nor was tested on, "
+            "e.g. its validation split"
+        )
+
+
+def recorded_split(meta: dict[str, Any] | None, digest: str,
+                   keys: Iterable[str]) -> tuple[str, str] | None:  # fmt: skip
+    """``(key, path)`` of the first of the model's recorded ``config.data`` splits (``keys``:
+    ``"train"``, ``"validation"``, ``"test"``) whose sha256 in ``data_hashes`` is ``digest``;
+    None when the data is none of them."""
+    data = ((meta or {}).get("config") or {}).get("data") or {}
+    hashes = (meta or {}).get("data_hashes") or {}
+    for key in keys:
         split = data.get(key)
         if split and hashes.get(str(split)) == digest:
-            raise ModelError(
-                f"{path}: expected held-out data to {use}, found the {role} split of {model} "
-                f"({split}, same sha256); use data the model neither trained nor was tested on, "
-                "e.g. its validation split"
-            )
+            return key, str(split)
+    return None
