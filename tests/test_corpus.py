@@ -277,6 +277,21 @@ def test_split_cli_writes_files(tmp_path):
     assert json.loads(result.output)["n"] == len(_corpus())
 
 
+def test_split_files_are_replaced_as_a_set(tmp_path):
+    """A failure writing the last split leaves every previous split file as it was: the three
+    files are valid only together, so none is replaced before all are written."""
+    from stance.data.corpus import write_splits
+
+    out = tmp_path / "splits"
+    write_splits(split_corpus(_corpus(), test_sources=("c.txt",)), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = split_corpus(_corpus()[1:], test_sources=("c.txt",))
+    broken["test"].append({"id": "bad", "text": object()})  # not JSON: fails after train, validation
+    with pytest.raises(TypeError):
+        write_splits(broken, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no leftovers either
+
+
 def test_bundled_corpus_passes_check():
     assert [str(p) for p in check_files([REPO / "data" / "corpus.jsonl"])] == []
     assert [str(p) for p in check_files([REPO / "data" / "splits"])] == []

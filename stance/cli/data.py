@@ -90,14 +90,13 @@ def split(
 ) -> None:
     """Write the deterministic grouped splits: test = whole seed articles; authored only in train/validation."""
     from stance.constants import TEST_SOURCES
-    from stance.data.corpus import load_corpus, split_corpus, write_jsonl
+    from stance.data.corpus import load_corpus, split_corpus, write_splits
 
     splits = split_corpus(
         load_corpus(corpus), test_sources=tuple(test_source or TEST_SOURCES), seed=seed
     )
-    for name, rows in splits.items():
-        write_jsonl(out / f"{name}.jsonl", rows)
-        typer.echo(f"{out / f'{name}.jsonl'}: {len(rows)} statements")
+    for name, path in write_splits(splits, out).items():
+        typer.echo(f"{path}: {len(splits[name])} statements")
 
 
 @data_app.command("merge")

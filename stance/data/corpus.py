@@ -34,7 +34,7 @@ from stance.constants import (
     PAIR_FIELD,
     TEST_SOURCES,
 )
-from stance.data.io import iter_records, scan_records, write_jsonl
+from stance.data.io import iter_records, scan_records, write_jsonl, write_jsonl_files
 from stance.errors import DataError
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "article_folds",
     "is_real_quote",
     "write_jsonl",
+    "write_splits",
     "TEST_SOURCES",
 ]
 
@@ -432,6 +433,17 @@ def split_corpus(
     for rows in splits.values():  # keep corpus order inside each split
         rows.sort(key=lambda r: order[id(r)])
     return splits
+
+
+def write_splits(splits: dict[str, list[dict[str, Any]]], out: str | Path) -> dict[str, Path]:
+    """Write ``splits`` (from :func:`split_corpus`) as ``<out>/<name>.jsonl``, as one set.
+
+    The three files are only valid together (a text moved from train to test must leave
+    train), so none replaces its previous version until all are written.
+    """
+    paths = {name: Path(out) / f"{name}.jsonl" for name in splits}
+    write_jsonl_files({paths[name]: rows for name, rows in splits.items()})
+    return paths
 
 
 def is_real_quote(record: dict[str, Any], column: str = "source") -> bool:

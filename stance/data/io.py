@@ -23,7 +23,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "read_records",
     "json_line",
     "write_jsonl",
+    "write_jsonl_files",
     "check_jsonl_output",
     "json_line_problem",
     "load_labelled",
@@ -398,6 +400,29 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
         for record in records:
             fh.write(json_line(record))
     return path
+
+
+def write_jsonl_files(
+    outputs: Mapping[str | Path, Iterable[dict[str, Any]]],
+) -> list[Path]:
+    """Write several JSON Lines files as one set: every file is written in full (and synced)
+    before any of them replaces its previous version.
+
+    Files that belong together, such as the train/validation/test splits of one corpus, must
+    never be left half old and half new: a failure while writing any of them (a full disk, a
+    record that is not JSON) leaves every previous file intact.
+    """
+    from stance.models.artifacts import atomic_file  # lazy: keeps `import stance.data` light
+
+    paths = [Path(p) for p in outputs]
+    with ExitStack() as stack:
+        # Each atomic_file renames its temporary file into place only on exit, and ExitStack
+        # exits them all after the last file is written, or, on an error, discards them all.
+        for path, records in zip(paths, outputs.values(), strict=True):
+            fh = stack.enter_context(atomic_file(path))
+            for record in records:
+                fh.write(json_line(record))
+    return paths
 
 
 def check_jsonl_output(
