@@ -50,6 +50,10 @@ REFORMS: tuple[str, ...] = (
     "complex_care_practice", "ipu", "integrated_neighbourhood_team", "neighbourhood_health_centre",
     "neighbourhood_health", "integration_general",
 )  # fmt: skip
+# The corpus fields whose values come from a fixed vocabulary of data/GUIDELINES.md ("from the
+# role vocabulary", "from the reform vocabulary"): `stance data check`, `data merge` and
+# `stance label` refuse other values, so a typo never becomes a category of its own in stats.
+VOCABULARIES: dict[str, tuple[str, ...]] = {"role": ROLES, "reform": REFORMS}
 
 # Numeric precision of transformer training and inference (stance.models.precision): "auto" =
 # bfloat16 where the hardware multiplies it natively (AMX CPUs, recent GPUs), else fp32.

@@ -286,7 +286,9 @@ def test_split_files_are_replaced_as_a_set(tmp_path):
     write_splits(split_corpus(_corpus(), test_sources=("c.txt",)), out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     broken = split_corpus(_corpus()[1:], test_sources=("c.txt",))
-    broken["test"].append({"id": "bad", "text": object()})  # not JSON: fails after train, validation
+    broken["test"].append(
+        {"id": "bad", "text": object()}
+    )  # not JSON: fails after train, validation
     with pytest.raises(TypeError):
         write_splits(broken, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no leftovers either

@@ -387,6 +387,54 @@ def test_merge_adds_clean_records(tmp_path, tiny_splits):
     assert len(out.read_text().splitlines()) == 19 and check_files([out]) == []
 
 
+def test_label_data_check_and_merge_follow_a_configs_label_set(tmp_path, tiny_splits):
+    """A config with its own labels (data.labels) is labelled, checked and merged with them:
+    key 2 answers the config's second label, and a default label is then unknown."""
+    config = tmp_path / "cfg.yaml"
+    config.write_text(_config(tmp_path, tiny_splits).read_text().replace(
+        "data:\n", "data:\n  labels: [pro, contra]\n"), encoding="utf-8")  # fmt: skip
+    batch, out = _batch(tmp_path, 2), tmp_path / "l.jsonl"
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out), "-c", str(config)],
+                             input="2\n3\n1\n")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "[1] pro  [2] contra  [s]kip" in res.output and "unknown key '3'" in res.output
+    assert _answers(out) == [("q0", "contra"), ("q1", "pro")]
+    assert CliRunner().invoke(app, ["data", "check", str(out), "-c", str(config)]).exit_code == 0
+    res = CliRunner().invoke(app, ["data", "check", str(out)])
+    assert (
+        res.exit_code == 1 and f"{out}:1: unknown label 'contra'; allowed: support," in res.output
+    )
+    merge = ["data", "merge", str(out), "--into", str(tiny_splits["corpus"]), "-o",
+             str(tmp_path / "m.jsonl"), "--test", str(tiny_splits["test"]), "--dev", str(_dev(tmp_path))]  # fmt: skip
+    assert "unknown label 'contra'" in CliRunner().invoke(app, merge).output
+    tiny = write_jsonl(tmp_path / "pro.jsonl", [{  # the corpus uses the config's labels too
+        "id": "c1", "text": "An older quote, about something else.", "label": "pro",
+        "source": "y.txt", "speaker": "Dr B", "role": "other", "reform": "pcn"}])  # fmt: skip
+    res = CliRunner().invoke(app, [*merge[:4], str(tiny), *merge[5:], "-c", str(config)])
+    assert res.exit_code == 0, res.output
+
+
+def test_roles_and_reforms_come_from_the_guidelines_vocabulary(tmp_path):
+    """A role or reform outside data/GUIDELINES.md's lists is a problem naming the line and
+    the allowed values; `stance label` refuses such a default before any quote is shown."""
+    from stance.data.corpus import check_files
+
+    good = {"id": "a", "text": "Hubs work.", "label": "support", "source": "x.txt",
+            "speaker": "Dr A", "role": "gp_partner", "reform": "pcn"}  # fmt: skip
+    path = write_jsonl(tmp_path / "c.jsonl", [good, {**good, "id": "b", "text": "No.",
+                       "role": "GP", "reform": "networks"}])  # fmt: skip
+    messages = [str(p) for p in check_files([path])]
+    assert messages[0].startswith(
+        f"{path}:2: unknown role 'GP'; allowed (data/GUIDELINES.md): gp_partner, "
+    )
+    assert messages[1].startswith(f"{path}:2: unknown reform 'networks'; allowed")
+    assert len(messages) == 2 and check_files([path], fields=("text", "label")) == []
+    out = tmp_path / "l.jsonl"
+    res = CliRunner().invoke(app, ["label", str(_batch(tmp_path)), "-o", str(out), "--role", "GP"])
+    assert res.exit_code == 2 and "expected one of gp_partner" in res.output
+    assert not out.exists()
+
+
 def test_merge_refuses_dev_set_quotes(tmp_path, tiny_splits):
     """The dev set is held out like the test split: copies, re-cuts, near-copies, its source."""
     new = _new(tmp_path, [

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_RESAMPLES, PRECISIONS
+from stance.constants import DEFAULT_BATCH_SIZE, DEFAULT_RESAMPLES, LABELS, PRECISIONS
 from stance.errors import StanceError
 
 
@@ -120,7 +121,7 @@ def bootstrap_seed_option(help: str = "Seed of the bootstrap behind the 95% inte
 BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
+def one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
     """A typer callback refusing a value outside ``choices`` with the allowed values listed."""
 
     def check(value: str | None) -> str | None:
@@ -129,6 +130,24 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
         return value
 
     return check
+
+
+def config_data_option(help: str) -> Any:
+    """``--config``: take the label set (and columns) from a training config's ``data`` section."""
+    return typer.Option(None, "--config", "-c", help=help)
+
+
+def data_settings(
+    config: Path | None, text_column: str | None = None, label_column: str | None = None
+) -> tuple[tuple[str, ...], str, str]:
+    """The label set, text column and label column: from ``config``'s ``data`` section when
+    given, else the package defaults; a column given as a flag wins over both."""
+    if config is None:
+        return LABELS, text_column or "text", label_column or "label"
+    from stance.config import load_config
+
+    data = load_config(config).data
+    return tuple(data.labels), text_column or data.text_column, label_column or data.label_column
 
 
 def device_option(
@@ -140,7 +159,7 @@ def device_option(
 def backend_option(
     help: str = "Transformer models: torch (default), onnx (faster on CPU) or onnx-int8.",
 ) -> Any:
-    return typer.Option(None, "--backend", callback=_one_of(BACKEND_CHOICES), help=help)
+    return typer.Option(None, "--backend", callback=one_of(BACKEND_CHOICES), help=help)
 
 
 def precision_option(
@@ -149,7 +168,7 @@ def precision_option(
         "it natively, else fp32), fp32 (exact fp32 numbers) or bf16."
     ),
 ) -> Any:
-    return typer.Option(None, "--precision", callback=_one_of(PRECISIONS), help=help)
+    return typer.Option(None, "--precision", callback=one_of(PRECISIONS), help=help)
 
 
 def check_model_options(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import data_app
+from stance.cli._app import config_data_option, data_app, data_settings
 from stance.constants import CORPUS_FIELDS, CORPUS_PATH, DEV_PATH, SPLITS_DIR, TEST_SPLIT_PATH
 
 
@@ -19,22 +19,28 @@ def check(
     minimal: bool = typer.Option(
         False, "--minimal", help="Only require 'text' and 'label' (plain labelled files)."
     ),
-    text_column: str = typer.Option(
-        "text", "--text-column", help="Column holding the statement (a config's data.text_column)."
+    config: Path | None = config_data_option(
+        "Training config: check labels and columns against its data section (default: "
+        "support, oppose, conditional in columns text and label)."
     ),
-    label_column: str = typer.Option(
-        "label", "--label-column", help="Column holding the label (a config's data.label_column)."
+    text_column: str | None = typer.Option(
+        None, "--text-column", help="Column holding the statement (default: text, or the config's)."
+    ),
+    label_column: str | None = typer.Option(
+        None, "--label-column", help="Column holding the label (default: label, or the config's)."
     ),
 ) -> None:
     """Validate corpus files; print file:line: message for each problem and exit 1 if any.
 
     Checks: malformed JSON/CSV, non-UTF-8 or binary content, missing or empty fields, unknown
-    labels, duplicate ids, duplicate texts, and texts that occur in more than one split (file).
+    labels, roles and reforms, duplicate ids, duplicate texts, and texts that occur in more
+    than one split (file).
     """
     from stance.data.corpus import check_files
 
+    labels, text_column, label_column = data_settings(config, text_column, label_column)
     targets = paths or [Path(CORPUS_PATH)]
-    columns = {"text_column": text_column, "label_column": label_column}
+    columns = {"labels": labels, "text_column": text_column, "label_column": label_column}
     fields = ("text", "label") if minimal else CORPUS_FIELDS
     problems = check_files(targets, fields=fields, **columns)
     if not paths and Path(SPLITS_DIR).is_dir():
@@ -123,6 +129,10 @@ def merge(
         "--allow-near-duplicates",
         help="Accept near-duplicates of corpus texts (never of test texts).",
     ),
+    config: Path | None = config_data_option(
+        "Training config: check the new quotes' labels against its data.labels (default: "
+        "support, oppose, conditional)."
+    ),
 ) -> None:
     """Add labelled quotes to a corpus, refusing invalid records, duplicates of corpus texts or
     ids, and texts leaked from the test split or the dev set (same, re-cut, near-same, or from
@@ -130,7 +140,10 @@ def merge(
     """
     from stance.labelling.merge import merge_labels
 
-    result = merge_labels(corpus, new_files, output, test=test, dev=dev, allow_near=allow_near)
+    labels, _, _ = data_settings(config)
+    result = merge_labels(
+        corpus, new_files, output, test=test, dev=dev, allow_near=allow_near, labels=labels
+    )
     for problem in result["problems"]:
         typer.echo(problem, err=True)
     if not result["ok"]:

@@ -12,8 +12,16 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import app, data_warnings_as_lines, json_option, quiet_option
-from stance.constants import ARTICLES_DIR, LABELS
+from stance.cli._app import (
+    app,
+    config_data_option,
+    data_settings,
+    data_warnings_as_lines,
+    json_option,
+    one_of,
+    quiet_option,
+)
+from stance.constants import ARTICLES_DIR, REFORMS, ROLES
 
 BASELINE_CONFIG = Path("configs/baseline.yaml")
 
@@ -178,24 +186,40 @@ def label(
     output: Path = typer.Option(
         ..., "--output", "-o", help="Labelled corpus file (appended; resumed if it exists)."
     ),
-    role: str = typer.Option("other", "--role", help="Role for quotes whose input has none."),
+    role: str = typer.Option(
+        "other",
+        "--role",
+        callback=one_of(ROLES),
+        help="Role for quotes whose input has none (the role vocabulary of data/GUIDELINES.md).",
+    ),
     reform: str = typer.Option(
-        "new_care_models", "--reform", help="Reform for quotes whose input has none."
+        "new_care_models",
+        "--reform",
+        callback=one_of(REFORMS),
+        help="Reform for quotes whose input has none (the reform vocabulary of data/GUIDELINES.md).",
     ),
     articles: Path = typer.Option(
         Path(ARTICLES_DIR), "--articles", help="Where to find articles for context."
     ),
-    text_column: str = typer.Option("text", "--text-column", help="Column holding the quote."),
+    config: Path | None = config_data_option(
+        "Training config: answer with its data.labels, in order, and read its text column "
+        "(default: support, oppose, conditional; column text)."
+    ),
+    text_column: str | None = typer.Option(
+        None, "--text-column", help="Column holding the quote (default: text, or the config's)."
+    ),
 ) -> None:
     """Label quotes in the terminal: 1/2/3 for support/oppose/conditional, s skip, u undo, q quit.
 
     Every answer is saved at once (appended and flushed to disk); run the same command again
     to resume. The output passes stance data check and goes into a corpus with stance data merge.
+    With --config, the keys 1..k answer the config's labels in order.
     """
     from stance.labelling.annotate import Session, run_session
 
+    labels, text_column, _ = data_settings(config, text_column)
     defaults = {"role": role, "reform": reform}
-    session = Session.open(input, output, LABELS, defaults, text_column)
+    session = Session.open(input, output, labels, defaults, text_column)
     result = run_session(session, articles_dir=articles)
     typer.echo(
         f"{result['labelled_now']} labelled now; {output}: {result['answered']} labelled, "

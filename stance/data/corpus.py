@@ -33,6 +33,7 @@ from stance.constants import (
     NULLABLE_FIELDS,
     PAIR_FIELD,
     TEST_SOURCES,
+    VOCABULARIES,
 )
 from stance.data.io import iter_records, scan_records, write_jsonl, write_jsonl_files
 from stance.errors import DataError
@@ -83,8 +84,9 @@ def check_files(
     """Validate one or more corpus files; return every problem found (empty list = valid).
 
     Checks malformed JSON/CSV, non-UTF-8 or binary content, empty files, missing or empty
-    fields, unknown labels, duplicate ids, exact duplicate texts, and (when several files are
-    given, each taken as one split) texts that occur in more than one file.
+    fields, unknown labels, roles and reforms outside the guidelines' vocabularies (when
+    ``fields`` requires them), duplicate ids, exact duplicate texts, and (when several files
+    are given, each taken as one split) texts that occur in more than one file.
 
     Args:
         paths: the files; a directory stands for the ``*.jsonl`` and ``*.csv`` files in it.
@@ -122,6 +124,7 @@ def check_files(
             # Per record, in this order: its fields, its label, form/pair, then duplicates.
             problems.extend(_field_problems(str(path), line, record, fields))
             problems.extend(_label_problems(str(path), line, record, label_column, labels, allowed))
+            problems.extend(_vocabulary_problems(str(path), line, record, fields))
             problems.extend(_optional_field_problems(str(path), line, record, pair_seen))
             problems.extend(
                 _duplicate_problems(
@@ -182,6 +185,19 @@ def _label_problems(
     if isinstance(label, str) and label.strip() and label.strip() not in allowed:
         return [Problem(path, line, f"unknown label {label!r}; allowed: {', '.join(labels)}")]
     return []
+
+
+def _vocabulary_problems(
+    path: str, line: int | None, record: dict[str, Any], fields: Sequence[str]
+) -> list[Problem]:
+    """Check step 3b: a required ``role`` or ``reform`` is one of the guidelines' values."""
+    found = []
+    for name, allowed in VOCABULARIES.items():
+        value = record.get(name)
+        # A missing or blank value is step 2's problem; only a wrong word is reported here.
+        if name in fields and isinstance(value, str) and value.strip() and value not in allowed:
+            found.append(Problem(path, line, f"unknown {name} {value!r}; allowed (data/GUIDELINES.md): {', '.join(allowed)}"))  # fmt: skip
+    return found
 
 
 def _duplicate_problems(
