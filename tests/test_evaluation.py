@@ -540,6 +540,11 @@ def test_cli_compare_takes_two_cv_results(cv_result, tmp_path):
     assert pair["mcnemar"] == mcnemar(gold, gold, pred_b)
     text = runner.invoke(app, ["compare", str(a), str(b), "--resamples", "50"])
     assert text.exit_code == 0 and "cv_a.json - cv_b.json: macro-F1 difference" in text.stdout
+    # Options that only apply to scoring model directories are refused, not silently ignored.
+    for flag in ("--batch-size", "--device"):
+        value = "8" if flag == "--batch-size" else "cpu"
+        out = runner.invoke(app, ["compare", str(a), str(b), flag, value])
+        assert out.exit_code == 1 and f"{flag}: for model directories only" in out.output
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -191,8 +191,12 @@ def check_model_options(
         )
 
 
-def batch_size_option(help: str = "Texts per forward pass.") -> Any:
-    return typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help=help)
+def batch_size_option(
+    help: str = "Texts per forward pass.", default: int | None = DEFAULT_BATCH_SIZE
+) -> Any:
+    # default=None lets a command tell a given --batch-size from none (to refuse it where it
+    # would be ignored); the command then falls back to DEFAULT_BATCH_SIZE itself.
+    return typer.Option(default, "--batch-size", min=1, help=help)
 
 
 def quiet_option(help: str) -> Any:

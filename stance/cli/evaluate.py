@@ -29,6 +29,7 @@ from stance.cli._app import (
     report_option,
     resamples_option,
 )
+from stance.constants import DEFAULT_BATCH_SIZE
 from stance.errors import StanceError
 
 
@@ -114,7 +115,9 @@ def compare(
     report: Path | None = report_option(),
     resamples: int = resamples_option(),
     seed: int = bootstrap_seed_option(),
-    batch_size: int = batch_size_option(),
+    batch_size: int | None = batch_size_option(
+        f"Texts per forward pass (model directories only). [default: {DEFAULT_BATCH_SIZE}]", None
+    ),
     text_column: str | None = typer.Option(
         None, "--text-column", help="Column of --data holding the statement. [default: text]"
     ),
@@ -134,7 +137,8 @@ def compare(
     from stance.evaluation.report import comparison_text
 
     for_models = {"--text-column": text_column, "--label-column": label_column,
-                  "--device": device, "--backend": backend, "--precision": precision}  # fmt: skip
+                  "--batch-size": batch_size, "--device": device, "--backend": backend,
+                  "--precision": precision}  # fmt: skip
     if _cv_results(models):
         misplaced = [flag for flag, value in for_models.items() if value is not None]
         if misplaced:
@@ -155,7 +159,8 @@ def compare(
             )
         check_model_options(list(models), device, backend, precision)
         result = _run(as_json, lambda: run_compare(
-            models, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
+            models, data, n_resamples=resamples, seed=seed,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE, report_dir=report,
             text_column=text_column or "text", label_column=label_column or "label",
             device=device, backend=backend, precision=precision,
         ))  # fmt: skip
