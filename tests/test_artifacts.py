@@ -136,3 +136,81 @@ def test_the_calibration_file_must_be_a_checksummed_file_inside(tmp_path, name):
     meta = {**meta, "calibration": {"file": name}}
     with pytest.raises(ModelError, match="calibration file .* is not a checksummed file"):
         verify_checksums(model, meta)
+
+
+# --- leftovers of killed runs ----------------------------------------------------------------
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from stance.models.artifacts import atomic_directory
+from stance.models.transformer import _checkpoint_dir
+
+which, out = sys.argv[1], Path(sys.argv[2])
+context = atomic_directory(out) if which == "save" else _checkpoint_dir(out, 1, True)
+with context as folder:
+    (folder / "big.bin").write_bytes(b"x" * 1000)
+    print(folder, flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder(tmp_path, which: str):
+    """A process inside a save (or a training's checkpoint folder), paused; returns it and
+    the scratch folder it owns."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, which, str(tmp_path / "model")],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return proc, Path(proc.stdout.readline().strip())
+
+
+@pytest.mark.parametrize("which", ["save", "checkpoints"])
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run_a_live_ones_kept(tmp_path, which):
+    """SIGKILL runs no cleanup: the next save (or training) into the same place removes the
+    killed run's folder, and only once its owner is dead, never the folder of a run in progress."""
+    import signal
+
+    from stance.models.transformer import _checkpoint_dir
+
+    def next_run():
+        if which == "save":
+            with atomic_directory(tmp_path / "model") as tmp:
+                (tmp / "w.bin").write_text("new")
+        else:
+            with _checkpoint_dir(tmp_path / "model", 1, True):
+                pass
+
+    proc, folder = _holder(tmp_path, which)
+    try:
+        assert folder.is_dir() and folder.with_name(folder.name + ".lock").exists()
+        next_run()
+        assert folder.is_dir()  # its owner is alive: in use, kept
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert folder.is_dir()  # killed: nothing cleaned up after it
+    next_run()
+    assert not folder.exists() and not folder.with_name(folder.name + ".lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["model"] if which == "save" else [])
+
+
+def test_unowned_scratch_folders_are_removed_only_when_old(tmp_path):
+    """A folder without a lock file (left by an older version, or being created this instant)
+    is removed only after the grace period."""
+    import os
+    import time
+
+    from stance.models.scratch import UNOWNED_GRACE_SECONDS, remove_abandoned, scratch_directory
+
+    old, young = tmp_path / ".m.tmp-old", tmp_path / ".m.tmp-young"
+    old.mkdir(), young.mkdir()
+    (tmp_path / ".m.tmp-file").write_text("an atomic_file temporary: not a folder, kept")
+    past = time.time() - UNOWNED_GRACE_SECONDS - 60
+    os.utime(old, (past, past))
+    assert remove_abandoned(tmp_path, ".m.tmp-") == [old]
+    with scratch_directory(tmp_path, ".m.tmp-") as folder:
+        assert folder.is_dir() and young.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.tmp-file", ".m.tmp-young"]

@@ -25,6 +25,7 @@ from typing import Any
 
 from stance.constants import METADATA_FILE, MODEL_KINDS
 from stance.errors import DataError, ModelError
+from stance.models.scratch import scratch_directory
 
 __all__ = [
     "atomic_directory",
@@ -199,8 +200,9 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     Where the OS or filesystem cannot exchange, ``target`` is renamed to ``.<name>.old-*``
     and the new directory renamed into place: a crash between those two renames leaves no
     ``target``, with the previous model intact in ``.<name>.old-*``. If the body raises, or
-    the process dies before the swap, ``target`` is untouched and only a hidden temporary
-    directory is left behind (cleaned up here on an exception).
+    the process dies before the swap, ``target`` is untouched. The temporary directory is
+    removed here on an exception, and, if the process was killed, by the next save to the
+    same target (:mod:`stance.models.scratch`).
 
     Example:
         >>> with atomic_directory("models/baseline") as tmp:   # doctest: +SKIP
@@ -208,19 +210,19 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     _refuse_file(target)
-    with _writable(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    # mkdtemp makes the directory private (0700); a model is an ordinary, shareable directory.
-    tmp.chmod(0o777 & ~_umask())
-    try:
+    with contextlib.ExitStack() as stack:
+        with _writable(target):
+            # Removed on leaving, whatever happens: after an exchange it holds the previous
+            # model; after a plain rename it no longer exists; after an error, the partial one.
+            tmp = stack.enter_context(scratch_directory(target.parent, f".{target.name}.tmp-"))
+        # mkdtemp makes the directory private (0700); a model is an ordinary, shareable directory.
+        tmp.chmod(0o777 & ~_umask())
         yield tmp
         _refuse_file(target)  # a file put there while the model was being written
         _fsync_tree(tmp)
         old = None
-        if target.exists() and _exchange(tmp, target):
-            old = tmp  # one atomic step: the new model is in place, tmp holds the previous one
-        else:
+        # Exchange: one atomic step, the new model is in place and tmp holds the previous one.
+        if not (target.exists() and _exchange(tmp, target)):
             if target.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
                 old.rmdir()
@@ -229,9 +231,6 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
         _fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _refuse_file(target: Path) -> None:

@@ -37,9 +37,7 @@ import hashlib
 import logging
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -71,6 +69,7 @@ from stance.models.adaptation import (
 from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
 from stance.models.backbone import Backbone, resolve_backbone
 from stance.models.precision import check_precision, resolve_precision
+from stance.models.scratch import scratch_directory
 from stance.models.training import (
     PreparedData,
     TrainResult,
@@ -366,27 +365,30 @@ def _encode(
     return rows
 
 
-def _checkpoint_dir(output_dir: Path, world_size: int, is_main: bool) -> Path:
-    """A hidden temporary folder beside the output for the Trainer's per-epoch checkpoints.
+@contextlib.contextmanager
+def _checkpoint_dir(output_dir: Path, world_size: int, is_main: bool) -> Iterator[Path]:
+    """A hidden scratch folder beside the output for the Trainer's per-epoch checkpoints,
+    removed when training ends, or by the next training if this one is killed
+    (:mod:`stance.models.scratch`).
 
     Under torchrun every process must use the same folder (the best checkpoint is reloaded by
-    each), so it is named from the run's rendezvous (run id, address, port), and the main
-    process clears any leftover of a killed run with the same name.
+    each), so it is named from the run's rendezvous (run id, address, port); the main process
+    creates, owns and removes it.
     """
-    parent = output_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    parent, prefix = output_dir.parent, f".{output_dir.name}.checkpoints-"
     if world_size <= 1:
-        return Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.checkpoints-", dir=parent))
+        with scratch_directory(parent, prefix) as folder:
+            yield folder
+        return
     run = "|".join(
         os.environ.get(k, "") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT")
     )
-    path = (
-        parent / f".{output_dir.name}.checkpoints-{hashlib.sha256(run.encode()).hexdigest()[:12]}"
-    )
-    if is_main:
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-    return path
+    name = prefix + hashlib.sha256(run.encode()).hexdigest()[:12]
+    if not is_main:
+        yield parent / name
+        return
+    with scratch_directory(parent, prefix, name) as folder:
+        yield folder
 
 
 # --- training entry point ------------------------------------------------------------------
@@ -663,15 +665,9 @@ def _train(
     class_weights: list[float] | None,
 ) -> _Fitted:
     """Fine-tune with the Trainer, measure the kept model, and clean up its checkpoints."""
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    ckpt_dir = _checkpoint_dir(Path(config.output_dir), run.world_size, run.is_main)
-    # The Trainer changes global state (log verbosity, deterministic kernels): restore it after.
-    verbosity = hf_logging.get_verbosity()
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
     started = time.perf_counter()
-    try:
+    checkpoints = _checkpoint_dir(Path(config.output_dir), run.world_size, run.is_main)
+    with checkpoints as ckpt_dir, _restoring_trainer_globals():
         args = _training_arguments(config, settings, run, ckpt_dir)
         trainer, reporter = _build_trainer(
             settings, run, labels, model, tokenizer, args, train_rows, val_rows, class_weights
@@ -686,11 +682,6 @@ def _train(
         learning_rates = (
             trainer.layer_learning_rates() if settings.layerwise_lr_decay < 1.0 else None
         )
-    finally:
-        if run.is_main:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-        hf_logging.set_verbosity(verbosity)
-        torch.use_deterministic_algorithms(deterministic_before)
     return _Fitted(
         model=model,
         metrics=metrics,
@@ -700,6 +691,21 @@ def _train(
         best_epoch=best_epoch,
         learning_rates=learning_rates,
     )
+
+
+@contextlib.contextmanager
+def _restoring_trainer_globals() -> Iterator[None]:
+    """The Trainer changes global state (log verbosity, deterministic kernels): restore it after."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        torch.use_deterministic_algorithms(deterministic_before)
 
 
 def _fit(
