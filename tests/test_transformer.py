@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from stance.cli import app
@@ -372,6 +373,12 @@ def test_torchrun_two_cpu_processes(transformer_config, tmp_path):
     assert proc.stdout.count("saved transformer model") == 1, proc.stdout
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["world_size"] == 2 and meta["epochs_run"] == 2
+    batch = yaml.safe_load(transformer_config.read_text())["transformer"]["batch_size"]
+    assert meta["effective_batch_size"] == 2 * batch  # batch_size is per process
+    assert (
+        f"batches of {2 * batch} ({batch} per process x 2 process(es)"
+        in (out / "README.md").read_text()
+    )
     # The calibrator pairs validation predictions with labels by position: under DDP the
     # predictions come back in the file's order, so its held-out accuracy is the metric's.
     held_out = json.loads((out / "calibration.json").read_text())["held_out"]
@@ -421,6 +428,10 @@ def test_ddp_backend_is_ignored_in_one_process(transformer_config, tmp_path):
     result = train(transformer_config, output_dir=tmp_path / "m",
                    overrides={"transformer.ddp_backend": "gloo", "transformer.num_epochs": 1})  # fmt: skip
     assert result.metadata["world_size"] == 1
+    assert (
+        result.metadata["effective_batch_size"]
+        == result.metadata["config"]["transformer"]["batch_size"]
+    )
 
 
 def test_train_with_output_dir_leaves_the_callers_config_alone(transformer_config, tmp_path):

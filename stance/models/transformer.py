@@ -1009,6 +1009,11 @@ def _save_model_dir(
             device=run.device_name,
             precision=run.precision,
             world_size=run.world_size,
+            # transformer.batch_size is per process: under torchrun each optimiser step sees
+            # batch_size x world_size x gradient_accumulation_steps statements.
+            effective_batch_size=(
+                settings.batch_size * run.world_size * settings.gradient_accumulation_steps
+            ),
             num_parameters=int(sum(p.numel() for p in fitted.model.parameters())),
         )
         _write_card(tmp, meta, settings, backbone.name, max_length, fitted)
@@ -1058,7 +1063,12 @@ def _write_card(
         meta,
         title=f"Stance transformer: fine-tuned {backbone_name}",
         description=_card_description(
-            backbone_name, max_length, meta["epochs_run"], fitted.best_epoch, settings
+            backbone_name,
+            max_length,
+            meta["epochs_run"],
+            fitted.best_epoch,
+            settings,
+            meta["world_size"],
         )
         + _PRECISION_NOTES[meta["precision"]],
         limitations=[lim.format(max_length=max_length) for lim in _CARD_LIMITATIONS],
@@ -1103,7 +1113,12 @@ def _print_summary(fitted: _Fitted, meta: dict[str, Any], output_dir: Path) -> N
 
 
 def _card_description(
-    backbone: str, max_length: int, epochs: int, best_epoch: int | None, t: TransformerSettings
+    backbone: str,
+    max_length: int,
+    epochs: int,
+    best_epoch: int | None,
+    t: TransformerSettings,
+    world_size: int = 1,
 ) -> str:
     loss = "class-weighted cross-entropy" if t.class_weighting == "balanced" else "cross-entropy"
     if t.label_smoothing > 0:
@@ -1117,10 +1132,15 @@ def _card_description(
         if best_epoch is not None
         else "the weights of the last epoch were kept (no validation split)"
     )
+    batch = f"batches of {t.batch_size}"
+    if world_size > 1 or t.gradient_accumulation_steps > 1:
+        batch = (f"batches of {t.batch_size * world_size * t.gradient_accumulation_steps} "
+                 f"({t.batch_size} per process x {world_size} process(es) x "
+                 f"{t.gradient_accumulation_steps} accumulation step(s))")  # fmt: skip
     return (
         f"A transformer encoder ({backbone}) fine-tuned to classify the stance of quoted "
         f"statements. Quotes are cut at {max_length} tokens. Training ran for {epochs} epoch(s) "
-        f"with {loss}, learning rate {t.learning_rate:g} with {t.warmup_ratio:g} warm-up and weight "
+        f"with {loss}, {batch}, learning rate {t.learning_rate:g} with {t.warmup_ratio:g} warm-up and weight "
         f"decay {t.weight_decay:g}; {kept}. The directory is a standard Hugging Face model "
         "directory (safetensors weights, no pickles) that `transformers.pipeline` loads directly."
     )
