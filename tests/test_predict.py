@@ -916,3 +916,31 @@ def test_ray_batch_that_starts_with_an_array_line_reports_it_as_the_file_reader_
         scorer._run(["[1]", '{"text": "ok"}'], ["a.jsonl:7", "a.jsonl:9"])
     with pytest.raises(DataError, match=r"a\.jsonl:1: found a JSON array"):
         scorer._run(["[1]", '{"text": "ok"}'], ["a.jsonl:1", "a.jsonl:2"])
+
+
+@pytest.mark.parametrize("device, available, expected", [
+    ("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]),
+    (None, ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+    ("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"],
+     ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    ("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"],
+     ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    # The GPU asked for: without device_id onnxruntime would run on GPU 0.
+    ("cuda:1", ["CUDAExecutionProvider", "CPUExecutionProvider"],
+     [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]),
+])  # fmt: skip
+def test_onnx_providers_follow_the_device(device, available, expected):
+    from stance.inference.onnx import execution_providers
+
+    assert execution_providers(device, available) == expected
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "cuda:x", "mps", "cuda:"])
+def test_onnx_refuses_a_device_it_has_no_provider_for(device):
+    from stance.inference.onnx import execution_providers
+
+    available = ["CPUExecutionProvider"]
+    if device != "cuda:1":  # malformed: refused even where there is a GPU
+        available.insert(0, "CUDAExecutionProvider")
+    with pytest.raises(ModelError, match=f"device '{device}' is not available to onnxruntime"):
+        execution_providers(device, available)

@@ -62,6 +62,7 @@ from stance.inference.predictor import (
 from stance.models.artifacts import atomic_file, file_sha256, verify_checksums
 
 __all__ = [
+    "execution_providers",
     "ONNX_DIR",
     "OPSET",
     "MAX_EXPORT_DIFF",
@@ -451,6 +452,33 @@ def _quantize(fp32: Path, target: Path, metadata: dict[str, Any]) -> Path:
     return target
 
 
+def execution_providers(device: str | None, available: Sequence[str]) -> list[Any]:
+    """The onnxruntime providers for ``device`` ("auto"/None, "cpu", "cuda", "cuda:N").
+
+    ``cuda:N`` passes ``device_id`` N to the CUDA provider (without it onnxruntime runs on GPU
+    0 whatever was asked); the CPU provider follows as the fallback for unsupported operators.
+
+    Raises:
+        ModelError: the device is malformed or onnxruntime has no provider for it.
+    """
+    if device in (None, "auto"):
+        device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    kind, colon, index = str(device).partition(":")
+    if kind == "cuda" and "CUDAExecutionProvider" in available and (not colon or index.isdigit()):
+        cuda = (
+            ("CUDAExecutionProvider", {"device_id": int(index)})
+            if index
+            else "CUDAExecutionProvider"
+        )
+        return [cuda, "CPUExecutionProvider"]
+    raise ModelError(
+        f"device {device!r} is not available to onnxruntime (providers: {', '.join(available)}); "
+        "expected cpu, cuda or cuda:N; use device='cpu' or backend='torch'"
+    )
+
+
 class OnnxPredictor(TokenPredictor):
     """A transformer model run by onnxruntime (see the module docstring).
 
@@ -575,18 +603,7 @@ class OnnxPredictor(TokenPredictor):
         if pad_id is None:
             pad_id = int(config.get("pad_token_id") or 0)
 
-        providers = ort.get_available_providers()
-        if device in (None, "auto"):
-            device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
-        if device == "cpu":
-            chosen = ["CPUExecutionProvider"]
-        elif str(device).startswith("cuda") and "CUDAExecutionProvider" in providers:
-            chosen = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        else:
-            raise ModelError(
-                f"device {device!r} is not available to onnxruntime (providers: {', '.join(providers)}); "
-                "use device='cpu' or backend='torch'"
-            )
+        chosen = execution_providers(device, ort.get_available_providers())
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # One thread per usable core for the matrix work, none competing across operators.
