@@ -197,6 +197,57 @@ def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run_a_live_ones_kep
     assert sorted(p.name for p in tmp_path.iterdir()) == (["model"] if which == "save" else [])
 
 
+def test_a_named_scratch_folder_in_use_is_refused_not_emptied(tmp_path):
+    """torchrun's checkpoint folder has a fixed name; a second run that arrives at the same
+    name while the first is alive gets a one-line error, and the first run's files stay."""
+    import subprocess
+    import sys
+
+    from stance.models.scratch import scratch_directory
+
+    hold = ("import sys, time\nfrom pathlib import Path\nfrom stance.models.scratch import "
+            "scratch_directory\nwith scratch_directory(Path(sys.argv[1]), '.m.ck-', '.m.ck-run') "
+            "as f:\n    (f / 'checkpoint-1').write_text('x')\n    print(f, flush=True)\n"
+            "    time.sleep(600)\n")  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        folder = tmp_path / proc.stdout.readline().strip()
+        with pytest.raises(ModelError, match=r"\.m\.ck-run: in use by another run"):
+            with scratch_directory(tmp_path, ".m.ck-", ".m.ck-run"):
+                pass
+        assert (folder / "checkpoint-1").read_text() == "x"
+    finally:
+        proc.kill()
+        proc.wait()
+    with scratch_directory(tmp_path, ".m.ck-", ".m.ck-run") as again:  # abandoned now: reused
+        assert again == folder and not any(again.iterdir())
+    assert not any(tmp_path.iterdir())
+
+
+def test_saves_work_where_no_lock_can_be_taken_and_leftovers_are_then_kept(tmp_path, monkeypatch):
+    """A filesystem without flock (ENOLCK on NFS without a lock daemon) must not break saving;
+    with no way to tell a live folder from an abandoned one, nothing is removed."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    leftover = tmp_path / ".model[1].tmp-abandoned"  # glob characters in the name, too
+    leftover.mkdir()
+    (tmp_path / ".model[1].tmp-abandoned.lock").touch()
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with atomic_directory(tmp_path / "model[1]") as tmp:
+        (tmp / "w.bin").write_text("new")
+    assert (tmp_path / "model[1]" / "w.bin").read_text() == "new" and leftover.is_dir()
+    monkeypatch.undo()
+    with atomic_directory(tmp_path / "model[1]") as tmp:  # locks work again: it is abandoned
+        (tmp / "w.bin").write_text("newer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model[1]"]
+
+
 def test_unowned_scratch_folders_are_removed_only_when_old(tmp_path):
     """A folder without a lock file (left by an older version, or being created this instant)
     is removed only after the grace period."""

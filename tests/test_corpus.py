@@ -294,6 +294,31 @@ def test_split_files_are_replaced_as_a_set(tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no leftovers either
 
 
+def test_a_full_disk_while_syncing_any_split_replaces_none(tmp_path, monkeypatch):
+    """A full disk often shows only when the data is flushed or synced: if that happens to the
+    second file, the first must not have been renamed into place already."""
+    import errno
+    import os
+
+    from stance.data.corpus import write_splits
+
+    out = tmp_path / "splits"
+    write_splits(split_corpus(_corpus(), test_sources=("c.txt",)), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="No space left"):
+        write_splits(split_corpus(_corpus()[1:], test_sources=("c.txt",)), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_bundled_corpus_passes_check():
     assert [str(p) for p in check_files([REPO / "data" / "corpus.jsonl"])] == []
     assert [str(p) for p in check_files([REPO / "data" / "splits"])] == []

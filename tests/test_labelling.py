@@ -433,6 +433,30 @@ def test_roles_and_reforms_come_from_the_guidelines_vocabulary(tmp_path):
     res = CliRunner().invoke(app, ["label", str(_batch(tmp_path)), "-o", str(out), "--role", "GP"])
     assert res.exit_code == 2 and "expected one of gp_partner" in res.output
     assert not out.exists()
+    rows = [{"id": "q0", "text": "Hubs are fine.", "reform": "pcn"},
+            {"id": "q1", "text": "Hubs are not.", "reform": "hubs"}]  # fmt: skip
+    batch = write_jsonl(tmp_path / "carried.jsonl", rows)
+    res = CliRunner().invoke(app, ["label", str(batch), "-o", str(out)], input="1\n")
+    assert res.exit_code == 1 and f"error: {batch}:2: unknown reform 'hubs'; allowed" in res.output
+    assert not out.exists()  # refused before the first quote, not at merge time
+
+
+def test_label_and_merge_refuse_a_config_reading_another_label_column(tmp_path, tiny_splits):
+    """They write and read the corpus' own `label` column: a config that reads labels from
+    another column would not train on what they write, so it is refused up front."""
+    config = tmp_path / "cfg.yaml"
+    config.write_text(_config(tmp_path, tiny_splits).read_text().replace(
+        "data:\n", "data:\n  label_column: stance\n"), encoding="utf-8")  # fmt: skip
+    out = tmp_path / "l.jsonl"
+    res = CliRunner().invoke(
+        app, ["label", str(_batch(tmp_path)), "-o", str(out), "-c", str(config)]
+    )
+    assert res.exit_code == 1 and not out.exists()
+    assert f"error: {config}: its data section names the label column 'stance'" in res.output
+    res = CliRunner().invoke(app, ["data", "merge", str(_batch(tmp_path)), "-c", str(config)])
+    assert (
+        res.exit_code == 1 and "stance data merge reads and writes the column 'label'" in res.output
+    )
 
 
 def test_merge_refuses_dev_set_quotes(tmp_path, tiny_splits):

@@ -935,7 +935,7 @@ def test_onnx_providers_follow_the_device(device, available, expected):
     assert execution_providers(device, available) == expected
 
 
-@pytest.mark.parametrize("device", ["cuda:1", "cuda:x", "mps", "cuda:"])
+@pytest.mark.parametrize("device", ["cuda:1", "cuda:x", "mps", "cuda:", "cuda:²"])
 def test_onnx_refuses_a_device_it_has_no_provider_for(device):
     from stance.inference.onnx import execution_providers
 

@@ -119,9 +119,11 @@ def test_sigkill_during_model_save_keeps_previous_model(baseline_model, baseline
     verify_checksums(target, read_metadata(target))
     clear_cache()
     assert stance.load(target).predict(TEXTS[0]).label in stance.LABELS
-    # Only the hidden temporary directory may sit beside it; nothing else at or near the target.
+    # Only the hidden temporary directory (and its owner's lock file, which tells the next
+    # save that it was abandoned) may sit beside it; nothing else at or near the target.
     others = sorted(p.name for p in tmp_path.iterdir() if p.name != "model")
-    assert len(others) == 1 and others[0].startswith(".model.tmp-"), others
+    assert len(others) == 2 and others[0].startswith(".model.tmp-"), others
+    assert others[1] == others[0] + ".lock"
 
 
 @pytest.mark.parametrize("what", ["folder-of-notes", "file"])

@@ -150,6 +150,16 @@ def data_settings(
     return tuple(data.labels), text_column or data.text_column, label_column or data.label_column
 
 
+def refuse_renamed_column(config: Path | None, column: str, expected: str, writes: str) -> None:
+    """Commands that write or merge corpus records use the corpus' own column names; a config
+    that reads the label (or text) from another column would not read what they write."""
+    if column != expected:
+        raise StanceError(
+            f"{config}: its data section names the {expected} column {column!r}, but {writes} "
+            f"the column {expected!r}; rename the column in your files and config to {expected!r}"
+        )
+
+
 def device_option(
     help: str = "Transformer models: cpu, cuda, cuda:1, ... (default: a GPU if there is one).",
 ) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stance.cli._app import config_data_option, data_app, data_settings
+from stance.cli._app import config_data_option, data_app, data_settings, refuse_renamed_column
 from stance.constants import CORPUS_FIELDS, CORPUS_PATH, DEV_PATH, SPLITS_DIR, TEST_SPLIT_PATH
 
 
@@ -140,7 +140,9 @@ def merge(
     """
     from stance.labelling.merge import merge_labels
 
-    labels, _, _ = data_settings(config)
+    labels, text_column, label_column = data_settings(config)
+    for column, expected in ((text_column, "text"), (label_column, "label")):
+        refuse_renamed_column(config, column, expected, "stance data merge reads and writes")
     result = merge_labels(
         corpus, new_files, output, test=test, dev=dev, allow_near=allow_near, labels=labels
     )

@@ -20,6 +20,7 @@ from stance.cli._app import (
     json_option,
     one_of,
     quiet_option,
+    refuse_renamed_column,
 )
 from stance.constants import ARTICLES_DIR, REFORMS, ROLES
 
@@ -217,7 +218,8 @@ def label(
     """
     from stance.labelling.annotate import Session, run_session
 
-    labels, text_column, _ = data_settings(config, text_column)
+    labels, text_column, label_column = data_settings(config, text_column)
+    refuse_renamed_column(config, label_column, "label", "stance label writes each answer to")
     defaults = {"role": role, "reform": reform}
     session = Session.open(input, output, labels, defaults, text_column)
     result = run_session(session, articles_dir=articles)

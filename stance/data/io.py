@@ -24,7 +24,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,18 +409,16 @@ def write_jsonl_files(
 
     Files that belong together, such as the train/validation/test splits of one corpus, must
     never be left half old and half new: a failure while writing any of them (a full disk, a
-    record that is not JSON) leaves every previous file intact.
+    record that is not JSON) leaves every previous file intact
+    (:func:`stance.models.artifacts.atomic_files`).
     """
-    from stance.models.artifacts import atomic_file  # lazy: keeps `import stance.data` light
+    from stance.models.artifacts import atomic_files  # lazy: keeps `import stance.data` light
 
     paths = [Path(p) for p in outputs]
-    with ExitStack() as stack:
-        # Each atomic_file renames its temporary file into place only on exit, and ExitStack
-        # exits them all after the last file is written, or, on an error, discards them all.
-        for path, records in zip(paths, outputs.values(), strict=True):
-            fh = stack.enter_context(atomic_file(path))
+    with atomic_files(paths) as handles:
+        for handle, records in zip(handles, outputs.values(), strict=True):
             for record in records:
-                fh.write(json_line(record))
+                handle.write(json_line(record))
     return paths
 
 

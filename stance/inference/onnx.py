@@ -466,7 +466,11 @@ def execution_providers(device: str | None, available: Sequence[str]) -> list[An
     if device == "cpu":
         return ["CPUExecutionProvider"]
     kind, colon, index = str(device).partition(":")
-    if kind == "cuda" and "CUDAExecutionProvider" in available and (not colon or index.isdigit()):
+    if (
+        kind == "cuda"
+        and "CUDAExecutionProvider" in available
+        and (not colon or (index.isascii() and index.isdigit()))
+    ):
         cuda = (
             ("CUDAExecutionProvider", {"device_id": int(index)})
             if index

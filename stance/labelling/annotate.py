@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stance.constants import ARTICLES_DIR, LABELS
+from stance.constants import ARTICLES_DIR, LABELS, VOCABULARIES
 from stance.errors import DataError
 
 __all__ = ["SKIP", "UNDO", "QUIT", "SUGGEST_FIELDS", "Session", "context", "run_session"]
@@ -69,6 +69,7 @@ class Session:
 
         check_jsonl_output(output, [input], "labelled output")
         items = _read_pool(Path(input), text_column)
+        _check_vocabularies(Path(input))
         session = cls(items, Path(output), tuple(labels), dict(defaults or {}))
         session.defaults.setdefault("source", Path(input).name)
         session._load_answers()
@@ -244,6 +245,20 @@ def _show(console: Any, session: Session, item: dict[str, Any], articles_dir: Pa
         scores = ", ".join(f"{k} {v:.2f}" for k, v in (item.get("scores") or {}).items())
         meta += f" · model: {item['guess']} ({scores})"
     console.print(Panel(body, title=f"{done + 1}/{total}  {item['id']}", subtitle=meta))
+
+
+def _check_vocabularies(path: Path) -> None:
+    """A role or reform carried by the input is written into every answer: refuse one outside
+    the guidelines' vocabularies before any labelling, not at `data merge` after it."""
+    from stance.data.io import read_records
+
+    for line, record in read_records(path):
+        for name, allowed in VOCABULARIES.items():
+            value = record.get(name)
+            if value not in (None, "") and value not in allowed:
+                raise DataError(path, f"unknown {name} {value!r}; allowed (data/GUIDELINES.md): "
+                                f"{', '.join(allowed)}; fix the input or drop the column and "
+                                f"give --{name}", line=line)  # fmt: skip
 
 
 def run_session(

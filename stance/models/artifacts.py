@@ -18,7 +18,7 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,6 +30,7 @@ from stance.models.scratch import scratch_directory
 __all__ = [
     "atomic_directory",
     "atomic_file",
+    "atomic_files",
     "ensure_directory",
     "check_directory_target",
     "link_tree",
@@ -264,25 +265,52 @@ def atomic_file(target: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
     temporary file (a SIGKILL may leave a hidden ``.<name>.tmp-*`` file, never a truncated
     ``target``).
     """
-    target = Path(target)
-    if target.is_dir():
-        raise DataError(target, "is a directory; expected the path of an output file")
-    with _writable(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    tmp = Path(tmp_name)
-    tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would make outputs unreadable to others
+    with atomic_files([target], mode, **open_kwargs) as (handle,):
+        yield handle
+
+
+@contextlib.contextmanager
+def atomic_files(
+    targets: Sequence[str | Path], mode: str = "w", **open_kwargs: Any
+) -> Iterator[list[Any]]:
+    """:func:`atomic_file` for files that are valid only together (a corpus's splits).
+
+    Yields one open temporary file per target. When the block succeeds every file is flushed,
+    synced and closed, and only then are they renamed onto their targets, one after another:
+    a write error in any of them (a full disk often shows only at the flush) leaves every
+    previous target untouched. Only a crash between the renames, which do no I/O, can leave
+    some targets new and the rest old.
+    """
+    targets = [Path(t) for t in targets]
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+        open_kwargs.setdefault("newline", "")
+    temporaries: list[Path] = []
+    handles: list[Any] = []
     try:
-        if "b" not in mode:
-            open_kwargs.setdefault("encoding", "utf-8")
-            open_kwargs.setdefault("newline", "")
-        with os.fdopen(fd, mode, **open_kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        for target in targets:
+            if target.is_dir():
+                raise DataError(target, "is a directory; expected the path of an output file")
+            with _writable(target):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+            temporaries.append(Path(name))
+            handles.append(os.fdopen(fd, mode, **open_kwargs))
+            # mkstemp's 0600 would make outputs unreadable to others
+            temporaries[-1].chmod(0o666 & ~_umask())
+        yield handles
+        for handle in handles:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        for temporary, target in zip(temporaries, targets, strict=True):
+            os.replace(temporary, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for handle in handles:
+            with contextlib.suppress(OSError):
+                handle.close()
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
         raise
 
 

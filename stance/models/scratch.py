@@ -5,13 +5,14 @@ every save builds the new model in a temporary folder beside its target. A proce
 with SIGKILL (or by the out-of-memory killer) runs no cleanup, so these folders used to stay
 until someone deleted them by hand, and repeated kills filled the disk.
 
-Each scratch folder therefore has an owner: a lock file beside it (``<folder>.lock``), held
-with ``flock`` for as long as the folder is in use. The kernel drops the lock when its
-process dies, however it dies, so the next run that makes a scratch folder with the same
-prefix can tell an abandoned folder (its lock can be taken) from one in use by another run
-(it cannot) and removes only the former. Folders without a lock file (from versions before
-owners, or one being created this instant) are removed only when older than
-:data:`UNOWNED_GRACE_SECONDS`.
+Each scratch folder therefore has an owner: a lock file beside it (``<folder>.lock``), created
+and locked with ``flock`` *before* the folder exists and held for as long as the folder is in
+use. The kernel drops the lock when its process dies, however it dies, so the next run that
+makes a scratch folder with the same prefix can tell an abandoned folder (its lock can be
+taken) from one in use (it cannot) and removes only the former. Where locks cannot be taken
+at all (no ``fcntl`` on Windows; a filesystem without ``flock``) every folder counts as in
+use: nothing is removed, as before owners existed. Folders without a lock file (from versions
+before owners) are removed only when older than :data:`UNOWNED_GRACE_SECONDS`.
 
 Example:
     >>> with scratch_directory(Path("models"), ".transformer.checkpoints-") as folder:  # doctest: +SKIP
@@ -22,18 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from stance.errors import ModelError
 
 __all__ = ["UNOWNED_GRACE_SECONDS", "remove_abandoned", "scratch_directory"]
 
-# A folder with no lock file is someone else's only for the instant between its creation and
-# its lock's; an hour is far beyond that and still frees a killed run's disk the same day.
-UNOWNED_GRACE_SECONDS = 3600
+# A folder with no lock file was made by a version without owners, and may belong to such a
+# run still going (an epoch can take hours): only a day without change marks it as left behind.
+UNOWNED_GRACE_SECONDS = 24 * 3600
 LOCK_SUFFIX = ".lock"
 
 
@@ -48,71 +50,140 @@ def scratch_directory(
         parent: where the folder goes (created if missing).
         prefix: the hidden name prefix shared by all such folders, e.g. ``.model.checkpoints-``.
         name: a fixed name starting with ``prefix`` (torchrun: every process must find the same
-            folder), replacing any earlier folder of that name; None picks a fresh random one.
+            folder), replacing an abandoned folder of that name; None picks a fresh random one.
         cleanup: remove the folder when the block ends (False: the caller removes or keeps it).
+
+    Raises:
+        ModelError: ``name`` is given and another live process owns that folder.
     """
     parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(parent, prefix)
-    if name is None:
-        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    else:
-        folder = parent / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
-    lock = _take(folder.with_name(folder.name + LOCK_SUFFIX), wait=True)
+    folder, fd = _claim_named(parent / name) if name else _claim_fresh(parent, prefix)
     try:
         yield folder
     finally:
-        if cleanup:
+        if cleanup and folder.exists():  # it may have been renamed into place by the caller
             shutil.rmtree(folder, ignore_errors=True)
-        _drop(lock, folder)
+        _release(fd, folder)
 
 
 def remove_abandoned(parent: Path, prefix: str) -> list[Path]:
     """Remove the scratch folders ``parent/<prefix>*`` whose owners have died; return them.
 
-    Folders in use by a live process (on this machine or any sharing ``flock`` over the
-    filesystem) are left alone. Without ``fcntl`` (Windows) nothing is removed.
+    Folders in use by a live process, and any folder whose lock cannot be tried (another
+    user's, a filesystem without locks), are left alone; so is everything on an error.
     """
+    try:
+        candidates = sorted(p for p in parent.iterdir() if p.name.startswith(prefix))
+    except OSError:  # an unreadable parent: nothing to clean, not an error
+        return []
     removed = []
-    with contextlib.suppress(OSError):  # an unreadable parent: nothing to clean, not an error
-        candidates = sorted(p for p in parent.glob(f"{prefix}*") if p.is_dir())
-        for folder in candidates:
-            lock_path = folder.with_name(folder.name + LOCK_SUFFIX)
-            if not lock_path.exists():
-                if time.time() - folder.stat().st_mtime > UNOWNED_GRACE_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed.append(folder)
-                continue
-            lock = _take(lock_path, wait=False)
-            if lock is not None:  # its owner is gone: the kernel released the lock
-                shutil.rmtree(folder, ignore_errors=True)
-                _drop(lock, folder)
+    for folder in candidates:
+        with contextlib.suppress(OSError):  # vanished meanwhile, unreadable: leave it
+            if folder.is_dir() and not folder.is_symlink() and _abandoned(folder):
                 removed.append(folder)
     return removed
 
 
-def _take(lock_path: Path, wait: bool) -> Any:
-    """Open ``lock_path`` and lock it exclusively; None if ``wait`` is False and it is held
-    (or if there is no ``fcntl``, when nobody can tell: the folder is treated as in use)."""
-    handle = open(lock_path, "a+b")  # noqa: SIM115 (closed by _drop)
+def _abandoned(folder: Path) -> bool:
+    """Remove ``folder`` if its owner is gone; True if it was removed."""
+    lock_path = _lock_path(folder)
+    if not lock_path.exists():
+        if time.time() - folder.stat().st_mtime <= UNOWNED_GRACE_SECONDS:
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        if _try_lock(fd) != LOCKED or not _same_file(fd, lock_path):
+            return False  # in use, untestable, or its lock file was replaced: not ours to judge
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        return True
+    finally:
+        os.close(fd)  # releases the lock taken above
+
+
+def _claim_fresh(parent: Path, prefix: str) -> tuple[Path, int]:
+    """A new folder ``parent/<prefix><random>`` and its locked lock file, made lock first:
+    a folder without its lock never exists, so no cleaner can take it for abandoned."""
+    for _ in range(100):
+        folder = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:  # O_EXCL: the name is ours alone
+            fd = os.open(_lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        _try_lock(fd)  # a brand-new file nobody else has opened: never contended
+        try:
+            folder.mkdir()
+        except FileExistsError:  # a folder of that name without a lock: leave it, try another
+            _release(fd, folder)
+            continue
+        except BaseException:
+            _release(fd, folder)
+            raise
+        return folder, fd
+    raise FileExistsError(f"no free scratch folder name {prefix}* in {parent}")
+
+
+def _claim_named(folder: Path) -> tuple[Path, int]:
+    """The fixed-name ``folder``, emptied and owned; refused while another process owns it."""
+    lock_path = _lock_path(folder)
+    for _ in range(3):
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        if _try_lock(fd) == HELD:
+            os.close(fd)
+            raise ModelError(
+                f"{folder}: in use by another run (its lock {lock_path.name} is held); wait "
+                "for that run to finish, or give this one another output directory"
+            )
+        if _same_file(fd, lock_path):  # not unlinked by a cleaner between open and lock
+            shutil.rmtree(folder, ignore_errors=True)  # an abandoned run's checkpoints
+            folder.mkdir()
+            return folder, fd
+        os.close(fd)
+    raise ModelError(f"{folder}: could not take its lock {lock_path}; try again")
+
+
+LOCKED, HELD, UNSUPPORTED = "locked", "held", "unsupported"
+
+
+def _try_lock(fd: int) -> str:
+    """Lock ``fd`` exclusively without waiting: LOCKED, HELD (another process has it), or
+    UNSUPPORTED where no lock can be taken (Windows, ENOLCK, EOPNOTSUPP). Then nobody can tell
+    whether a folder is in use, so cleaners assume it is, while owners go on unlocked."""
     try:
         import fcntl
     except ImportError:
-        if wait:
-            return handle
-        handle.close()
-        return None
+        return UNSUPPORTED
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
-        return None
-    return handle
+        return HELD
+    except OSError:
+        return UNSUPPORTED
+    return LOCKED
 
 
-def _drop(handle: Any, folder: Path) -> None:
-    """Delete the lock file of ``folder`` (it is gone), then release and close the lock."""
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
+
+
+def _release(fd: int, folder: Path) -> None:
+    """Delete ``folder``'s lock file, then release the lock (closing the descriptor does)."""
+    if os.name == "nt":  # Windows cannot delete a file that is still open
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(_lock_path(folder))
+        return
     with contextlib.suppress(OSError):
-        os.unlink(folder.with_name(folder.name + LOCK_SUFFIX))
-    handle.close()  # closing the last descriptor releases the flock
+        os.unlink(_lock_path(folder))
+    os.close(fd)
+
+
+def _lock_path(folder: Path) -> Path:
+    return folder.with_name(folder.name + LOCK_SUFFIX)

@@ -474,6 +474,9 @@ class _Fitted:
     learning_rates: Any
     # With adaptation: what stage two did (metadata "adaptation"); None for one stage.
     adaptation: dict[str, Any] | None = None
+    # Statements per optimiser step: batch_size per device, times the GPUs one process drives
+    # (DataParallel), the processes (torchrun) and gradient accumulation.
+    effective_batch_size: int | None = None
 
 
 def _fit_and_save(
@@ -684,6 +687,9 @@ def _train(
         )
     return _Fitted(
         model=model,
+        effective_batch_size=args.train_batch_size
+        * args.world_size
+        * args.gradient_accumulation_steps,
         metrics=metrics,
         train_seconds=train_seconds,
         val_probs=val_probs,
@@ -812,6 +818,7 @@ def _train_two_stages(
         best_epoch=first.best_epoch,
         learning_rates=first.learning_rates,
         adaptation=record,
+        effective_batch_size=first.effective_batch_size,
     )
     return fitted, weights_one
 
@@ -1009,11 +1016,8 @@ def _save_model_dir(
             device=run.device_name,
             precision=run.precision,
             world_size=run.world_size,
-            # transformer.batch_size is per process: under torchrun each optimiser step sees
-            # batch_size x world_size x gradient_accumulation_steps statements.
-            effective_batch_size=(
-                settings.batch_size * run.world_size * settings.gradient_accumulation_steps
-            ),
+            # transformer.batch_size is per device: what one optimiser step saw.
+            effective_batch_size=fitted.effective_batch_size,
             num_parameters=int(sum(p.numel() for p in fitted.model.parameters())),
         )
         _write_card(tmp, meta, settings, backbone.name, max_length, fitted)
@@ -1068,7 +1072,7 @@ def _write_card(
             meta["epochs_run"],
             fitted.best_epoch,
             settings,
-            meta["world_size"],
+            meta["effective_batch_size"],
         )
         + _PRECISION_NOTES[meta["precision"]],
         limitations=[lim.format(max_length=max_length) for lim in _CARD_LIMITATIONS],
@@ -1118,7 +1122,7 @@ def _card_description(
     epochs: int,
     best_epoch: int | None,
     t: TransformerSettings,
-    world_size: int = 1,
+    effective_batch_size: int | None = None,
 ) -> str:
     loss = "class-weighted cross-entropy" if t.class_weighting == "balanced" else "cross-entropy"
     if t.label_smoothing > 0:
@@ -1132,11 +1136,10 @@ def _card_description(
         if best_epoch is not None
         else "the weights of the last epoch were kept (no validation split)"
     )
-    batch = f"batches of {t.batch_size}"
-    if world_size > 1 or t.gradient_accumulation_steps > 1:
-        batch = (f"batches of {t.batch_size * world_size * t.gradient_accumulation_steps} "
-                 f"({t.batch_size} per process x {world_size} process(es) x "
-                 f"{t.gradient_accumulation_steps} accumulation step(s))")  # fmt: skip
+    batch = f"batches of {effective_batch_size or t.batch_size}"
+    if effective_batch_size and effective_batch_size != t.batch_size:
+        batch += (f" statements per optimiser step ({t.batch_size} per device, over all devices, "
+                  f"processes and {t.gradient_accumulation_steps} accumulation step(s))")  # fmt: skip
     return (
         f"A transformer encoder ({backbone}) fine-tuned to classify the stance of quoted "
         f"statements. Quotes are cut at {max_length} tokens. Training ran for {epochs} epoch(s) "
