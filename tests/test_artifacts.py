@@ -265,3 +265,42 @@ def test_unowned_scratch_folders_are_removed_only_when_old(tmp_path):
     with scratch_directory(tmp_path, ".m.tmp-") as folder:
         assert folder.is_dir() and young.is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.tmp-file", ".m.tmp-young"]
+
+
+def test_orphan_lock_files_go_and_a_blocked_named_folder_is_a_one_line_error(tmp_path):
+    """A lock file whose folder never came (or already went) is removed by the next cleaner;
+    a fixed-name folder that cannot be made is a ModelError, and its lock is released."""
+    from stance.models.scratch import remove_abandoned, scratch_directory
+
+    (tmp_path / ".m.ck-orphan.lock").touch()
+    remove_abandoned(tmp_path, ".m.ck-")
+    assert not any(tmp_path.iterdir())
+    (tmp_path / ".m.ck-run").write_text("a file where the folder should be")
+    for _ in range(2):  # the second try is refused for the same reason, not "in use"
+        with pytest.raises(ModelError, match=r"\.m\.ck-run: cannot make this scratch folder"):
+            with scratch_directory(tmp_path, ".m.ck-", ".m.ck-run"):
+                pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.ck-run"]
+
+
+def test_a_failed_rename_of_a_file_set_names_what_was_replaced(tmp_path, monkeypatch):
+    import os
+
+    from stance.models.artifacts import atomic_files
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(
+        DataError, match=rf"{b}: cannot replace it \(Permission denied\); already replaced: {a}"
+    ):
+        with atomic_files([a, b]) as (fa, fb):
+            fa.write("new a"), fb.write("new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # no temporary left

@@ -31,6 +31,7 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "atomic_files",
+    "writable_target",
     "ensure_directory",
     "check_directory_target",
     "link_tree",
@@ -88,7 +89,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _writable(target: Path) -> Iterator[None]:
+def writable_target(target: Path) -> Iterator[None]:
     """Turn the usual failures to create an output's folder or temporary file into one clear
     DataError naming ``target`` (instead of a FileExistsError/PermissionError traceback)."""
     try:
@@ -212,7 +213,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     _refuse_file(target)
     with contextlib.ExitStack() as stack:
-        with _writable(target):
+        with writable_target(target):
             # Removed on leaving, whatever happens: after an exchange it holds the previous
             # model; after a plain rename it no longer exists; after an error, the partial one.
             tmp = stack.enter_context(scratch_directory(target.parent, f".{target.name}.tmp-"))
@@ -278,8 +279,9 @@ def atomic_files(
     Yields one open temporary file per target. When the block succeeds every file is flushed,
     synced and closed, and only then are they renamed onto their targets, one after another:
     a write error in any of them (a full disk often shows only at the flush) leaves every
-    previous target untouched. Only a crash between the renames, which do no I/O, can leave
-    some targets new and the rest old.
+    previous target untouched. Only a crash between the renames, which do no I/O, or a rename
+    that fails (a permission changed meanwhile) can leave some targets new and the rest old;
+    the latter is a DataError naming the files already replaced.
     """
     targets = [Path(t) for t in targets]
     if "b" not in mode:
@@ -291,7 +293,7 @@ def atomic_files(
         for target in targets:
             if target.is_dir():
                 raise DataError(target, "is a directory; expected the path of an output file")
-            with _writable(target):
+            with writable_target(target):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
             temporaries.append(Path(name))
@@ -303,8 +305,7 @@ def atomic_files(
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
-        for temporary, target in zip(temporaries, targets, strict=True):
-            os.replace(temporary, target)
+        _replace_all(temporaries, targets)
     except BaseException:
         for handle in handles:
             with contextlib.suppress(OSError):
@@ -312,6 +313,17 @@ def atomic_files(
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
         raise
+
+
+def _replace_all(temporaries: Sequence[Path], targets: Sequence[Path]) -> None:
+    """Rename each temporary file onto its target; a failed rename says which are new."""
+    for done, (temporary, target) in enumerate(zip(temporaries, targets, strict=True)):
+        try:
+            os.replace(temporary, target)
+        except OSError as exc:
+            replaced = ", ".join(str(t) for t in targets[:done]) or "none"
+            raise DataError(target, f"cannot replace it ({exc.strerror or exc}); already "
+                            f"replaced: {replaced}; fix the cause and write them all again") from None  # fmt: skip
 
 
 def write_metadata(

@@ -11,7 +11,8 @@ use. The kernel drops the lock when its process dies, however it dies, so the ne
 makes a scratch folder with the same prefix can tell an abandoned folder (its lock can be
 taken) from one in use (it cannot) and removes only the former. Where locks cannot be taken
 at all (no ``fcntl`` on Windows; a filesystem without ``flock``) every folder counts as in
-use: nothing is removed, as before owners existed. Folders without a lock file (from versions
+use: nothing is removed, as before owners existed, except that a fixed-name folder (torchrun's
+checkpoints) is still emptied for the run that claims it, as it always was. Folders without a lock file (from versions
 before owners) are removed only when older than :data:`UNOWNED_GRACE_SECONDS`.
 
 Example:
@@ -78,11 +79,27 @@ def remove_abandoned(parent: Path, prefix: str) -> list[Path]:
     except OSError:  # an unreadable parent: nothing to clean, not an error
         return []
     removed = []
-    for folder in candidates:
+    for path in candidates:
         with contextlib.suppress(OSError):  # vanished meanwhile, unreadable: leave it
-            if folder.is_dir() and not folder.is_symlink() and _abandoned(folder):
-                removed.append(folder)
+            if path.is_dir() and not path.is_symlink() and _abandoned(path):
+                removed.append(path)
+            elif path.name.endswith(LOCK_SUFFIX) and path.is_file():
+                _remove_orphan_lock(path)
     return removed
+
+
+def _remove_orphan_lock(lock_path: Path) -> None:
+    """A lock file whose folder is gone (its owner was killed just before making the folder or
+    just after removing it): delete it once nobody holds it."""
+    folder = lock_path.with_name(lock_path.name[: -len(LOCK_SUFFIX)])
+    if folder.exists():
+        return  # judged with its folder
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        if _try_lock(fd) == LOCKED and _same_file(fd, lock_path) and not folder.exists():
+            os.unlink(lock_path)
+    finally:
+        os.close(fd)
 
 
 def _abandoned(folder: Path) -> bool:
@@ -139,8 +156,15 @@ def _claim_named(folder: Path) -> tuple[Path, int]:
                 "for that run to finish, or give this one another output directory"
             )
         if _same_file(fd, lock_path):  # not unlinked by a cleaner between open and lock
-            shutil.rmtree(folder, ignore_errors=True)  # an abandoned run's checkpoints
-            folder.mkdir()
+            try:
+                shutil.rmtree(folder, ignore_errors=True)  # an abandoned run's checkpoints
+                folder.mkdir()
+            except BaseException as exc:
+                _release(fd, folder)
+                if isinstance(exc, OSError):
+                    raise ModelError(f"{folder}: cannot make this scratch folder ({exc.strerror or exc}); "
+                                     "remove whatever is there, or check its permissions") from None  # fmt: skip
+                raise
             return folder, fd
         os.close(fd)
     raise ModelError(f"{folder}: could not take its lock {lock_path}; try again")

@@ -66,7 +66,12 @@ from stance.models.adaptation import (
     stage_one_key,
     stage_two_settings,
 )
-from stance.models.artifacts import atomic_directory, verify_checksums, write_metadata
+from stance.models.artifacts import (
+    atomic_directory,
+    verify_checksums,
+    writable_target,
+    write_metadata,
+)
 from stance.models.backbone import Backbone, resolve_backbone
 from stance.models.precision import check_precision, resolve_precision
 from stance.models.scratch import scratch_directory
@@ -375,19 +380,18 @@ def _checkpoint_dir(output_dir: Path, world_size: int, is_main: bool) -> Iterato
     each), so it is named from the run's rendezvous (run id, address, port); the main process
     creates, owns and removes it.
     """
-    parent, prefix = output_dir.parent, f".{output_dir.name}.checkpoints-"
-    if world_size <= 1:
-        with scratch_directory(parent, prefix) as folder:
-            yield folder
-        return
-    run = "|".join(
-        os.environ.get(k, "") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT")
-    )
-    name = prefix + hashlib.sha256(run.encode()).hexdigest()[:12]
-    if not is_main:
-        yield parent / name
-        return
-    with scratch_directory(parent, prefix, name) as folder:
+    parent, prefix, name = output_dir.parent, f".{output_dir.name}.checkpoints-", None
+    if world_size > 1:
+        run = "|".join(
+            os.environ.get(k, "") for k in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT")
+        )
+        name = prefix + hashlib.sha256(run.encode()).hexdigest()[:12]
+        if not is_main:
+            yield parent / name
+            return
+    with contextlib.ExitStack() as stack:
+        with writable_target(output_dir):  # an unwritable parent: one line, not a traceback
+            folder = stack.enter_context(scratch_directory(parent, prefix, name))
         yield folder
 
 
@@ -1136,9 +1140,9 @@ def _card_description(
         if best_epoch is not None
         else "the weights of the last epoch were kept (no validation split)"
     )
-    batch = f"batches of {effective_batch_size or t.batch_size}"
+    batch = f"batches of {effective_batch_size or t.batch_size} statements"
     if effective_batch_size and effective_batch_size != t.batch_size:
-        batch += (f" statements per optimiser step ({t.batch_size} per device, over all devices, "
+        batch += (f" per optimiser step ({t.batch_size} per device, over all devices, "
                   f"processes and {t.gradient_accumulation_steps} accumulation step(s))")  # fmt: skip
     return (
         f"A transformer encoder ({backbone}) fine-tuned to classify the stance of quoted "
