@@ -304,3 +304,15 @@ def test_a_failed_rename_of_a_file_set_names_what_was_replaced(tmp_path, monkeyp
         with atomic_files([a, b]) as (fa, fb):
             fa.write("new a"), fb.write("new b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # no temporary left
+
+
+def test_a_saved_model_directory_has_ordinary_permissions(tmp_path):
+    """Scratch folders are made with mkdir (mode 0o777 less the umask), not mkdtemp's private
+    0700: a model is an ordinary, shareable directory."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    with atomic_directory(tmp_path / "model") as tmp:
+        (tmp / "w.bin").write_text("x")
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~umask

@@ -217,8 +217,6 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
             # Removed on leaving, whatever happens: after an exchange it holds the previous
             # model; after a plain rename it no longer exists; after an error, the partial one.
             tmp = stack.enter_context(scratch_directory(target.parent, f".{target.name}.tmp-"))
-        # mkdtemp makes the directory private (0700); a model is an ordinary, shareable directory.
-        tmp.chmod(0o777 & ~_umask())
         yield tmp
         _refuse_file(target)  # a file put there while the model was being written
         _fsync_tree(tmp)
