@@ -50,6 +50,7 @@ __all__ = [
     "is_real_quote",
     "write_jsonl",
     "write_splits",
+    "vocabulary_problem",
     "TEST_SOURCES",
 ]
 
@@ -187,16 +188,27 @@ def _label_problems(
     return []
 
 
+def vocabulary_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` as a ``role`` or ``reform`` (None if it is in the
+    guidelines' vocabulary, or None/empty: a missing value is a different problem)."""
+    allowed = VOCABULARIES[name]
+    if value in (None, "") or value in allowed:
+        return None
+    return f"unknown {name} {value!r}; allowed (data/GUIDELINES.md): {', '.join(allowed)}"
+
+
 def _vocabulary_problems(
     path: str, line: int | None, record: dict[str, Any], fields: Sequence[str]
 ) -> list[Problem]:
     """Check step 3b: a required ``role`` or ``reform`` is one of the guidelines' values."""
     found = []
-    for name, allowed in VOCABULARIES.items():
+    for name in VOCABULARIES:
         value = record.get(name)
-        # A missing or blank value is step 2's problem; only a wrong word is reported here.
-        if name in fields and isinstance(value, str) and value.strip() and value not in allowed:
-            found.append(Problem(path, line, f"unknown {name} {value!r}; allowed (data/GUIDELINES.md): {', '.join(allowed)}"))  # fmt: skip
+        # A missing, blank or non-string value is step 2's problem; only a wrong word is here.
+        if name in fields and isinstance(value, str) and value.strip():
+            problem = vocabulary_problem(name, value)
+            if problem:
+                found.append(Problem(path, line, problem))
     return found
 
 

@@ -250,15 +250,15 @@ def _show(console: Any, session: Session, item: dict[str, Any], articles_dir: Pa
 def _check_vocabularies(path: Path) -> None:
     """A role or reform carried by the input is written into every answer: refuse one outside
     the guidelines' vocabularies before any labelling, not at `data merge` after it."""
+    from stance.data.corpus import vocabulary_problem
     from stance.data.io import read_records
 
     for line, record in read_records(path):
-        for name, allowed in VOCABULARIES.items():
-            value = record.get(name)
-            if value not in (None, "") and value not in allowed:
-                raise DataError(path, f"unknown {name} {value!r}; allowed (data/GUIDELINES.md): "
-                                f"{', '.join(allowed)}; fix the input or drop the column and "
-                                f"give --{name}", line=line)  # fmt: skip
+        for name in VOCABULARIES:
+            problem = vocabulary_problem(name, record.get(name))
+            if problem:
+                raise DataError(path, f"{problem}; fix the input or drop the column and give "
+                                f"--{name}", line=line)  # fmt: skip
 
 
 def run_session(
