@@ -67,7 +67,8 @@ def extract(
     reported or comment). With --evaluate, compare against gold units instead: the article
     folder is ARTICLES (default data/articles).
     """
-    from stance.extract.quotes import extract_file
+    from stance.extract.quotes import extract_quotes, read_article
+    from stance.extract.wrap import is_hard_wrapped
 
     if evaluate:
         _evaluate(articles, gold, as_json)
@@ -79,7 +80,12 @@ def extract(
     records: list[dict] = []
     files = _article_files(articles)
     for path in files:
-        quotes = extract_file(path)
+        article = read_article(path)
+        if is_hard_wrapped(article):
+            typer.echo(
+                f"note: {path} looks hard-wrapped; its lines were joined into paragraphs", err=True
+            )
+        quotes = extract_quotes(article, source=path.name)
         if not quotes:
             typer.echo(f"note: no quotes found in {path}", err=True)
         records.extend(q.to_dict() for q in quotes)

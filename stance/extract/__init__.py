@@ -2,6 +2,7 @@
 
 - ``quotes``: the entry points (``extract_quotes``, ``extract_file``, ``read_article``);
 - ``unit``: the ``Quote`` record;
+- ``wrap``: line breaks of every kind made line feeds, hard-wrapped paragraphs joined;
 - ``zones`` (body, readers' comments, page furniture), ``marks`` (quote-mark pairing),
   ``sentences``, ``names`` and ``speakers`` (who speaks), ``attribution`` (quote or reported
   sentence -> speaker reference), ``segment`` (one stance per unit), ``vocab`` (the word lists);
@@ -13,5 +14,5 @@ Nothing is imported here, so ``import stance.extract`` stays light.
 
 __all__ = [
     "attribution", "evaluate", "marks", "names", "quotes", "score", "segment", "sentences",
-    "speakers", "unit", "vocab", "zones",
+    "speakers", "unit", "vocab", "wrap", "zones",
 ]  # fmt: skip

@@ -52,7 +52,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,6 +72,7 @@ from stance.extract.sentences import _sentences, _strip
 from stance.extract.speakers import _Speakers, speakers_match
 from stance.extract.unit import KINDS, Quote
 from stance.extract.vocab import _ANON_RE, _SUBJECT_WINDOW, _TITLED_RE
+from stance.extract.wrap import unwrap
 from stance.extract.zones import _Para, _zones
 
 # ", but" / "; while" cuts tried per sentence for a change of speaker (real sentences have one
@@ -146,7 +146,8 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
     """Find direct quotes, reported speech and readers' comments in an article.
 
     Args:
-        text: the article (plain text; paragraphs on their own lines).
+        text: the article (plain text; paragraphs on their own lines, or hard-wrapped with a
+            blank line between paragraphs: :func:`stance.extract.wrap.unwrap` joins them).
         source: the article's name, copied into every :class:`Quote`.
 
     Returns:
@@ -162,7 +163,7 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
     """
     if not isinstance(text, str):
         raise TypeError(f"expected the article text as a str, found {type(text).__name__}")
-    original, text = text, _one_line_break(text)
+    original, text = text, unwrap(text)
     paras, comment_blocks = _zones(text)
     out: list[Quote] = []
     out.extend(_body_units(text, paras, source))
@@ -173,18 +174,6 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
     if original is text:
         return out
     return [replace(q, text=original[q.start : q.end]) for q in out]
-
-
-# Line breaks other than "\n": a lone carriage return (old Mac and some spreadsheet exports)
-# and the Unicode line and paragraph separators. "\r\n" keeps its "\r", which the line
-# reader strips.
-_OTHER_BREAK_RE = re.compile(r"\r(?!\n)|[\u2028\u2029]")
-
-
-def _one_line_break(text: str) -> str:
-    """``text`` with every line break as a line feed: one character for one, so every offset
-    still points into the original article."""
-    return _OTHER_BREAK_RE.sub("\n", text) if _OTHER_BREAK_RE.search(text) else text
 
 
 def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote]:
