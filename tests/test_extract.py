@@ -105,6 +105,38 @@ def test_quote_continued_in_next_paragraph_is_one_unit_per_paragraph():
     ]
 
 
+def test_a_missing_closing_mark_does_not_hand_a_quote_to_the_next_speaker():
+    """Dr Lee's quote lacks its closing mark, so it seems to go on in Mr Ng's paragraph; his
+    name after it, not hers, marks his paragraph as a quote of its own."""
+    art = (
+        "Dr Ann Lee said: “We back the plan and we will join the first wave.\n\n"
+        "“It is a disaster for patients and for practices,” said Mr Bo Ng, the LMC chair.\n"
+    )
+    assert units(art) == [
+        ("direct", "Dr Ann Lee", "We back the plan and we will join the first wave."),
+        ("direct", "Mr Bo Ng", "It is a disaster for patients and for practices"),
+    ]
+
+
+@pytest.mark.parametrize("after", ["she added", "said Dr Lee", "Dr Lee added"])
+def test_a_quote_over_two_paragraphs_keeps_the_speaker_named_before_it(after):
+    """A real two-paragraph quote attributed again after its end (by a pronoun or by the same
+    name) stays one speaker's: "she added" does not look back past the name before the quote."""
+    art = (
+        "Mr Bo Ng opened the meeting.\n\n"
+        "Dr Ann Lee said: “We back the plan and we will join the first wave.\n\n"
+        f"“It is the best thing to happen to patients in years,” {after}.\n"
+    )
+    found = units(art)
+    assert [(kind, speaker) for kind, speaker, _ in found] == [
+        ("direct", "Dr Ann Lee"),
+        ("direct", "Dr Ann Lee"),
+    ]
+    # "..., Dr Lee added." is not also a reported unit over the same words (units never overlap)
+    spans = sorted((q.start, q.end) for q in extract_quotes(art))
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
 def test_unattributed_quote_paragraph_continues_last_speaker():
     art = (
         "Dr Clare Gerada suggested that many GPs join federations without understanding them.\n\n"

@@ -260,8 +260,12 @@ def _direct_unit(text, q, s, paras, masks, source) -> tuple[Quote, _Ref | None] 
     if qs >= qe:
         return None
     ref = _quote_trailing_ref(text, q, paras[q.last_para].end)
-    if ref is None:
-        ref = _leading_ref(text, s, q.open_pos, masks)
+    if ref is None or ref.back is not None:
+        # 'Dr X said: "...' over paragraphs, then '...," she added': the name before the quote
+        # is its speaker; the pronoun after it would look back past her to an earlier speaker
+        lead = _leading_ref(text, s, q.open_pos, masks)
+        if ref is None or (lead is not None and lead.back is None and lead.name):
+            ref = lead
     return Quote(text[qs:qe], None, source, qs, qe, "direct"), ref
 
 

@@ -62,7 +62,9 @@ from stance.extract.attribution import (
     _is_heading,
     _is_standalone,
     _last_outside,
+    _leading_ref,
     _Masks,
+    _quote_trailing_ref,
     _reported_unit,
 )
 from stance.extract.marks import _find_quotes, _QuoteSpan
@@ -178,8 +180,10 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
 
 def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote]:
     """Direct quotes and reported speech of the body paragraphs, with speakers, in order."""
-    quotes = _find_quotes(text, paras)
+    quotes = _split_unclosed(text, _find_quotes(text, paras), paras)
     per_para, starts_at = _quote_intervals(quotes, len(paras))
+    # the reopening marks of continued quotes: their sentences belong to a direct unit already
+    reopened = {a - 1 for q in quotes for a, _, _ in q.pieces[1:]}
     units = _Units(text, _Speakers(_mentions(text, paras)))
     for k, p in enumerate(paras):
         masks = _Masks(per_para[k])
@@ -193,9 +197,37 @@ def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote
                 if found is not None:
                     fallback = prev_quote_speaker or units.speakers.last["any"]
                     prev_quote_speaker = units.add(*found, fallback)
-            if not direct:
+            if not direct and not any(a in reopened for a, _ in masks.starting_in(s, e)):
                 _reported_sentence(units, s, e, masks, heading, source)
     return units.finish()
+
+
+def _split_unclosed(text: str, quotes: list[_QuoteSpan], paras: list[_Para]) -> list[_QuoteSpan]:
+    """Quotes that ran on over a missing closing mark, cut back at the paragraph end.
+
+    A quote still open at a paragraph's end continues when the next paragraph opens with a
+    mark (the convention for multi-paragraph quotes), so ``Dr A said: “We back it.`` with its
+    closing mark missing, then ``“It is a disaster,” said Mr B.``, reads as one quote of Mr B.
+    When the quote's introduction names one speaker (``Dr A said:``) and the attribution after
+    its last paragraph names another (``said Mr B``), the last paragraph is a quote of its
+    own. A continuation attributed by a pronoun (``he added``) or by the same name stays whole.
+    """
+    out: list[_QuoteSpan] = []
+    for q in quotes:
+        if len(q.pieces) < 2 or q.close_pos is None:
+            out.append(q)
+            continue
+        first_para, last = paras[q.pieces[0][2]], q.pieces[-1]
+        lead = _leading_ref(text, first_para.start, q.open_pos, _Masks([]))
+        tail = _QuoteSpan(q.family, last[0] - 1, pieces=[last], close_pos=q.close_pos)
+        trail = _quote_trailing_ref(text, tail, paras[last[2]].end)
+        named = [r.name for r in (lead, trail) if r is not None and r.back is None and not r.ahead]
+        if len(named) == 2 and not speakers_match(*named):
+            out.append(replace(q, pieces=q.pieces[:-1], close_pos=None))
+            out.append(tail)
+        else:
+            out.append(q)
+    return out
 
 
 def _quote_intervals(
