@@ -111,13 +111,18 @@ def test_training_runs_two_stages_and_records_them(transformer_config, adapted_c
     assert record["stage_one_rows"] == 6 and record["real_quotes"] == 6
     assert record["replayed_rows"] == 6 and record["epochs"] == 2 and not record["stage_one_reused"]
     assert len(record["stage_two_history"]) == 2
+    # each stage's batch per optimiser step: one process, one device, no accumulation here
+    assert meta["effective_batch_size"] == meta["config"]["transformer"]["batch_size"]
+    assert record["stage_two_effective_batch_size"] == record["batch_size"]
     # Stage one chose its epoch on validation; the kept model was scored after stage two.
     assert meta["best_epoch"] is not None and meta["metrics"]["validation"]["n"] > 0
     assert meta["train_seconds"] == pytest.approx(
         record["stage_one_seconds"] + record["stage_two_seconds"], abs=0.01)  # fmt: skip
     predictor = load_uncached(result.model_dir)
     assert np.asarray(predictor.predict_proba(["The network works."])).shape == (1, 3)
-    assert "Adaptation" in (Path(result.model_dir) / "README.md").read_text(encoding="utf-8")
+    card = (Path(result.model_dir) / "README.md").read_text(encoding="utf-8")
+    assert "Adaptation" in card
+    assert f"in batches of {record['batch_size']} statements. The last epoch" in card
 
 
 def test_a_reused_stage_one_gives_the_same_model(transformer_config, adapted_corpus, tmp_path):

@@ -807,6 +807,8 @@ def _train_two_stages(
         "stage_one_reused": reused,
         "stage_one_seconds": round(first.train_seconds, 3),
         "stage_two_seconds": round(second.train_seconds, 3),
+        # the top-level effective_batch_size is stage one's; stage two's may differ
+        "stage_two_effective_batch_size": second.effective_batch_size,
         "stage_one_validation_macro_f1": (first.metrics.get("validation") or {}).get("macro_f1"),
         "stage_two_class_weights": (dict(zip(s.labels, weights_two))
                                     if weights_two is not None else None),
@@ -1101,11 +1103,14 @@ def _adaptation_markdown(record: dict[str, Any]) -> str:
     )
     first = record["stage_one_validation_macro_f1"]
     first = f"; validation macro-F1 {first:.3f}" if first is not None else ""
+    # models saved before the stage-two batch was recorded have only the per-device size
+    batch = record.get("stage_two_effective_batch_size") or record["batch_size"]
     return (
         f"Trained in two stages (`stance.models.adaptation`): first on {record['stage_one_rows']} "
         f"authored statements (the history above{first}), then {record['epochs']} epochs at learning "
         f"rate {record['learning_rate']:g} on {record['real_quotes']} real article quotes mixed with "
-        f"{record['replayed_rows']} replayed authored statements. The last epoch of stage two is "
+        f"{record['replayed_rows']} replayed authored statements, in batches of {batch} statements. "
+        "The last epoch of stage two is "
         f"kept; the validation figures of this card are measured after it.{reused}"
     )
 
