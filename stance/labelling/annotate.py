@@ -68,8 +68,8 @@ class Session:
         from stance.labelling.suggest import _read_pool
 
         check_jsonl_output(output, [input], "labelled output")
-        items = _read_pool(Path(input), text_column)
-        _check_vocabularies(Path(input))
+        path = Path(input)
+        items = _read_pool(path, text_column, lambda line, r: _check_vocabularies(path, line, r))
         session = cls(items, Path(output), tuple(labels), dict(defaults or {}))
         session.defaults.setdefault("source", Path(input).name)
         session._load_answers()
@@ -247,18 +247,16 @@ def _show(console: Any, session: Session, item: dict[str, Any], articles_dir: Pa
     console.print(Panel(body, title=f"{done + 1}/{total}  {item['id']}", subtitle=meta))
 
 
-def _check_vocabularies(path: Path) -> None:
+def _check_vocabularies(path: Path, line: int, record: dict[str, Any]) -> None:
     """A role or reform carried by the input is written into every answer: refuse one outside
     the guidelines' vocabularies before any labelling, not at `data merge` after it."""
     from stance.data.corpus import vocabulary_problem
-    from stance.data.io import read_records
 
-    for line, record in read_records(path):
-        for name in VOCABULARIES:
-            problem = vocabulary_problem(name, record.get(name))
-            if problem:
-                raise DataError(path, f"{problem}; fix the input or drop the column and give "
-                                f"--{name}", line=line)  # fmt: skip
+    for name in VOCABULARIES:
+        problem = vocabulary_problem(name, record.get(name))
+        if problem:
+            raise DataError(path, f"{problem}; fix the input or drop the column and give "
+                            f"--{name}", line=line)  # fmt: skip
 
 
 def run_session(

@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +100,21 @@ def _tfidf(texts: Sequence[str]) -> Any:
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(list(texts))
 
 
-def _read_pool(path: Path, text_column: str) -> list[dict[str, Any]]:
-    """The input quotes (every column kept), each with an ``id``; unlabelled or not."""
+def _read_pool(path: Path, text_column: str,
+               check: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The input quotes (every column kept), each with an ``id``; unlabelled or not.
+
+    ``check(line, record)``, if given, sees every record first (in one reading of the file)
+    and raises DataError to refuse it.
+    """
     pool = []
     for line, record in read_records(path):
         try:
             text = validate_text(record.get(text_column), f"column {text_column!r}")
         except (TypeError, ValueError) as exc:
             raise DataError(path, f"{exc}; every quote needs a text", line=line) from None
+        if check is not None:
+            check(line, record)
         pool.append({**record, "id": item_id(record, text), "text": text})
     return pool
 
