@@ -59,19 +59,26 @@ def one_line_break(text: str) -> str:
     return _OTHER_BREAK_RE.sub("\n", text) if _OTHER_BREAK_RE.search(text) else text
 
 
-def _lines(text: str) -> list[tuple[int, str]]:
-    """(offset of the line break after it, line without surrounding space) for every line
-    that a line break ends; the last line has no break and is left out."""
-    out, pos = [], 0
+# What surrounds a line's words: the zones reader strips the same characters.
+_SPACE = " \t\r\f\v\u00a0\ufeff\u200b"
+
+
+def _lines(text: str) -> list[tuple[int | None, str]]:
+    """Each line as (offset of the line break that ends it, or None for the last line; the
+    line without surrounding space)."""
+    out: list[tuple[int | None, str]] = []
+    pos = 0
     while (nl := text.find("\n", pos)) >= 0:
-        out.append((nl, text[pos:nl].strip(" \t\r\f\v\u00a0\ufeff\u200b")))
+        out.append((nl, text[pos:nl].strip(_SPACE)))
         pos = nl + 1
+    out.append((None, text[pos:].strip(_SPACE)))
     return out
 
 
 def _continues(line: str, nxt: str) -> bool:
     """True when a line break falls inside a sentence: the line does not end one and the
-    next line carries on in lower case (or this line ends with a comma, dash or hyphen)."""
+    next line carries on in lower case (or this line ends with a comma, a semicolon or a
+    spaced dash)."""
     if not line or not nxt or _SENTENCE_END_RE.search(line):
         return False
     # a spaced dash ("GP practices -"), not a rule of dashes ("-------")
@@ -97,8 +104,7 @@ def is_hard_wrapped(text: str) -> bool:
         >>> is_hard_wrapped("Dr Ann Lee said the plan would work.\\nShe is a GP.\\n")
         False
     """
-    text = one_line_break(text)
-    lines = [line for _, line in _lines(text)] + [text[text.rfind("\n") + 1 :].strip()]
+    lines = [line for _, line in _lines(one_line_break(text))]
     width = _width(lines)
     if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
         return False
@@ -147,13 +153,12 @@ def unwrap(text: str) -> str:
     text = one_line_break(text)
     if not is_hard_wrapped(text):
         return text
-    breaks = _lines(text)
-    lines = [line for _, line in breaks]
-    width = _width(lines)
+    lines = _lines(text)
+    width = _width([line for _, line in lines])
     chars = list(text)
-    for k, (nl, line) in enumerate(breaks):
-        following = breaks[k + 1][1] if k + 1 < len(breaks) else text[nl + 1 :].strip()
-        raw_next = text[nl + 1 : text.find("\n", nl + 1) if k + 1 < len(breaks) else len(text)]
+    for (nl, line), (next_nl, following) in zip(lines, lines[1:]):
+        assert nl is not None  # only the last line has no break, and it is never first here
+        raw_next = text[nl + 1 : len(text) if next_nl is None else next_nl]
         if _ends_paragraph(line, following, raw_next, width):
             continue
         chars[nl] = " "
