@@ -68,7 +68,7 @@ def extract(
     folder is ARTICLES (default data/articles).
     """
     from stance.extract.quotes import extract_quotes, read_article
-    from stance.extract.wrap import is_hard_wrapped
+    from stance.extract.wrap import one_line_break, unwrap
 
     if evaluate:
         _evaluate(articles, gold, as_json)
@@ -81,7 +81,7 @@ def extract(
     files = _article_files(articles)
     for path in files:
         article = read_article(path)
-        if is_hard_wrapped(article):
+        if unwrap(article) != one_line_break(article):  # some lines were joined, not only seen
             typer.echo(
                 f"note: {path} looks hard-wrapped; its lines were joined into paragraphs", err=True
             )

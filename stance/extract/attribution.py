@@ -260,11 +260,15 @@ def _direct_unit(text, q, s, paras, masks, source) -> tuple[Quote, _Ref | None] 
     if qs >= qe:
         return None
     ref = _quote_trailing_ref(text, q, paras[q.last_para].end)
-    if ref is None or ref.back is not None:
+    if ref is None:
+        ref = _leading_ref(text, s, q.open_pos, masks)
+    elif ref.back is not None and len(q.pieces) > 1:
         # 'Dr X said: "...' over paragraphs, then '...," she added': the name before the quote
-        # is its speaker; the pronoun after it would look back past her to an earlier speaker
+        # is its speaker; the pronoun after its last paragraph would look back past her to an
+        # earlier speaker. (Within one sentence the pronoun decides: 'After Dr X spoke, "...,"
+        # he said' is not Dr X's.)
         lead = _leading_ref(text, s, q.open_pos, masks)
-        if ref is None or (lead is not None and lead.back is None and lead.name):
+        if lead is not None and lead.back is None and lead.name:
             ref = lead
     return Quote(text[qs:qe], None, source, qs, qe, "direct"), ref
 
