@@ -925,6 +925,59 @@ def test_hard_wrapped_seed_articles_give_the_same_units(width):
         assert all(wrapped[q.start : q.end] == q.text for q in extract_quotes(wrapped))
 
 
+def test_balanced_and_byte_counting_wrappers_give_the_same_units():
+    """Wrappers that do not fill each line to the width: balanced ones (GNU fmt), simulated by
+    wrapping each paragraph at its own width, and ones that count UTF-8 bytes (fold -s, PHP
+    wordwrap), whose lines with curly quotes are shorter in characters."""
+    import shutil
+    import subprocess
+    import textwrap
+
+    for path in sorted(SEED_ARTICLES.glob("*.txt")):
+        art = path.read_text(encoding="utf-8")
+        widths = [62, 66, 70, 72]
+        paras = [textwrap.fill(p, widths[k % 4], break_long_words=False, break_on_hyphens=False)
+                 for k, p in enumerate(art.split("\n")) if p.strip()]  # fmt: skip
+        assert _normalised("\n\n".join(paras)) == _normalised(art), path.name
+        for tool in (["fmt", "-w", "72"], ["fold", "-s", "-w", "72"]):
+            if shutil.which(tool[0]) is None:
+                continue
+            spaced = art.replace("\n", "\n\n")
+            wrapped = subprocess.run(tool, input=spaced, capture_output=True, text=True).stdout
+            assert _normalised(wrapped) == _normalised(art), (tool[0], path.name)
+
+
+def test_an_unbreakable_url_line_does_not_set_the_wrap_width():
+    import textwrap
+
+    intro = (
+        "Dr Ann Lee, a GP in the town who chairs the local medical committee, said: “We back "
+        "the plan because it works for patients, and the practices have asked for it.”"
+    )
+    url = ("The plan is at https://www.england.nhs.uk/publication/primary-care-networks-plan-"
+           "2025-26/ and runs to 40 pages.")  # fmt: skip
+    art = "\n\n".join(textwrap.fill(p, 72, break_long_words=False) for p in (intro, url))
+    assert [(k, sp) for k, sp, _ in units(art)][0] == ("direct", "Dr Ann Lee")
+
+
+def test_wrapped_bullets_with_hanging_indents_stay_whole():
+    import textwrap
+
+    paras = [
+        "NHS England said the practices in the new federation would be expected to take on "
+        "extra patients from the three surgeries that are closing in the town.",
+        "Dr Ann Lee, a GP in the town who chairs the local medical committee, said: “We back "
+        "the plan because it works for patients, and the practices have asked for it.”",
+        "Mr Bo Ng, who chairs the federation of the practices in the city, said the plan was "
+        "one that the practices could not afford without more money from the government.",
+    ]
+    bullets = [textwrap.fill(p, 72, initial_indent="- ", subsequent_indent="  ") for p in paras]
+    wrapped = "The committee listed its concerns:\n" + "\n".join(bullets) + "\n"
+    flat = "The committee listed its concerns:\n" + "\n".join("- " + p for p in paras) + "\n"
+    assert _normalised(wrapped) == _normalised(flat)
+    assert [sp for _, sp, _ in _normalised(flat)] == ["NHS England", "Dr Ann Lee", "Mr Bo Ng"]
+
+
 def test_hard_wrapped_without_blank_lines_still_reads_most_articles():
     """Without blank lines a paragraph ends where its last line is too short for the next
     word, so a nearly full one runs on into the next paragraph (docs/extraction.md, Known

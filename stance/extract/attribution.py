@@ -10,7 +10,10 @@ from stance.extract.marks import _QuoteSpan
 from stance.extract.names import (
     _clause_subject,
     _clean_name,
+    _core_tokens,
+    _has_title,
     _is_cap,
+    _is_org,
     _looks_like_name,
     _name_run_at_end,
     _Ref,
@@ -161,6 +164,35 @@ def _leading_ref(text: str, s: int, i: int, masks: _Masks) -> _Ref | None:
     return None
 
 
+def _intro_ref(text: str, s: int, i: int, masks: _Masks) -> _Ref | None:
+    """The speaker of ``Dr X said: "...`` / ``Dr X warned, "...``: a subject and reporting verb
+    with nothing but a colon or a comma between the verb and the opening mark at ``i``."""
+    last = None
+    for m in _verbs(text, max(s, i - _SUBJECT_WINDOW), i, masks):
+        last = m
+    if last is None or text[last.end() : i].strip() not in ("", ":", ","):
+        return None
+    return _subject_ref(text[max(s, last.start() - _SUBJECT_WINDOW) : last.start()])
+
+
+def _personal_name(ref: _Ref | None) -> set[str] | None:
+    """The lower-cased words of a reference that plainly names a person (a title, or two
+    capitalised words that are neither a role nor an organisation); None for a pronoun, a
+    role ("the Health Secretary", "the GP"), an organisation or an unnamed source."""
+    if ref is None or not ref.name or ref.back or ref.ahead or ref.unnamed or _is_org(ref.name):
+        return None
+    core = _core_tokens(ref.name)
+    if not _has_title(ref.name):
+        roles = [t for t in core if _ROLE_WORD_RE.fullmatch(t) or t.lower() in _ROLE_EXTRAS]
+        if len(core) < 2 or roles or not all(_is_cap(t) for t in core):
+            return None
+    return {t.lower() for t in core}
+
+
+# Words of a role that _ROLE_WORD_RE (the last word of a role) does not cover.
+_ROLE_EXTRAS = frozenset({"chief", "state", "health", "clinical", "medical", "national", "general"})
+
+
 def _first_outside(pattern: re.Pattern, text: str, s: int, e: int, masks: _Masks) -> str | None:
     for m in pattern.finditer(text, s, e):
         if not masks.inside(m.start()):
@@ -262,14 +294,14 @@ def _direct_unit(text, q, s, paras, masks, source) -> tuple[Quote, _Ref | None] 
     ref = _quote_trailing_ref(text, q, paras[q.last_para].end)
     if ref is None:
         ref = _leading_ref(text, s, q.open_pos, masks)
-    elif ref.back is not None and len(q.pieces) > 1:
-        # 'Dr X said: "...' over paragraphs, then '...," she added': the name before the quote
-        # is its speaker; the pronoun after its last paragraph would look back past her to an
-        # earlier speaker. (Within one sentence the pronoun decides: 'After Dr X spoke, "...,"
-        # he said' is not Dr X's.)
-        lead = _leading_ref(text, s, q.open_pos, masks)
-        if lead is not None and lead.back is None and lead.name:
-            ref = lead
+    elif _personal_name(ref) is None:
+        # 'Dr X said: "...," she added' (over one paragraph or several) or '..., the GP said':
+        # the name that introduces the quote is its speaker; the pronoun would look back past
+        # her to an earlier speaker, the role would replace her name. Only a name right before
+        # the quote counts: in 'After Dr X spoke, he hit back: "...," he said' it is not hers.
+        intro = _intro_ref(text, s, q.open_pos, masks)
+        if intro is not None and intro.name and not (intro.back or intro.ahead):
+            ref = intro
     return Quote(text[qs:qe], None, source, qs, qe, "direct"), ref
 
 

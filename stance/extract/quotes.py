@@ -59,11 +59,12 @@ from stance.errors import DataError
 from stance.extract.attribution import (
     _direct_unit,
     _first_outside,
+    _intro_ref,
     _is_heading,
     _is_standalone,
     _last_outside,
-    _leading_ref,
     _Masks,
+    _personal_name,
     _quote_trailing_ref,
     _reported_unit,
 )
@@ -71,9 +72,6 @@ from stance.extract.marks import _find_quotes, _QuoteSpan
 from stance.extract.names import (
     _clause_subject,
     _clean_name,
-    _core_tokens,
-    _has_title,
-    _is_org,
     _mentions,
     _Ref,
     _split_commas,
@@ -215,12 +213,12 @@ def _split_unclosed(text: str, quotes: list[_QuoteSpan], paras: list[_Para]) -> 
     """Quotes that ran on over a missing closing mark, cut back at the paragraph end.
 
     A quote still open at a paragraph's end continues when the next paragraph opens with a
-    mark (the convention for multi-paragraph quotes), so ``Dr A said: “We back it.`` with its
-    closing mark missing, then ``“It is a disaster,” said Mr B.``, reads as one quote of Mr B.
-    When the quote's own sentence introduces it with one person's name (``Dr A said:``) and
-    the attribution after its last paragraph names a plainly different person (``said Mr
-    B``), the last paragraph is a quote of its own. A continuation attributed by a pronoun,
-    a role, an organisation or another form of the same name stays whole.
+    mark (the convention for multi-paragraph quotes), so ``Dr Ann Lee said: “We back it.``
+    with its closing mark missing, then ``“It is a disaster,” said Mr Bo Ng.``, reads as one
+    quote of Mr Ng. When the name right before the quote (``Dr Ann Lee said:``) and the one
+    after its last paragraph (``said Mr Bo Ng``) plainly name two people (no word in common),
+    the last paragraph is a quote of its own. A continuation attributed by a pronoun, a role,
+    an organisation or another form of the same name stays whole.
     """
     per_para, _ = _quote_intervals(quotes, len(paras))
     out: list[_QuoteSpan] = []
@@ -231,30 +229,15 @@ def _split_unclosed(text: str, quotes: list[_QuoteSpan], paras: list[_Para]) -> 
         k, last = q.pieces[0][2], q.pieces[-1]
         masks = _Masks(per_para[k])
         s = next(a for a, e in _sentences(text, paras[k], masks) if a <= q.open_pos < e)
-        lead = _leading_ref(text, s, q.open_pos, masks)
+        intro = _personal_name(_intro_ref(text, s, q.open_pos, masks))
         tail = _QuoteSpan(q.family, last[0] - 1, pieces=[last], close_pos=q.close_pos)
-        trail = _quote_trailing_ref(text, tail, paras[last[2]].end)
-        if _different_people(lead, trail):
+        after = _personal_name(_quote_trailing_ref(text, tail, paras[last[2]].end))
+        if intro is not None and after is not None and not intro & after:
             out.append(replace(q, pieces=q.pieces[:-1], close_pos=None))
             out.append(tail)
         else:
             out.append(q)
     return out
-
-
-def _different_people(a: _Ref | None, b: _Ref | None) -> bool:
-    """Two references that plainly name two people: personal names (a title, or two
-    capitalised words, and not an organisation) that share no word once titles are dropped.
-    "Sir Bruce" and "Professor Sir Bruce Keogh", or "the GP" and "Dr Ann Lee", may be one."""
-    words = []
-    for ref in (a, b):
-        if ref is None or not ref.name or ref.back or ref.ahead or ref.unnamed:
-            return False
-        core = [t.lower() for t in _core_tokens(ref.name)]
-        if _is_org(ref.name) or not (_has_title(ref.name) or len(core) >= 2):
-            return False
-        words.append(set(core))
-    return not words[0] & words[1]
 
 
 def _quote_intervals(

@@ -7,21 +7,23 @@ several lines), so each line end would cut a quote in the middle of a sentence.
 
 :func:`unwrap` joins the lines of each paragraph by turning their line breaks into spaces,
 one character for one, so every offset still points into the original article. It only acts
-on text that :func:`is_hard_wrapped` recognises, and a line ends its paragraph when:
+on text that :func:`is_hard_wrapped` recognises: lines of at most 40-110 characters, several
+of them broken in the middle of a sentence, where either most breaks fall where the next word
+would not have fitted (what filling each line does, counted in characters or in UTF-8 bytes)
+or blank lines separate the paragraphs (balanced wrappers such as ``fmt`` fill lines less).
 
-- the next line is blank (the usual paragraph separator of wrapped text), or indented when
-  this one is not (a paragraph's indented first line);
-- the next line's first word would have fitted on it: the writer ended the line there (a
-  paragraph's last line, a heading, a byline, a list item), not the wrapping;
-- it or the next line is a comment marker ("Readers' comments");
-- it ends a sentence and the next line opens a new block: a quote mark (a new quoted
-  paragraph, the newspaper convention) or a bullet.
+With blank lines between paragraphs, the lines of each block are joined, except after a line
+that is neither nearly full nor followed by a lower-case word (a heading, a byline), before a bullet
+that follows a full stop, and around a comment marker ("Readers' comments"). Without
+them, a line also ends its paragraph when the next word would have fitted on it (the writer
+ended it there: a paragraph's last line, a heading, a byline, a list item), when the next line
+is indented and this one is not, or when it ends a sentence and the next line opens with a
+quote mark (a new quoted paragraph, the newspaper convention); a paragraph whose last line
+happens to be nearly full then runs on into the next one.
 
-Without blank lines between paragraphs, a paragraph whose last line happens to be nearly full
-runs on into the next one.
-
-The test for wrapping is deliberately strict: a page of short lines (menus, headings, lists,
-short paragraphs) is not wrapped prose, and wrongly joining its lines would merge quotes.
+Layout is the only evidence, so one-paragraph-per-line text whose lines all run to about the
+same length and break mid-sentence (lower-case readers' comments of one length, say) can look
+wrapped; a page of short or uneven lines (menus, headings, lists, short paragraphs) does not.
 """
 
 from __future__ import annotations
@@ -38,14 +40,15 @@ __all__ = ["is_hard_wrapped", "one_line_break", "unwrap"]
 # minimum is a list or a menu. Joining the lines of either would be wrong.
 MIN_WRAP_WIDTH = 40
 MAX_WRAP_WIDTH = 110
-# A text counts as wrapped when at least this share of the line breaks after its lines of at
-# least half the width look like a wrap (the next word would not have fitted), and at least
-# this many of those fall mid-sentence (the sentence plainly goes on).
-MIN_WRAPPED_SHARE = 0.6
+# A text counts as wrapped when at least this many of the breaks after its lines of at least
+# half the width fall mid-sentence (the sentence plainly goes on), and either this share of
+# those breaks fall where the next word would not have fitted, or blank lines separate its
+# paragraphs and at least half of the breaks fall mid-sentence.
 MIN_WRAPPED_BREAKS = 3
-# A line longer than this many times the 90th percentile of the line lengths is an unbroken
-# URL or the like, not a guide to the wrap width.
-_OUTLIER = 1.25
+MIN_WRAPPED_SHARE = 0.6
+# With blank lines between paragraphs, a line of at least this share of the wrap width is
+# full enough to have been wrapped by a balanced wrapper.
+FULL_LINE_SHARE = 0.75
 
 _SENTENCE_END_RE = re.compile(r"[.!?…:][" + re.escape(_QUOTE_CHARS) + r")\]]*$")
 _OPENING_MARKS = "\"'“‘„«"
@@ -71,6 +74,7 @@ class _Line(NamedTuple):
     end: int | None  # offset of the line break that ends it; None for the last line
     indented: bool
     length: int  # with its indentation, as a wrapper counts it, without trailing space
+    size: int  # the same in UTF-8 bytes (some wrappers count bytes)
     text: str  # without surrounding space
 
 
@@ -79,9 +83,10 @@ def _lines(text: str) -> list[_Line]:
     pos = 0
     while True:
         nl = text.find("\n", pos)
-        raw = text[pos:] if nl < 0 else text[pos:nl]
-        end = None if nl < 0 else nl
-        out.append(_Line(end, raw[:1] in (" ", "\t"), len(raw.rstrip(_SPACE)), raw.strip(_SPACE)))
+        raw = (text[pos:] if nl < 0 else text[pos:nl]).rstrip(_SPACE)
+        indented = raw[:1] in (" ", "\t")
+        out.append(_Line(None if nl < 0 else nl, indented, len(raw), len(raw.encode()),
+                         raw.strip(_SPACE)))  # fmt: skip
         if nl < 0:
             return out
         pos = nl + 1
@@ -98,28 +103,44 @@ def _continues(line: str, nxt: str) -> bool:
     return nxt[0].islower() or line[-1] in ",;" or dash
 
 
-def _width(lines: list[_Line]) -> int:
-    """The wrap width: the longest non-blank line, leaving out outliers (see ``_OUTLIER``)."""
-    lengths = sorted(line.length for line in lines if line.text)
-    if not lengths:
-        return 0
-    p90 = lengths[(9 * len(lengths)) // 10]
-    return max(n for n in lengths if n <= _OUTLIER * p90)
+def _p90(values: list[int]) -> int:
+    ordered = sorted(values)
+    return ordered[(9 * len(ordered)) // 10] if ordered else 0
 
 
-def _wrap_point(line: _Line, nxt: _Line, width: int) -> bool:
-    """A break that wrapping at ``width`` would make: the next line's first word would not
-    have fitted on this line. Wrapping breaks every full line so; a writer's own line ends
-    (paragraphs, headings, list items) rarely fall just there."""
+class _Layout(NamedTuple):
+    width: int  # the wrap width: the 90th percentile of the lengths of lines of two words or more
+    width_bytes: int
+    blank_separated: bool  # blank lines between paragraphs of several lines
+
+
+def _layout(lines: list[_Line]) -> _Layout:
+    # A line of one word (a long URL) is as long as the word, whatever the wrap width.
+    full = [line for line in lines if " " in line.text]
+    blocks, run = [], 0
+    for line in lines + [_Line(None, False, 0, 0, "")]:
+        if line.text:
+            run += 1
+        elif run:
+            blocks.append(run)
+            run = 0
+    several = sum(n > 1 for n in blocks)
+    return _Layout(_p90([line.length for line in full]), _p90([line.size for line in full]),
+                   len(blocks) >= 3 and several >= 2)  # fmt: skip
+
+
+def _wrap_point(line: _Line, nxt: _Line, layout: _Layout) -> bool:
+    """A break that filling lines to the wrap width would make: the next line's first word
+    would not have fitted on this line, counted in characters or in bytes."""
     if not line.text or not nxt.text:
         return False
-    # a no-break space joins words into one that wrapping does not break
-    return line.length + 1 + len(nxt.text.split(" ", 1)[0]) > width
+    word = nxt.text.split(" ", 1)[0]  # a no-break space joins words that wrapping keeps whole
+    return (line.length + 1 + len(word) > layout.width
+            or line.size + 1 + len(word.encode()) > layout.width_bytes)  # fmt: skip
 
 
 def is_hard_wrapped(text: str) -> bool:
-    """Whether ``text`` looks hard-wrapped: lines of at most 40-110 characters, most of them
-    broken where wrapping would break them, several in the middle of a sentence.
+    """Whether ``text`` looks hard-wrapped (see the module docstring).
 
     Example:
         >>> is_hard_wrapped("Dr Ann Lee said the plan was one that the practices in the\\n"
@@ -131,31 +152,42 @@ def is_hard_wrapped(text: str) -> bool:
         False
     """
     lines = _lines(one_line_break(text))
-    width = _width(lines)
-    if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
+    layout = _layout(lines)
+    if not MIN_WRAP_WIDTH <= layout.width <= MAX_WRAP_WIDTH:
         return False
     # Breaks after lines of at least half the width: short lines (headings, menus, a
-    # paragraph's last line) are line ends of the writer's in wrapped text too.
-    pairs = [(a, b) for a, b in zip(lines, lines[1:]) if b.text and a.length >= width / 2]
-    wraps = [(a, b) for a, b in pairs if _wrap_point(a, b, width)]
-    mid = sum(_continues(a.text, b.text) for a, b in wraps)
-    return mid >= MIN_WRAPPED_BREAKS and len(wraps) >= MIN_WRAPPED_SHARE * len(pairs)
-
-
-def _ends_paragraph(line: _Line, nxt: _Line, width: int) -> bool:
-    """Whether the break after ``line`` ends its paragraph (see the module docstring)."""
-    if not line.text or not nxt.text or (nxt.indented and not line.indented):
+    # paragraph's last line) are the writer's own line ends in wrapped text too.
+    pairs = [(a, b) for a, b in zip(lines, lines[1:]) if b.text and a.length >= layout.width / 2]
+    mid = sum(_continues(a.text, b.text) for a, b in pairs)
+    if mid < MIN_WRAPPED_BREAKS:
+        return False
+    if sum(_wrap_point(a, b, layout) for a, b in pairs) >= MIN_WRAPPED_SHARE * len(pairs):
         return True
-    if not _wrap_point(line, nxt, width):
-        return True  # the next word would have fitted: the writer ended the line here
+    return layout.blank_separated and mid >= len(pairs) / 2
+
+
+def _ends_paragraph(line: _Line, nxt: _Line, layout: _Layout) -> bool:
+    """Whether the break after ``line`` ends its paragraph (see the module docstring)."""
+    if not line.text or not nxt.text:
+        return True
     if _COMMENT_MARKER_RE.match(line.text) or _COMMENT_MARKER_RE.match(nxt.text):
         return True
-    # A wrapped line goes on, unless it ends a sentence and what follows opens a new block. A
-    # dash that wrapping moved to the start of a line ("standalone GP practices\n- in a bid")
-    # is not a bullet: it follows a line that does not end a sentence.
     ends_sentence = bool(_SENTENCE_END_RE.search(line.text))
-    opens_block = nxt.text[0] in _OPENING_MARKS or bool(_BULLET_RE.match(nxt.text))
-    return ends_sentence and opens_block
+    fits = not _wrap_point(line, nxt, layout)
+    # A dash that wrapping moved to the start of a line ("standalone GP practices\n- in a
+    # bid") is no bullet: it follows a line that does not end a sentence and that is full
+    # (or, in blocks between blank lines, any such line: balanced wrappers fill lines less).
+    if _BULLET_RE.match(nxt.text) and (ends_sentence or (fits and not layout.blank_separated)):
+        return True
+    if layout.blank_separated:
+        # Balanced wrappers fill lines less than the width, so a line goes on when it is
+        # nearly full or its sentence plainly does; a shorter one (a heading, a byline, a menu
+        # item) was ended by the writer.
+        full = line.length >= FULL_LINE_SHARE * layout.width
+        return fits and not full and not nxt.text[0].islower()
+    if fits or (nxt.indented and not line.indented and not _BULLET_RE.match(line.text)):
+        return True  # the writer ended the line, or indented a paragraph's first line
+    return ends_sentence and nxt.text[0] in _OPENING_MARKS
 
 
 def unwrap(text: str) -> str:
@@ -182,10 +214,10 @@ def unwrap(text: str) -> str:
     if not is_hard_wrapped(text):
         return text
     lines = _lines(text)
-    width = _width(lines)
+    layout = _layout(lines)
     chars = list(text)
     for line, following in zip(lines, lines[1:]):
-        if _ends_paragraph(line, following, width):
+        if _ends_paragraph(line, following, layout):
             continue
         nl = line.end
         assert nl is not None  # only the last line has no break, and it is never first here
