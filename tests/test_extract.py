@@ -145,6 +145,8 @@ def test_a_quote_over_two_paragraphs_keeps_the_speaker_named_before_it(after):
         ("The Royal College of GPs said:", "the RCGP said"),
         ("Dr Ann Lee said:", "the GP said"),
         ("A GP partner in Devon, who asked not to be named, said:", "the GP added"),
+        ("Jeremy Hunt said:", "the Health Secretary said"),
+        ("Dr Ann Lee said:", "the Chief Executive added"),
     ],
 )
 def test_a_quote_over_two_paragraphs_named_twice_in_two_forms_stays_whole(intro, after):
@@ -170,6 +172,18 @@ def test_an_earlier_sentence_does_not_introduce_a_quote():
         ("direct", "Dr Ann Lee"),
         ("direct", "Dr Ann Lee"),
     ]
+
+
+@pytest.mark.parametrize(
+    "art",
+    [
+        "Dr Ann Lee said: “We will back the plan if the money follows it,” she said.\n",
+        "Mr Bo Ng opened the meeting.\n\nDr Ann Lee warned: “We will not back the plan unless "
+        "it is funded,” she told Pulse.\n",
+    ],
+)
+def test_a_name_right_before_a_quote_beats_a_pronoun_after_it(art):
+    assert [(k, sp) for k, sp, _ in units(art)][-1] == ("direct", "Dr Ann Lee")
 
 
 def test_within_one_sentence_the_attribution_after_a_quote_decides():
