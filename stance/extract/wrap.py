@@ -180,9 +180,9 @@ def _ends_paragraph(line: _Line, nxt: _Line, layout: _Layout) -> bool:
     if _BULLET_RE.match(nxt.text) and (ends_sentence or (fits and not layout.blank_separated)):
         return True
     if layout.blank_separated:
-        # Balanced wrappers fill lines less than the width, so a line goes on when it is
-        # nearly full or its sentence plainly does; a shorter one (a heading, a byline, a menu
-        # item) was ended by the writer.
+        # Balanced wrappers fill lines less than the width, so a line goes on when the next
+        # word would not have fitted, when it is nearly full, or when the next line carries on
+        # in lower case; any other (a heading, a byline, a menu item) was ended by the writer.
         full = line.length >= FULL_LINE_SHARE * layout.width
         return fits and not full and not nxt.text[0].islower()
     if fits or (nxt.indented and not line.indented and not _BULLET_RE.match(line.text)):
