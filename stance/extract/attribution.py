@@ -149,9 +149,7 @@ def _trailing_ref(text: str, i: int, end: int) -> _Ref | None:
 
 def _leading_ref(text: str, s: int, i: int, masks: _Masks) -> _Ref | None:
     """Attribution before an opening mark in the same sentence: ``Dr X said:`` / ``According to X,``."""
-    best = None
-    for m in _verbs(text, max(s, i - _SUBJECT_WINDOW), i, masks):
-        best = m
+    best = _last_verb(text, s, i, masks)
     if best is not None:
         ref = _subject_ref(text[max(s, best.start() - _SUBJECT_WINDOW) : best.start()])
         if ref is not None:
@@ -164,12 +162,18 @@ def _leading_ref(text: str, s: int, i: int, masks: _Masks) -> _Ref | None:
     return None
 
 
-def _intro_ref(text: str, s: int, i: int, masks: _Masks) -> _Ref | None:
-    """The speaker of ``Dr X said: "...`` / ``Dr X warned, "...``: a subject and reporting verb
-    with nothing but a colon or a comma between the verb and the opening mark at ``i``."""
+def _last_verb(text: str, s: int, i: int, masks: _Masks) -> re.Match | None:
+    """The last reporting verb outside quotes in the subject window before ``i``."""
     last = None
     for m in _verbs(text, max(s, i - _SUBJECT_WINDOW), i, masks):
         last = m
+    return last
+
+
+def _intro_ref(text: str, s: int, i: int, masks: _Masks) -> _Ref | None:
+    """The speaker of ``Dr X said: "...`` / ``Dr X warned, "...``: a subject and reporting verb
+    with nothing but a colon or a comma between the verb and the opening mark at ``i``."""
+    last = _last_verb(text, s, i, masks)
     if last is None or text[last.end() : i].strip() not in ("", ":", ","):
         return None
     return _subject_ref(text[max(s, last.start() - _SUBJECT_WINDOW) : last.start()])

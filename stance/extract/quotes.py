@@ -69,13 +69,7 @@ from stance.extract.attribution import (
     _reported_unit,
 )
 from stance.extract.marks import _find_quotes, _QuoteSpan
-from stance.extract.names import (
-    _clause_subject,
-    _clean_name,
-    _mentions,
-    _Ref,
-    _split_commas,
-)
+from stance.extract.names import _clause_subject, _clean_name, _mentions, _Ref, _split_commas
 from stance.extract.segment import clause_cuts, split_unit
 from stance.extract.sentences import _sentences, _strip
 from stance.extract.speakers import _Speakers, speakers_match

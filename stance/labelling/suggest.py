@@ -104,8 +104,8 @@ def _read_pool(path: Path, text_column: str,
                check: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """The input quotes (every column kept), each with an ``id``; unlabelled or not.
 
-    ``check(line, record)``, if given, sees every record first (in one reading of the file)
-    and raises DataError to refuse it.
+    ``check(line, record)``, if given, sees each record as it is read (so the file is read
+    once) and raises DataError to refuse it.
     """
     pool = []
     for line, record in read_records(path):
