@@ -209,6 +209,7 @@ def test_baseline_config_ranges(raw, key, expected):
         ("weight_decay", -0.1, ">= 0"),
         ("early_stopping_patience", -1, ">= 0"),
         ("freeze_epochs", -1, ">= 0"),
+        ("freeze_lower_layers", -1, ">= 0"),
         ("gradient_accumulation_steps", 0, ">= 1"),
         ("eval_batch_size", 0, ">= 1"),
         ("max_length_percentile", 101, "in [50, 100]"),

@@ -204,6 +204,40 @@ def test_auto_max_length_and_practices_recorded(transformer_config, tiny_backbon
     assert not np.array_equal(after[f"bert.{q1}"], before[q1])
 
 
+def test_frozen_lower_layers_keep_their_weights_and_are_recorded(
+    transformer_config, tiny_backbone, tmp_path
+):
+    """freeze_lower_layers: the embeddings and layer 0 never move, the top layer trains, and the
+    model records how many parameters trained."""
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "m"
+    _train(transformer_config, out, **{"transformer.num_epochs": 1,
+                                       "transformer.freeze_lower_layers": 1})  # fmt: skip
+    before = load_file(tiny_backbone / "model.safetensors")
+    after = load_file(out / "model.safetensors")
+    frozen = [k for k in before if k.startswith(("embeddings.", "encoder.layer.0."))]
+    for name in frozen:
+        np.testing.assert_array_equal(after[f"bert.{name}"], before[name], err_msg=name)
+    for name in ("encoder.layer.1.attention.self.query.weight", "pooler.dense.weight"):
+        assert not np.array_equal(after[f"bert.{name}"], before[name]), name
+    meta = json.loads((out / "metadata.json").read_text())
+    frozen_size = sum(before[k].size for k in frozen)
+    assert meta["trainable_parameters"] == meta["num_parameters"] - frozen_size
+    assert meta["config"]["transformer"]["freeze_lower_layers"] == 1
+    assert (
+        "the lowest 1 encoder layer(s) kept their pre-trained weights"
+        in (out / "README.md").read_text()
+    )
+
+
+def test_freezing_more_layers_than_the_backbone_has_is_a_config_error(transformer_config, tmp_path):
+    with pytest.raises(ConfigError, match=r"freeze_lower_layers': expected an integer from 0 to 2 "
+                       r"\(the encoder layers of .*\), found 3; lower it"):  # fmt: skip
+        _train(transformer_config, tmp_path / "m", **{"transformer.freeze_lower_layers": 3})
+    assert not (tmp_path / "m").exists()
+
+
 def test_progress_lines_only_when_not_quiet(transformer_config, tmp_path, capsys):
     config = load_config(transformer_config, {"transformer.num_epochs": 1})
     config.output_dir = str(tmp_path / "loud")
@@ -273,6 +307,50 @@ def test_local_paths(tiny_backbone, tmp_path):
         resolve_backbone(str(tmp_path))
     with pytest.raises(ModelError, match="not found"):
         resolve_backbone(str(tmp_path / "nope" / "model"))
+
+
+def _tiny_encoder(kind: str, out: Path, tokenizer_dir: Path) -> Path:
+    """A 2-layer encoder checkpoint with its pooler, as sentence-transformers ships them."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel, MPNetConfig, MPNetModel
+
+    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "max_position_embeddings": 130}  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config_cls, model_cls = (
+        (MPNetConfig, MPNetModel) if kind == "mpnet" else (BertConfig, BertModel)
+    )
+    torch.manual_seed(0)
+    model_cls(config_cls(vocab_size=tokenizer.vocab_size, **sizes)).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_an_unused_pooler_is_not_a_weight_difference(tiny_backbone, tmp_path):
+    # MPNet's classifier replaces the checkpoint's pooler: every mpnet training used to warn.
+    from stance.models.transformer import _load_backbone
+
+    mpnet = _tiny_encoder("mpnet", tmp_path / "mpnet", tiny_backbone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, model, note = _load_backbone(resolve_backbone(str(mpnet)), ["a", "b", "c"])
+    assert "new classification head (classifier.dense, classifier.out_proj)" in note
+    assert not any("pooler" in name for name, _ in model.named_parameters())
+
+
+def test_other_unexpected_weights_still_warn(tiny_backbone, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from stance.models.transformer import _load_backbone
+
+    bert = _tiny_encoder("bert", tmp_path / "bert", tiny_backbone)
+    weights = load_file(bert / "model.safetensors")
+    weights["encoder.extra.weight"] = weights["pooler.dense.bias"].clone()
+    save_file(weights, bert / "model.safetensors", metadata={"format": "pt"})
+    with pytest.warns(
+        UserWarning, match=r"unexpected weight differences \(encoder\.extra\.weight\)"
+    ):
+        _load_backbone(resolve_backbone(str(bert)), ["a", "b", "c"])
 
 
 def test_hub_id_offline_fails_fast_with_clear_error(transformer_config, tmp_path, monkeypatch):

@@ -12,6 +12,8 @@ This module imports torch and transformers at the top, so only the training code
   only on the main process).
 - :func:`layer_depth` / :func:`count_layers`: where a parameter sits in the network, from its
   name (embeddings 0, encoder layer ``i`` at ``i + 1``, the head above the top layer).
+- :func:`freeze_lower_layers`: keep the embeddings and the lowest encoder layers out of training
+  for good, so that backward stops above them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from transformers import Trainer, TrainerCallback
 
 from stance.models.distill import TEACHER_KEY
 
-__all__ = ["StanceTrainer", "EpochReporter", "distillation_loss", "layer_depth", "count_layers"]
+__all__ = [
+    "StanceTrainer",
+    "EpochReporter",
+    "distillation_loss",
+    "layer_depth",
+    "count_layers",
+    "freeze_lower_layers",
+]
 
 # Encoder blocks are named "...layer.3...", "...layers.3...", "...h.3...", "...block.3..." in
 # the common architectures (BERT/RoBERTa/DeBERTa/DistilBERT/ELECTRA, GPT-style, T5-style).
@@ -55,6 +64,28 @@ def layer_depth(name: str, num_layers: int) -> int:
     if any("embed" in part for part in name.split(".")):
         return 0
     return num_layers + 1
+
+
+def freeze_lower_layers(model: nn.Module, count: int) -> int:
+    """Turn off ``requires_grad`` for the embeddings, the ``count`` lowest encoder blocks and the
+    encoder's parameters shared by every block; return how many parameters that froze.
+
+    Unlike the frozen epochs (gradients dropped after backward), autograd then records nothing
+    below the lowest trained block, and that is what saves time. A shared parameter such as
+    MPNet's ``encoder.relative_attention_bias`` enters every block's attention: left trainable,
+    it would pull backward through the frozen blocks too. 0 changes nothing.
+    """
+    if count <= 0:
+        return 0
+    named = list(model.named_parameters())
+    num_layers = count_layers(n for n, _ in named)
+    frozen = 0
+    for name, param in named:
+        shared = "encoder" in name.split(".") and not _LAYER_RE.search("." + name)
+        if layer_depth(name, num_layers) <= count or shared:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
 
 
 def distillation_loss(

@@ -243,6 +243,9 @@ def _check_settings(config: TrainConfig) -> TransformerSettings:
         raise bad("freeze_epochs", "an integer >= 0 (0 = no frozen epochs)", t.freeze_epochs)
     if t.freeze_train_top_layers < 0:
         raise bad("freeze_train_top_layers", "an integer >= 0", t.freeze_train_top_layers)
+    if t.freeze_lower_layers < 0:
+        raise bad("freeze_lower_layers", "an integer >= 0 (0 = train every layer)",
+                  t.freeze_lower_layers)  # fmt: skip
     if t.gradient_accumulation_steps < 1:
         raise bad("gradient_accumulation_steps", "an integer >= 1", t.gradient_accumulation_steps)
     if t.weight_decay < 0:
@@ -321,7 +324,10 @@ def _load_backbone(backbone: Backbone, labels: Sequence[str]) -> tuple[Any, Any,
     new_keys = set(info.get("missing_keys") or ())
     new_keys |= {m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys") or ()}
     head = {k for k in new_keys if not k.startswith(prefix)}
-    surprising = (new_keys - head) | set(info.get("unexpected_keys") or ())
+    # A checkpoint's pooler is unused where the classification head replaces it (MPNet,
+    # RoBERTa): that is by design too, not a difference worth a warning.
+    unexpected = {k for k in info.get("unexpected_keys") or () if "pooler" not in k.split(".")}
+    surprising = (new_keys - head) | unexpected
     if surprising:
         warnings.warn(
             f"loading backbone {backbone.name!r}: unexpected weight differences "
@@ -501,6 +507,7 @@ def _fit_and_save(
     tokenizer, model, note = _load_backbone(backbone, labels)
     if run.show and note:
         print(note, file=sys.stderr, flush=True)
+    _freeze_lower(config, settings, backbone, model)
     max_length, length_stats = _choose_length(config, settings, data, backbone, tokenizer, model)
     train_rows, val_rows, distillation = _training_rows(
         config, data, run, labels, tokenizer, max_length
@@ -595,6 +602,30 @@ def _run_setup(settings: TransformerSettings, data: PreparedData, quiet: bool) -
         patience=settings.early_stopping_patience if has_validation else 0,
         precision=resolve_precision(settings.precision, device_name),
     )
+
+
+def _freeze_lower(
+    config: TrainConfig, settings: TransformerSettings, backbone: Backbone, model: Any
+) -> None:
+    """Apply ``freeze_lower_layers``, after checking it against the backbone's depth (only known
+    once the model is loaded)."""
+    count = settings.freeze_lower_layers
+    if count == 0:
+        return
+    from stance.models.hf_trainer import count_layers, freeze_lower_layers
+
+    num_layers = count_layers(n for n, _ in model.named_parameters())
+    if count > num_layers:
+        allowed = (
+            f"an integer from 0 to {num_layers} (the encoder layers of {backbone.name})"
+            if num_layers
+            else f"0 (no encoder layers are recognised by name in {backbone.name})"
+        )
+        raise ConfigError(
+            f"{config.source or 'config'}: key 'transformer.freeze_lower_layers': expected "
+            f"{allowed}, found {count}; lower it, or set 0 to train every layer"
+        )
+    freeze_lower_layers(model, count)
 
 
 def _choose_length(
@@ -1025,6 +1056,10 @@ def _save_model_dir(
             # transformer.batch_size is per device: what one optimiser step saw.
             effective_batch_size=fitted.effective_batch_size,
             num_parameters=int(sum(p.numel() for p in fitted.model.parameters())),
+            # Fewer than num_parameters with transformer.freeze_lower_layers.
+            trainable_parameters=int(
+                sum(p.numel() for p in fitted.model.parameters() if p.requires_grad)
+            ),
         )
         _write_card(tmp, meta, settings, backbone.name, max_length, fitted)
     return meta
@@ -1145,6 +1180,9 @@ def _card_description(
         if best_epoch is not None
         else "the weights of the last epoch were kept (no validation split)"
     )
+    if t.freeze_lower_layers:
+        kept += (f"; the embeddings and the lowest {t.freeze_lower_layers} encoder layer(s) kept "
+                 "their pre-trained weights (not trained)")  # fmt: skip
     batch = f"batches of {effective_batch_size or t.batch_size} statements"
     if effective_batch_size and effective_batch_size != t.batch_size:
         batch += (f" per optimiser step ({t.batch_size} per device, over all devices, "
