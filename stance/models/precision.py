@@ -3,7 +3,8 @@
 bfloat16 halves the bytes every matrix multiplication moves. It is only worth it where the
 hardware multiplies bfloat16 natively: Intel CPUs with AMX (Sapphire Rapids and later), CUDA GPUs
 of compute capability 8.0 and above. Elsewhere it is emulated and slower than fp32, so ``auto``
-chooses it only there.
+chooses it only there. ``avx512_bf16`` alone is not enough: on such a 2-core CPU without AMX,
+bfloat16 inference ran at 0.64x the speed of fp32 (docs/benchmarks.md).
 
 - Training (``transformer.precision``, default ``fp32``): ``bf16`` is mixed precision (the
   Trainer's autocast): the weights and the optimiser stay fp32, only the matrix products run in
