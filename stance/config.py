@@ -118,9 +118,10 @@ class TransformerSettings:
     freeze_epochs: int = 0
     # During freeze_epochs, also train this many top encoder layers (0 = the head only).
     freeze_train_top_layers: int = 0
-    # Never train the embeddings and this many lowest encoder layers (0 = train everything).
-    # Backward then stops above them, so every step costs less: with 6 of mpnet's 12 layers
-    # frozen a step takes about 0.7 of the time on a 2-core CPU (docs/model_selection.md).
+    # Never train the embeddings, this many lowest encoder layers and what runs below them (such
+    # as MPNet's shared relative-position bias); 0 = train everything. Backward then stops above
+    # them, so every step costs less: on a 2-core CPU an mpnet step took 0.72 of the time with 4
+    # of its 12 layers frozen, 0.61 with 6 (docs/model_selection.md).
     freeze_lower_layers: int = 0
     gradient_accumulation_steps: int = 1
     # Knowledge distillation (stance.models.distill): a trained stance model directory whose

@@ -212,8 +212,8 @@ def test_frozen_lower_layers_keep_their_weights_and_are_recorded(
     from safetensors.numpy import load_file
 
     out = tmp_path / "m"
-    _train(transformer_config, out, **{"transformer.num_epochs": 1,
-                                       "transformer.freeze_lower_layers": 1})  # fmt: skip
+    _train(transformer_config, out, **{"transformer.num_epochs": 1, "transformer.freeze_lower_layers": 1,
+                                       "transformer.layerwise_lr_decay": 0.5})  # fmt: skip
     before = load_file(tiny_backbone / "model.safetensors")
     after = load_file(out / "model.safetensors")
     frozen = [k for k in before if k.startswith(("embeddings.", "encoder.layer.0."))]
@@ -226,9 +226,77 @@ def test_frozen_lower_layers_keep_their_weights_and_are_recorded(
     assert meta["trainable_parameters"] == meta["num_parameters"] - frozen_size
     assert meta["config"]["transformer"]["freeze_lower_layers"] == 1
     assert (
-        "the lowest 1 encoder layer(s) kept their pre-trained weights"
-        in (out / "README.md").read_text()
+        "the lowest 1 encoder layer(s) and what runs below them" in (out / "README.md").read_text()
     )
+    # Nothing trains at the frozen depths, whatever the layer-wise decay would have given them.
+    rates = meta["layer_learning_rates"]
+    assert rates["embeddings"] == rates["layer_1"] == 0.0
+    assert rates["layer_2"] == rates["head"] == pytest.approx(0.001)
+
+
+def test_what_runs_below_the_first_trained_layer_is_frozen_and_what_runs_above_is_not(
+    tiny_backbone, tmp_path
+):
+    """MPNet's relative-position bias feeds every layer, so it freezes with the lower ones (else
+    backward would still run through them); a final LayerNorm above the top layer trains."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        XLMRobertaXLConfig,
+        XLMRobertaXLForSequenceClassification,
+    )
+
+    from stance.models.hf_trainer import freeze_lower_layers
+
+    mpnet = AutoModelForSequenceClassification.from_pretrained(
+        _tiny_encoder("mpnet", tmp_path / "mpnet", tiny_backbone), num_labels=3
+    )
+    freeze_lower_layers(mpnet, 1)
+    frozen = {n for n, p in mpnet.named_parameters() if not p.requires_grad}
+    assert "mpnet.encoder.relative_attention_bias.weight" in frozen
+    assert all(n.startswith(("mpnet.embeddings.", "mpnet.encoder.layer.0.")) or "relative" in n
+               for n in frozen)  # fmt: skip
+    assert not any(n.startswith(("mpnet.encoder.layer.1.", "classifier.")) for n in frozen)
+    seen = []
+    hook = mpnet.mpnet.encoder.layer[0].register_forward_hook(lambda m, a, out: seen.append(out))
+    mpnet(input_ids=torch.tensor([[0, 7, 8, 2]]))
+    hook.remove()
+    assert not seen[0][0].requires_grad  # backward stops above layer 0
+
+    sizes = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "max_position_embeddings": 40, "vocab_size": 100}  # fmt: skip
+    xl = XLMRobertaXLForSequenceClassification(XLMRobertaXLConfig(**sizes))
+    freeze_lower_layers(xl, 2)
+    trained = {n for n, p in xl.named_parameters() if p.requires_grad}
+    assert {"roberta.encoder.LayerNorm.weight", "classifier.out_proj.weight"} <= trained
+    assert not any(".layer." in n or "embeddings" in n for n in trained)
+
+
+def test_a_backbone_that_cannot_run_the_trial_pass_names_the_setting(tiny_backbone, monkeypatch):
+    from transformers import AutoModelForSequenceClassification
+
+    from stance.models.hf_trainer import freeze_lower_layers
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_backbone, num_labels=3)
+
+    def needs_pixels(*args, **kwargs):
+        raise ValueError("pixel_values are required\nsecond line")
+
+    monkeypatch.setattr(model.bert, "forward", needs_pixels)
+    model.train()
+    with pytest.raises(RuntimeError, match=r"freeze_lower_layers: .*failed \(pixel_values are "
+                       r"required\); set freeze_lower_layers: 0"):  # fmt: skip
+        freeze_lower_layers(model, 1)
+    assert all(p.requires_grad for p in model.parameters()) and model.training  # mode restored
+
+
+def test_frozen_lower_layers_may_not_overlap_the_top_layers_of_frozen_epochs(
+    transformer_config, tmp_path
+):
+    overrides = {"transformer.freeze_lower_layers": 1, "transformer.freeze_epochs": 1,
+                 "transformer.freeze_train_top_layers": 2}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"expected at most 2 layers together .*found 3"):
+        _train(transformer_config, tmp_path / "m", **overrides)
 
 
 def test_freezing_more_layers_than_the_backbone_has_is_a_config_error(transformer_config, tmp_path):

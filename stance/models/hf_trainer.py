@@ -67,25 +67,67 @@ def layer_depth(name: str, num_layers: int) -> int:
 
 
 def freeze_lower_layers(model: nn.Module, count: int) -> int:
-    """Turn off ``requires_grad`` for the embeddings, the ``count`` lowest encoder blocks and the
-    encoder's parameters shared by every block; return how many parameters that froze.
+    """Turn off ``requires_grad`` for the embeddings, the ``count`` lowest encoder blocks and
+    whatever else runs before the first trained block; return how many parameters that froze.
 
     Unlike the frozen epochs (gradients dropped after backward), autograd then records nothing
-    below the lowest trained block, and that is what saves time. A shared parameter such as
-    MPNet's ``encoder.relative_attention_bias`` enters every block's attention: left trainable,
-    it would pull backward through the frozen blocks too. 0 changes nothing.
+    below the lowest trained block, and that is what saves time. "Whatever else" is found by
+    running the model once, because names do not tell where a module runs: MPNet's
+    ``encoder.relative_attention_bias`` runs before block 0 and feeds every block (left
+    trainable, it would pull backward through the frozen blocks), while a final
+    ``encoder.LayerNorm`` (XLM-RoBERTa-XL) runs after the top block and keeps training.
+    0 changes nothing.
     """
     if count <= 0:
         return 0
     named = list(model.named_parameters())
     num_layers = count_layers(n for n, _ in named)
+    early = _modules_run_before_block(model, count)
     frozen = 0
     for name, param in named:
-        shared = "encoder" in name.split(".") and not _LAYER_RE.search("." + name)
-        if layer_depth(name, num_layers) <= count or shared:
+        if layer_depth(name, num_layers) <= count or name.rpartition(".")[0] in early:
             param.requires_grad_(False)
             frozen += param.numel()
     return frozen
+
+
+def _modules_run_before_block(model: nn.Module, block: int) -> set[str]:
+    """Names of the modules that a forward pass runs before encoder block ``block`` starts (or,
+    with no such block, before the top block ends), from one pass on a dummy input."""
+    order: list[str] = []
+    hooks = [
+        module.register_forward_pre_hook(lambda *_, name=name: order.append(name))
+        for name, module in model.named_modules()
+        if name
+    ]
+    training = model.training
+    vocab = int(getattr(model.config, "vocab_size", 0) or 0)
+    device = next(model.parameters()).device
+    ids = torch.full((1, 8), min(5, max(vocab - 1, 0)), dtype=torch.long, device=device)
+    try:
+        model.eval()  # no dropout: the pass must not draw from the training RNG
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    except Exception as exc:  # any architecture's own error: say which setting needs it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(
+            f"transformer.freeze_lower_layers: a trial pass to find what runs below block "
+            f"{block} failed ({first}); set freeze_lower_layers: 0 for this backbone"
+        ) from exc
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    depths = [_block_of(name) for name in order]
+    cut = next((i for i, d in enumerate(depths) if d == block), None)
+    if cut is None:  # only the head trains: everything up to the end of the top block
+        cut = max((i + 1 for i, d in enumerate(depths) if d == block - 1), default=len(order))
+    return set(order[:cut])
+
+
+def _block_of(module_name: str) -> int | None:
+    match = _LAYER_RE.search("." + module_name + ".")
+    return int(match.group(1)) if match else None
 
 
 def distillation_loss(
@@ -256,7 +298,10 @@ class StanceTrainer(Trainer):
         return self.optimizer
 
     def layer_learning_rates(self) -> dict[str, float]:
-        """The peak learning rate of each depth (for the metadata): ``{"embeddings": ..., "layer_1": ..., "head": ...}``."""
+        """The peak learning rate of each depth (for the metadata): ``{"embeddings": ..., "layer_1": ..., "head": ...}``;
+        0 where nothing trains (``freeze_lower_layers``)."""
+        trained = {layer_depth(n, self.num_layers) for n, p in self.model.named_parameters()
+                   if p.requires_grad}  # fmt: skip
         out = {}
         for depth in range(self.num_layers + 2):
             name = (
@@ -266,9 +311,10 @@ class StanceTrainer(Trainer):
                 if depth > self.num_layers
                 else f"layer_{depth}"
             )
-            out[name] = self.args.learning_rate * self.layerwise_lr_decay ** max(
+            rate = self.args.learning_rate * self.layerwise_lr_decay ** max(
                 0, self.num_layers - depth
             )
+            out[name] = rate if depth in trained else 0.0
         return out
 
 

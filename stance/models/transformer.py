@@ -625,6 +625,15 @@ def _freeze_lower(
             f"{config.source or 'config'}: key 'transformer.freeze_lower_layers': expected "
             f"{allowed}, found {count}; lower it, or set 0 to train every layer"
         )
+    top = settings.freeze_train_top_layers if settings.freeze_epochs else 0
+    if top + count > num_layers:
+        raise ConfigError(
+            f"{config.source or 'config'}: keys 'transformer.freeze_train_top_layers' ({top}) and "
+            f"'transformer.freeze_lower_layers' ({count}): expected at most {num_layers} layers "
+            f"together (the encoder layers of {backbone.name}), found {top + count}: the top "
+            "layers trained in the frozen epochs would include layers that never train; lower "
+            "one of them"
+        )
     freeze_lower_layers(model, count)
 
 
@@ -902,8 +911,9 @@ def _training_arguments(
         dataloader_num_workers=0,
         # Batches of similar length: with dynamic padding, the cost follows real lengths.
         train_sampling_strategy="group_by_length",
-        # Every parameter gets a gradient (frozen epochs drop them after backward), so DDP
-        # need not search for unused ones.
+        # Every trained parameter gets a gradient (frozen epochs drop them after backward; DDP
+        # does not track those that freeze_lower_layers froze), so DDP need not search for
+        # unused ones.
         ddp_find_unused_parameters=False,
     )
 
@@ -1181,8 +1191,9 @@ def _card_description(
         else "the weights of the last epoch were kept (no validation split)"
     )
     if t.freeze_lower_layers:
-        kept += (f"; the embeddings and the lowest {t.freeze_lower_layers} encoder layer(s) kept "
-                 "their pre-trained weights (not trained)")  # fmt: skip
+        kept += (f"; the embeddings, the lowest {t.freeze_lower_layers} encoder layer(s) and "
+                 "what runs below them (such as a shared relative-position bias) kept their "
+                 "pre-trained weights (not trained)")  # fmt: skip
     batch = f"batches of {effective_batch_size or t.batch_size} statements"
     if effective_batch_size and effective_batch_size != t.batch_size:
         batch += (f" per optimiser step ({t.batch_size} per device, over all devices, "
