@@ -71,7 +71,7 @@ class Session:
         path = Path(input)
         items = _read_pool(path, text_column, lambda line, r: _check_vocabularies(path, line, r))
         session = cls(items, Path(output), tuple(labels), dict(defaults or {}))
-        session.defaults.setdefault("source", Path(input).name)
+        session.defaults.setdefault("source", path.name)
         session._load_answers()
         if session.skip_file.exists():
             text = session.skip_file.read_text(encoding="utf-8")

@@ -66,9 +66,9 @@ def layer_depth(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
-def freeze_lower_layers(model: nn.Module, count: int) -> int:
+def freeze_lower_layers(model: nn.Module, count: int) -> None:
     """Turn off ``requires_grad`` for the embeddings, the ``count`` lowest encoder blocks and
-    whatever else runs before the first trained block; return how many parameters that froze.
+    whatever else runs before the first trained block.
 
     Unlike the frozen epochs (gradients dropped after backward), autograd then records nothing
     below the lowest trained block, and that is what saves time. "Whatever else" is found by
@@ -79,16 +79,13 @@ def freeze_lower_layers(model: nn.Module, count: int) -> int:
     0 changes nothing.
     """
     if count <= 0:
-        return 0
+        return
     named = list(model.named_parameters())
     num_layers = count_layers(n for n, _ in named)
     early = _modules_run_before_block(model, count)
-    frozen = 0
     for name, param in named:
         if layer_depth(name, num_layers) <= count or name.rpartition(".")[0] in early:
             param.requires_grad_(False)
-            frozen += param.numel()
-    return frozen
 
 
 def _modules_run_before_block(model: nn.Module, block: int) -> set[str]:
