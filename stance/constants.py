@@ -130,3 +130,7 @@ CALIBRATION_FILE = "calibration.json"
 DEFAULT_REVIEW_PRECISION = 0.90
 # Prevalence: groups with fewer quotes than this get an interval but no highlighted estimate.
 MIN_GROUP_SIZE = 10
+# Group names shared by the per-group tables (prevalence, evaluation by subgroup): quotes whose
+# group column is empty, and the row of all quotes together.
+MISSING_GROUP = "(missing)"
+ALL_GROUP = "(all)"

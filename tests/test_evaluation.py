@@ -113,6 +113,60 @@ def test_cli_evaluate_text_and_report(baseline_model, tiny_records, tmp_path):
     assert _is_png(report / "reliability.png")
 
 
+def test_evaluate_by_a_column_breaks_down_accuracy_and_shares(baseline_model, tiny_records,
+                                                              tmp_path):  # fmt: skip
+    from sklearn.metrics import accuracy_score
+
+    data = write_jsonl(tmp_path / "all.jsonl", tiny_records)
+    result = evaluate(baseline_model, data, n_resamples=50, by="role")
+    rows = result["by"]["rows"]
+    assert result["by"]["column"] == "role" and rows[-1]["group"] == "(all)"
+    assert rows[-1]["accuracy"] == pytest.approx(result["accuracy"])
+    predicted = {m["line"]: m["predicted"] for m in result["misclassified"]}
+    assert 0 < len(predicted) < len(tiny_records)  # the tiny baseline errs on some, not all
+    for row in rows[:-1]:
+        lines = [i + 1 for i, r in enumerate(tiny_records) if r["role"] == row["group"]]
+        gold = [tiny_records[i - 1]["label"] for i in lines]
+        pred = [predicted.get(i, g) for i, g in zip(lines, gold)]  # unlisted lines were right
+        assert row["n"] == len(lines)
+        assert row["accuracy"] == pytest.approx(accuracy_score(gold, pred))
+
+
+def test_cli_evaluate_by_prints_and_reports_the_breakdown(baseline_model, tiny_records, tmp_path):
+    data = write_jsonl(tmp_path / "all.jsonl", tiny_records)
+    report = tmp_path / "report"
+    out = runner.invoke(app, ["evaluate", "-m", str(baseline_model), "-d", str(data), "--by",
+                              "source", "--resamples", "30", "--report", str(report)])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "by source" in out.stdout and "a.txt" in out.stdout and "(all)" in out.stdout
+    md = (report / "report.md").read_text(encoding="utf-8")
+    assert "## By source" in md and "support: gold -> predicted (gap [95% CI])" in md
+
+
+def test_cli_evaluate_by_a_missing_column_is_one_line_before_predicting(baseline_model,
+                                                                        tiny_splits, monkeypatch):  # fmt: skip
+    import stance.evaluation.evaluate as ev
+
+    monkeypatch.setattr(ev, "predict_data", lambda *a, **k: pytest.fail("predicted first"))
+    out = runner.invoke(app, ["evaluate", "-m", str(baseline_model), "-d",
+                              str(tiny_splits["test"]), "--by", "rolee"])  # fmt: skip
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    message = out.stderr.strip()
+    assert "\n" not in message and str(tiny_splits["test"]) in message
+    assert "no column 'rolee'" in message and "role" in message and "--by" in message
+
+
+def test_one_source_for_every_quote_is_reported_as_a_quote_bootstrap(baseline_model,
+                                                                     tiny_records, tmp_path):  # fmt: skip
+    # data/dev_positions.jsonl: every quote's source is "dev_positions"; nothing to cluster by.
+    data = write_jsonl(tmp_path / "one.jsonl", [{**r, "source": "one"} for r in tiny_records])
+    result = evaluate(baseline_model, data, n_resamples=30)
+    assert result["ci_unit"] == "quote" and result["settings"]["group_column"] is None
+    assert "over quotes" in result["settings"]["ci_method"]
+    two = write_jsonl(tmp_path / "two.jsonl", tiny_records)
+    assert evaluate(baseline_model, two, n_resamples=30)["settings"]["group_column"] == "source"
+
+
 def test_cli_evaluate_unknown_labels_error(baseline_model, tmp_path):
     data = tmp_path / "odd.jsonl"
     rows = [{"text": "Fine by me.", "label": "support"}, {"text": "No view.", "label": "neutral"},
@@ -431,9 +485,14 @@ def test_experiment_scores_with_the_configs_columns(baseline_config, transformer
     with pytest.warns(LeakageWarning, match="1 extra evaluation text"):
         result = run_experiment(base, trans, report_dir=None, quiet=True, extra_eval=[extra],
                                 n_resamples=50)  # fmt: skip
-    for scored, n in ((result["comparison"], 3), (result["extra"][0], 4)):
-        assert scored["n"] == n and scored["settings"]["group_column"] == "article"
-    # The extra set spans two articles (the test split only one): its intervals resample them.
+    # The test split is one article, so its intervals resample quotes and its settings say so;
+    # the extra set spans two articles, read from the config's column: its intervals resample them.
+    assert (
+        result["comparison"]["n"] == 3 and result["comparison"]["settings"]["group_column"] is None
+    )
+    assert (
+        result["extra"][0]["n"] == 4 and result["extra"][0]["settings"]["group_column"] == "article"
+    )
     assert {m["ci_unit"] for m in result["extra"][0]["models"]} == {"group"}
 
 

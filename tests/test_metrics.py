@@ -24,6 +24,7 @@ from stance.evaluation.metrics import (
     per_label_scores,
     reliability_table,
     split_scores,
+    subgroup_scores,
 )
 
 L = list(LABELS)
@@ -365,3 +366,64 @@ def test_split_scores_is_what_both_trainers_record():
     # Encoded labels (what the transformer's Trainer hands over) give the same numbers.
     codes = split_scores(encode_labels(y_true, L), encode_labels(y_pred, L), L)
     assert codes == scores
+
+
+# --- scores within subgroups -------------------------------------------------------------------
+
+
+def test_subgroup_scores_match_sklearn_and_numpy_per_group():
+    y_true, y_pred = _random_labels(4, 60)
+    roles = np.random.default_rng(5).choice(["bma_leader", "minister", "nurse"], size=60).tolist()
+    roles[:3] = [None, "", None]  # missing values are one group of their own
+    rows = subgroup_scores(y_true, y_pred, roles, L, n_resamples=200, min_group=15)
+    names = [r["group"] for r in rows]
+    assert names[-1] == "(all)" and "(missing)" in names
+    sizes = [r["n"] for r in rows[:-1]]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == 60 == rows[-1]["n"]
+    t, p = np.array(y_true), np.array(y_pred)
+    for row in rows:
+        if row["group"] == "(all)":
+            idx = np.arange(60)
+        else:
+            key = [None if row["group"] == "(missing)" else row["group"]]
+            idx = np.array([i for i, r in enumerate(roles) if (r or None) in key])
+        assert row["n"] == idx.size and row["small"] == (idx.size < 15)
+        assert row["accuracy"] == pytest.approx(accuracy_score(t[idx], p[idx]))
+        low, high = row["accuracy_ci"]
+        assert low <= row["accuracy"] <= high
+        for label in L:
+            share = row["shares"][label]
+            assert share["gold"] == pytest.approx(np.mean(t[idx] == label))
+            assert share["predicted"] == pytest.approx(np.mean(p[idx] == label))
+            assert share["gap"] == pytest.approx(share["predicted"] - share["gold"])
+            assert share["gap_ci"][0] <= share["gap"] <= share["gap_ci"][1]
+
+
+def test_subgroup_intervals_match_an_independent_loop():
+    # One subgroup of quotes without articles: the library draws default_rng(seed) indices once.
+    y_true, y_pred = _random_labels(9, 30)
+    n_resamples, seed = 300, 2
+    row = subgroup_scores(y_true, y_pred, ["x"] * 30, L, n_resamples=n_resamples, seed=seed)[0]
+    idx = np.random.default_rng(seed).integers(0, 30, size=(n_resamples, 30))
+    t, p = np.array(y_true), np.array(y_pred)
+    accs = [accuracy_score(t[i], p[i]) for i in idx]
+    assert row["accuracy_ci"] == pytest.approx(np.quantile(accs, [0.025, 0.975]).tolist())
+    for label in L:
+        gaps = [np.mean(p[i] == label) - np.mean(t[i] == label) for i in idx]
+        assert row["shares"][label]["gap_ci"] == pytest.approx(
+            np.quantile(gaps, [0.025, 0.975]).tolist()
+        )
+
+
+def test_subgroup_intervals_resample_articles_within_the_subgroup():
+    y_true, y_pred, articles = _grouped_case(3, n_groups=5)
+    rows = subgroup_scores(y_true, y_pred, ["x"] * len(y_true), L, n_resamples=400, seed=3,
+                           groups=articles)  # fmt: skip
+    _, accs, _ = _loop_cluster_bootstrap(y_true, y_pred, articles, 400, 3)
+    assert rows[0]["accuracy_ci"] == pytest.approx(np.quantile(accs, [0.025, 0.975]).tolist())
+    assert rows[-1]["accuracy_ci"] == rows[0]["accuracy_ci"]  # (all) is the same quotes
+
+
+def test_subgroup_scores_reject_a_wrong_number_of_subgroups():
+    with pytest.raises(ValueError, match="expected one per quote"):
+        subgroup_scores(["support"] * 3, ["support"] * 3, ["a", "b"], L, n_resamples=10)

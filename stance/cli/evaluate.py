@@ -80,9 +80,16 @@ def evaluate(
     device: str | None = device_option(),
     backend: str | None = backend_option(),
     precision: str | None = precision_option(),
+    by: str | None = typer.Option(
+        None,
+        "--by",
+        help="Column to break the scores down by (role, year, source, ...): "
+        "accuracy and gold vs predicted label shares per value.",
+    ),  # fmt: skip
 ) -> None:
     """Score a model on a labelled file: accuracy and macro-F1 with 95% bootstrap intervals,
-    per-label precision/recall/F1, confusion matrix, calibration (ECE, reliability table).
+    per-label precision/recall/F1, confusion matrix, calibration (ECE, reliability table),
+    and with --by the same per group of a column.
     """
     from stance.evaluation.evaluate import evaluate as run_evaluation
     from stance.evaluation.report import evaluation_text
@@ -91,7 +98,7 @@ def evaluate(
     result = _run(as_json, lambda: run_evaluation(
         model, data, n_resamples=resamples, seed=seed, batch_size=batch_size, report_dir=report,
         text_column=text_column, label_column=label_column, device=device, backend=backend,
-        precision=precision,
+        precision=precision, by=by,
     ))  # fmt: skip
     _echo(
         result,

@@ -47,6 +47,7 @@ from stance.evaluation.metrics import (
     classification_summary,
     mcnemar,
     paired_bootstrap,
+    subgroup_scores,
 )
 from stance.inference.predictor import Predictor, load_uncached
 from stance.models.artifacts import file_sha256
@@ -257,15 +258,21 @@ def _misclassified(
 
 
 def groups_of(data: LabelledData, group_column: str | None) -> list[Any] | None:
-    """The group (article) of each quote, or None when the file has no such column.
+    """The group (article) of each quote, or None when there is nothing to resample by.
 
     These drive the cluster bootstrap: quotes of one article are not independent, so the
     main intervals resample whole articles whenever the data says which article a quote is from.
+    None when the file has no such column, or when the column cannot form two groups (every
+    quote of one source, as in data/dev_positions.jsonl): the intervals then resample quotes,
+    and the settings and reports must say so rather than name a cluster bootstrap that did not
+    happen. A quote without a value is a group of its own, as in the bootstrap itself.
     """
     if not group_column or not data.records:
         return None
     values = data.column(group_column)
-    return values if any(v not in (None, "") for v in values) else None
+    named = {v for v in values if v not in (None, "")}
+    unnamed = len(values) - sum(v not in (None, "") for v in values)
+    return values if named and len(named) + unnamed >= 2 else None
 
 
 def score(
@@ -326,6 +333,7 @@ def evaluate(
     label_column: str = "label",
     n_bins: int = DEFAULT_BINS,
     group_column: str | None = "source",
+    by: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Score one model on a labelled JSONL/CSV file.
@@ -342,6 +350,9 @@ def evaluate(
         n_bins: calibration bins.
         group_column: the column naming each quote's article; when the file has it, the main
             intervals resample whole articles (cluster bootstrap; quote-level ones beside).
+        by: a column to break the scores down by (``role``, ``year``...): accuracy and gold
+            against predicted label shares within each of its values
+            (:func:`stance.evaluation.metrics.subgroup_scores`).
         **options: passed to :func:`stance.inference.predictor.load` (e.g. ``device="cpu"``).
 
     Returns:
@@ -351,11 +362,13 @@ def evaluate(
         true), ``ece``, ``reliability``, ``majority`` (reference scores), ``misclassified``
         (most confident first, at most 200), ``settings``, ``predict_seconds``, ``in_sample``
         (``"training"``/``"validation"`` when the file is that split of the model, with a
-        warning; else None) and, with ``report_dir``, ``report`` (the files written).
+        warning; else None), with ``by``, ``by`` (``{"column", "rows"}``) and, with
+        ``report_dir``, ``report`` (the files written).
 
     Raises:
         ModelError: the model directory is missing or broken.
-        DataError: the file is unreadable or has labels the model does not know.
+        DataError: the file is unreadable, has labels the model does not know, or has no
+            ``by`` column.
 
     Example:
         >>> r = evaluate("models/baseline", "data/splits/test.jsonl", n_resamples=200)  # doctest: +SKIP
@@ -367,6 +380,8 @@ def evaluate(
     data = load_eval_data(
         data_path, labels, text_column, label_column, model_name=f"the model {name}"
     )
+    if by is not None:  # before predicting: a typo in the column must not cost a model run
+        _check_column(data, by, data_path)
     preds = predict_data(predictor, data, batch_size=batch_size)
     groups = groups_of(data, group_column)
     result: dict[str, Any] = {
@@ -386,6 +401,10 @@ def evaluate(
     result["misclassified"] = _misclassified(data, preds)
     result["settings"] = _settings(n_resamples, seed, n_bins, group_column if groups else None)
     result["predict_seconds"] = round(preds.seconds, 3)
+    if by is not None:
+        rows = subgroup_scores(data.labels, preds.predicted, data.column(by), labels,
+                               n_resamples, seed, groups=groups)  # fmt: skip
+        result["by"] = {"column": by, "rows": rows}
     if report_dir is not None:
         from stance.evaluation.report import write_evaluation_report
 
@@ -393,6 +412,17 @@ def evaluate(
             k: str(v) for k, v in write_evaluation_report(result, report_dir).items()
         }
     return result
+
+
+def _check_column(data: LabelledData, column: str, path: str | Path) -> None:
+    """Raise a DataError naming the file's columns when no record has ``column``."""
+    found = sorted({key for record in data.records for key in record})
+    if column not in found:
+        raise DataError(
+            path,
+            f"no column {column!r} to break the scores down by; its columns: {', '.join(found)} "
+            "(pass one of them to --by)",
+        )
 
 
 def _in_sample(meta: dict[str, Any] | None, digest: str, data_path: str | Path,

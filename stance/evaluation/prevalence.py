@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from stance.constants import DEFAULT_RESAMPLES, MIN_GROUP_SIZE
+from stance.constants import ALL_GROUP, DEFAULT_RESAMPLES, MIN_GROUP_SIZE, MISSING_GROUP
 from stance.errors import DataError, ModelError
 
 __all__ = [
@@ -57,8 +57,6 @@ __all__ = [
 CONFIDENCE_LEVEL = 0.95
 # Jeffreys prior of the Dirichlet draws behind the intervals (see estimate_group).
 _PRIOR = 0.5
-MISSING_GROUP = "(missing)"
-ALL_GROUP = "(all)"
 
 
 def rate_matrix(confusion: Any) -> np.ndarray:

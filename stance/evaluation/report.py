@@ -210,7 +210,8 @@ def plot_coverage(
 
 def _coverage_rows(result: dict[str, Any]) -> list[list[str]]:
     threshold = result["coverage"].get("review_threshold")
-    return [[f"{r['threshold']:.3f}" + (" (review threshold)" if r["threshold"] == threshold else ""),
+    # The review threshold is fitted (0.5998...): four decimals keep it apart from a round row.
+    return [[f"{r['threshold']:.4f} (review threshold)" if r["threshold"] == threshold else f"{r['threshold']:.3f}",
              r["accepted"], _f(r["coverage"]), _f(r["accuracy"])]
             for r in result["coverage"]["curve"]]  # fmt: skip
 
@@ -334,6 +335,41 @@ def _misclassified(result: dict[str, Any], limit: int = REPORT_MISCLASSIFIED) ->
     )
 
 
+def _by_rows(result: dict[str, Any], intervals: bool) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the breakdown by a column: accuracy, then per label the gold and
+    predicted shares and their gap (with its interval when ``intervals``)."""
+    by = result["by"]
+    labels = result["labels"]
+    header = [by["column"], "n", "accuracy [95% CI]" if intervals else "accuracy"]
+    header += [
+        f"{label}: gold -> predicted (gap{' [95% CI]' if intervals else ''})" for label in labels
+    ]
+    rows = []
+    for r in by["rows"]:
+        acc = _with_ci(r["accuracy"], r["accuracy_ci"]) if intervals else _f(r["accuracy"])
+        cells = [str(r["group"]) + (" (small)" if r["small"] else ""), r["n"], acc]
+        for label in labels:
+            x = r["shares"][label]
+            gap = f"{x['gap']:+.2f}" + (
+                f" [{x['gap_ci'][0]:+.2f}, {x['gap_ci'][1]:+.2f}]" if intervals else ""
+            )
+            cells.append(f"{x['gold']:.2f} -> {x['predicted']:.2f} ({gap})")
+        rows.append(cells)
+    return header, rows
+
+
+_BY_NOTE = (
+    "gap = predicted share - gold share of the label within the group: positive means the model "
+    "over-counts it there. (small): fewer quotes than the prevalence table's minimum; read its "
+    "intervals, not its point estimates."
+)
+
+
+def _by_section(result: dict[str, Any], h: str) -> str:
+    header, rows = _by_rows(result, intervals=True)
+    return f"{h} By {result['by']['column']}\n\n{_table(header, rows)}\n\n{_BY_NOTE}"
+
+
 def _settings_line(result: dict[str, Any]) -> str:
     s = result.get("settings") or {}
     unit = (
@@ -376,6 +412,8 @@ def _model_sections(result: dict[str, Any], images: dict[str, str], level: int =
             parts.append(f"![Reliability diagram]({images['reliability']})")
     if result.get("calibration"):
         parts += _calibration_section(result, images, h)
+    if result.get("by"):
+        parts.append(_by_section(result, h))
     parts.append(f"{h} Misclassified quotes\n\n{_misclassified(result)}")
     return "\n\n".join(parts)
 
@@ -648,6 +686,10 @@ def evaluation_text(result: dict[str, Any]) -> str:
         lines += ["", f"coverage and accuracy (review threshold {_f(cov['review_threshold'])}: "
                   f"{cov['needs_review']} of {result['n']} need review)",
                   *_terminal_table(["threshold", "accepted", "coverage", "accuracy"], _coverage_rows(result))]  # fmt: skip
+    if result.get("by"):
+        header, rows = _by_rows(result, intervals=False)
+        lines += ["", f"by {result['by']['column']} (--json or --report for the intervals)",
+                  *_terminal_table(header, rows), _BY_NOTE]  # fmt: skip
     return "\n".join(lines)
 
 
