@@ -11,7 +11,7 @@ Candidates are scored on the evaluation sets that stand for the real task, never
 
 Usage (from the repository root)::
 
-    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B] [--precision P] [--target-prefix]
+    python scripts/model_selection.py predict NAME MODEL_DIR [--train-seconds S] [--backend B] [--precision P] [--prefix-field reform|role]
     python scripts/model_selection.py table --reference NAME [--ensemble NAME=A+B ...]
 
 (``bash scripts/model_selection_table.sh`` runs ``table`` with the reference and every ensemble
@@ -63,27 +63,27 @@ def _read(path: str) -> list[dict]:
 
 def predict(
     name: str, model_dir: str, train_seconds: float | None, backend: str | None,
-    precision: str | None = None, target_prefix: bool = False,
+    precision: str | None = None, prefix_field: str | None = None,
 ) -> Path:  # fmt: skip
     """Cache one candidate's probabilities on every evaluation set (``backend``, ``precision``:
-    as ``stance.load``; ``target_prefix``: texts preceded by their reform's description, for
-    models trained by scripts/target_aware.py)."""
-    from target_aware import reform_descriptions, with_target
+    as ``stance.load``; ``prefix_field``: ``reform`` or ``role``, texts preceded by that
+    field's description, for models trained by scripts/target_aware.py)."""
+    from target_aware import descriptions, with_prefix
 
     import stance
 
-    descriptions = reform_descriptions() if target_prefix else None
+    table = descriptions(prefix_field) if prefix_field else None
 
     def text_of(row: dict) -> str:
-        if descriptions is None:
+        if table is None:
             return row["text"]
-        return with_target(row["text"], row.get("reform"), descriptions)
+        return with_prefix(row["text"], row.get(prefix_field), table)
 
     predictor = stance.load(model_dir, backend=backend, precision=precision)
     meta_path = Path(model_dir) / "metadata.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     out = {"name": name, "model_dir": str(model_dir), "kind": meta.get("kind"), "backend": backend,
-           "precision": getattr(predictor, "precision", None), "target_prefix": target_prefix,
+           "precision": getattr(predictor, "precision", None), "target_prefix": prefix_field == "reform", "prefix_field": prefix_field,
            "backbone": (meta.get("config", {}).get("transformer") or {}).get("model_name_or_path"),
            "train_seconds": train_seconds or meta.get("train_seconds"), "sets": {}}  # fmt: skip
     for set_name, (path, _) in SETS.items():
@@ -191,9 +191,10 @@ def main() -> int:
     p.add_argument("--backend", help="torch (default), onnx or onnx-int8")
     p.add_argument("--precision", help="torch backend: auto (default), fp32 or bf16")
     p.add_argument(
-        "--target-prefix", action="store_true",
-        help="precede each text with its reform's description (scripts/target_aware.py models)",
+        "--prefix-field", choices=("reform", "role"),
+        help="precede each text with that field's description (scripts/target_aware.py models)",
     )  # fmt: skip
+    p.add_argument("--target-prefix", action="store_true", help="the same as --prefix-field reform")
     t = sub.add_parser("table")
     t.add_argument("--reference", required=True)
     t.add_argument("--ensemble", action="append", default=[])
@@ -203,7 +204,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "predict":
         print(predict(args.name, args.model_dir, args.train_seconds, args.backend, args.precision,
-                      args.target_prefix))  # fmt: skip
+                      args.prefix_field or ("reform" if args.target_prefix else None)))  # fmt: skip
     else:
         md = table(args.reference, args.ensemble, args.notes)
         (ROOT / "docs" / "model_selection.md").write_text(md, encoding="utf-8")
