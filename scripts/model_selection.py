@@ -190,11 +190,14 @@ def main() -> int:
     p.add_argument("--train-seconds", type=float)
     p.add_argument("--backend", help="torch (default), onnx or onnx-int8")
     p.add_argument("--precision", help="torch backend: auto (default), fp32 or bf16")
-    p.add_argument(
+    prefix = p.add_mutually_exclusive_group()
+    prefix.add_argument(
         "--prefix-field", choices=("reform", "role"),
         help="precede each text with that field's description (scripts/target_aware.py models)",
     )  # fmt: skip
-    p.add_argument("--target-prefix", action="store_true", help="the same as --prefix-field reform")
+    prefix.add_argument(
+        "--target-prefix", action="store_true", help="the same as --prefix-field reform"
+    )
     t = sub.add_parser("table")
     t.add_argument("--reference", required=True)
     t.add_argument("--ensemble", action="append", default=[])

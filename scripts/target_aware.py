@@ -81,12 +81,15 @@ def reform_descriptions(path: Path = GUIDELINES) -> dict[str, str]:
     return descriptions("reform", path)
 
 
-def with_prefix(text: str, value: str | None, descriptions: dict[str, str]) -> str:
-    """The text preceded by its value's description (unchanged when it has no value)."""
+def with_prefix(text: str, value: str | None, descriptions: dict[str, str],
+                where: str = "") -> str:  # fmt: skip
+    """The text preceded by its value's description (unchanged when it has no value);
+    ``where`` ("file:line: ") starts the error for a value the table lacks."""
     if not value:
         return text
     if value not in descriptions:
-        raise SystemExit(f"unknown value {value!r}; expected one of {', '.join(descriptions)}")
+        raise SystemExit(f"{where}unknown value {value!r}; expected one of "
+                         f"{', '.join(descriptions)} (data/GUIDELINES.md section 5)")  # fmt: skip
     return f"{descriptions[value]}: {text}"
 
 
@@ -94,9 +97,13 @@ with_target = with_prefix  # the reform screen's name for it
 
 
 def _prefix_file(src: Path, dst: Path, field: str, descriptions: dict[str, str]) -> int:
-    rows = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines() if x.strip()]
-    for row in rows:
-        row["text"] = with_prefix(row["text"], row.get(field), descriptions)
+    lines = src.read_text(encoding="utf-8").splitlines()
+    rows = [(n, json.loads(x)) for n, x in enumerate(lines, start=1) if x.strip()]
+    for n, row in rows:
+        row["text"] = with_prefix(
+            row["text"], row.get(field), descriptions, f"{src}:{n}: {field}: "
+        )
+    rows = [row for _, row in rows]
     dst.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return len(rows)
 

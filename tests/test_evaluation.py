@@ -130,6 +130,10 @@ def test_evaluate_by_a_column_breaks_down_accuracy_and_shares(baseline_model, ti
         pred = [predicted.get(i, g) for i, g in zip(lines, gold)]  # unlisted lines were right
         assert row["n"] == len(lines)
         assert row["accuracy"] == pytest.approx(accuracy_score(gold, pred))
+        for label in LABELS:
+            share = row["shares"][label]
+            assert share["gold"] == pytest.approx(gold.count(label) / len(gold))
+            assert share["predicted"] == pytest.approx(pred.count(label) / len(pred))
 
 
 def test_cli_evaluate_by_prints_and_reports_the_breakdown(baseline_model, tiny_records, tmp_path):

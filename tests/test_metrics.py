@@ -415,13 +415,30 @@ def test_subgroup_intervals_match_an_independent_loop():
         )
 
 
-def test_subgroup_intervals_resample_articles_within_the_subgroup():
-    y_true, y_pred, articles = _grouped_case(3, n_groups=5)
-    rows = subgroup_scores(y_true, y_pred, ["x"] * len(y_true), L, n_resamples=400, seed=3,
-                           groups=articles)  # fmt: skip
-    _, accs, _ = _loop_cluster_bootstrap(y_true, y_pred, articles, 400, 3)
-    assert rows[0]["accuracy_ci"] == pytest.approx(np.quantile(accs, [0.025, 0.975]).tolist())
-    assert rows[-1]["accuracy_ci"] == rows[0]["accuracy_ci"]  # (all) is the same quotes
+def test_subgroup_intervals_resample_articles_within_each_subgroup():
+    # Two subgroups interleaved across six articles, and a third inside one article only.
+    y_true, y_pred, articles = _grouped_case(3, n_groups=6)
+    subgroups = ["x" if i % 2 else "y" for i in range(len(y_true))]
+    inside = [i for i, a in enumerate(articles) if a == "article0"]
+    for i in inside:
+        subgroups[i] = "z"
+    rows = {r["group"]: r for r in subgroup_scores(y_true, y_pred, subgroups, L, n_resamples=400,
+                                                    seed=3, groups=articles)}  # fmt: skip
+    for name in ("x", "y"):
+        idx = [i for i, g in enumerate(subgroups) if g == name]
+        parts = [[xs[i] for i in idx] for xs in (y_true, y_pred, articles)]
+        _, accs, _ = _loop_cluster_bootstrap(*parts, 400, 3)
+        assert rows[name]["ci_unit"] == "group" and rows[name]["n_groups"] == 5
+        assert rows[name]["accuracy_ci"] == pytest.approx(
+            np.quantile(accs, [0.025, 0.975]).tolist()
+        )
+    # One article: nothing to cluster, so the quotes are resampled, and the row says so.
+    t, p = np.array(y_true)[inside], np.array(y_pred)[inside]
+    idx = np.random.default_rng(3).integers(0, len(inside), size=(400, len(inside)))
+    accs = [accuracy_score(t[i], p[i]) for i in idx]
+    assert rows["z"]["ci_unit"] == "quote" and rows["z"]["n_groups"] is None
+    assert rows["z"]["accuracy_ci"] == pytest.approx(np.quantile(accs, [0.025, 0.975]).tolist())
+    assert rows["(all)"]["n_groups"] == 6
 
 
 def test_subgroup_scores_reject_a_wrong_number_of_subgroups():

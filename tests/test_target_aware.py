@@ -36,7 +36,9 @@ def test_with_target_prefixes_only_texts_with_a_reform(target_aware):
     d = {"pcn": "primary care networks"}
     assert target_aware.with_target("It works.", "pcn", d) == "primary care networks: It works."
     assert target_aware.with_target("It works.", None, d) == "It works."
-    with pytest.raises(SystemExit, match="unknown value 'pcns'; expected one of pcn"):
+    with pytest.raises(
+        SystemExit, match="unknown value 'pcns'; expected one of pcn \\(data/GUIDELINES"
+    ):
         target_aware.with_target("It works.", "pcns", d)
 
 
@@ -81,3 +83,11 @@ def test_role_screen_prefixes_the_role_and_starts_from_the_default(target_aware,
     test_out = [json.loads(x) for x in (tmp_path / "test.jsonl").read_text().splitlines()]
     for a, b in zip(test_src, test_out):
         assert b["text"] == f"{roles[a['role']]}: {a['text']}"
+
+
+def test_an_unknown_value_in_a_file_names_the_file_line_and_field(target_aware, tmp_path):
+    src = tmp_path / "rows.jsonl"
+    rows = [{"text": "It works.", "role": "nurse"}, {"text": "No.", "role": "astronaut"}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(SystemExit, match=rf"{src}:2: role: unknown value 'astronaut'"):
+        target_aware._prefix_file(src, tmp_path / "out.jsonl", "role", {"nurse": "nurses"})

@@ -402,9 +402,7 @@ def evaluate(
     result["settings"] = _settings(n_resamples, seed, n_bins, group_column if groups else None)
     result["predict_seconds"] = round(preds.seconds, 3)
     if by is not None:
-        rows = subgroup_scores(data.labels, preds.predicted, data.column(by), labels,
-                               n_resamples, seed, groups=groups)  # fmt: skip
-        result["by"] = {"column": by, "rows": rows}
+        result["by"] = _breakdown(data, preds, labels, by, n_resamples, seed, groups)
     if report_dir is not None:
         from stance.evaluation.report import write_evaluation_report
 
@@ -412,6 +410,14 @@ def evaluate(
             k: str(v) for k, v in write_evaluation_report(result, report_dir).items()
         }
     return result
+
+
+def _breakdown(data: LabelledData, preds: ModelPredictions, labels: Sequence[str], by: str,
+               n_resamples: int, seed: int, groups: Sequence[Any] | None) -> dict[str, Any]:  # fmt: skip
+    """``{"column", "rows"}``: the scores within each value of the column ``by``."""
+    rows = subgroup_scores(data.labels, preds.predicted, data.column(by), labels, n_resamples,
+                           seed, groups=groups)  # fmt: skip
+    return {"column": by, "rows": rows}
 
 
 def _check_column(data: LabelledData, column: str, path: str | Path) -> None:

@@ -625,7 +625,8 @@ def subgroup_scores(
     the gold share, the predicted share and their gap (predicted - gold: positive means the
     model over-counts the label there), each gap with an interval from the same resamples as
     the accuracy's. Resamples draw whole articles when ``groups`` names two or more within the
-    subgroup (the cluster bootstrap of :func:`bootstrap_ci`), else quotes.
+    subgroup (the cluster bootstrap of :func:`bootstrap_ci`), else quotes; each row says which
+    (``ci_unit``, ``n_groups``), since a subgroup inside one article can only resample quotes.
 
     Args:
         y_true, y_pred: gold and predicted labels.
@@ -637,8 +638,8 @@ def subgroup_scores(
 
     Returns:
         One row per subgroup, the largest first (ties by name), then :data:`ALL_GROUP`:
-        ``{"group", "n", "small", "accuracy", "accuracy_ci", "shares": {label: {"gold",
-        "predicted", "gap", "gap_ci"}}}``.
+        ``{"group", "n", "small", "ci_unit" ("group" or "quote"), "n_groups", "accuracy",
+        "accuracy_ci", "shares": {label: {"gold", "predicted", "gap", "gap_ci"}}}``.
 
     Example:
         >>> rows = subgroup_scores(["a", "b", "a"], ["a", "a", "a"], ["x", "x", "y"], ["a", "b"], 200)
@@ -667,10 +668,9 @@ def _subgroup_row(codes: np.ndarray, labels: Sequence[str], n_resamples: int, se
     """Accuracy and (gold, predicted, gap) shares of one subgroup's pair codes, with intervals."""
     k = len(labels)
     cm = _confusion_from_codes(codes, k).astype(float)
+    grouping = _encode_groups(groups, codes.size)
     accs, gaps = [], []
-    for batch in _resampled_confusions(
-        codes, k, n_resamples, seed, _encode_groups(groups, codes.size)
-    ):
+    for batch in _resampled_confusions(codes, k, n_resamples, seed, grouping):
         n = batch.sum(axis=(1, 2)).astype(float)
         accs.append(np.trace(batch, axis1=1, axis2=2) / n)
         gaps.append((batch.sum(axis=1) - batch.sum(axis=2)) / n[:, None])  # predicted - gold
@@ -681,5 +681,7 @@ def _subgroup_row(codes: np.ndarray, labels: Sequence[str], n_resamples: int, se
                 "gap": float(predicted[j] - gold[j]), "gap_ci": _interval(gaps_all[:, j], level)}
         for j, label in enumerate(labels)
     }  # fmt: skip
-    return {"accuracy": float(np.trace(cm) / codes.size), "accuracy_ci": _interval(accs_all, level),
+    return {"ci_unit": "quote" if grouping is None else "group",
+            "n_groups": None if grouping is None else grouping[1],
+            "accuracy": float(np.trace(cm) / codes.size), "accuracy_ci": _interval(accs_all, level),
             "shares": shares}  # fmt: skip

@@ -340,13 +340,18 @@ def _by_rows(result: dict[str, Any], intervals: bool) -> tuple[list[str], list[l
     predicted shares and their gap (with its interval when ``intervals``)."""
     by = result["by"]
     labels = result["labels"]
-    header = [by["column"], "n", "accuracy [95% CI]" if intervals else "accuracy"]
+    header = [by["column"], "n", "accuracy [95% CI, resampling]" if intervals else "accuracy"]
     header += [
         f"{label}: gold -> predicted (gap{' [95% CI]' if intervals else ''})" for label in labels
     ]
     rows = []
     for r in by["rows"]:
-        acc = _with_ci(r["accuracy"], r["accuracy_ci"]) if intervals else _f(r["accuracy"])
+        unit = f"{r['n_groups']} articles" if r.get("ci_unit") == "group" else "quotes"
+        acc = (
+            f"{_with_ci(r['accuracy'], r['accuracy_ci'])}, {unit}"
+            if intervals
+            else _f(r["accuracy"])
+        )
         cells = [str(r["group"]) + (" (small)" if r["small"] else ""), r["n"], acc]
         for label in labels:
             x = r["shares"][label]
@@ -360,14 +365,19 @@ def _by_rows(result: dict[str, Any], intervals: bool) -> tuple[list[str], list[l
 
 _BY_NOTE = (
     "gap = predicted share - gold share of the label within the group: positive means the model "
-    "over-counts it there. (small): fewer quotes than the prevalence table's minimum; read its "
-    "intervals, not its point estimates."
+    "over-counts it there. (small): fewer quotes than the prevalence table's minimum; do not "
+    "quote its point estimates alone."
+)
+# Only the report shows intervals, so only it says how each row's were drawn.
+_BY_INTERVALS = (
+    " Each row's intervals resample whole articles when the group spans two or more (the "
+    "number is given; with two or three they are rough), else its quotes."
 )
 
 
 def _by_section(result: dict[str, Any], h: str) -> str:
     header, rows = _by_rows(result, intervals=True)
-    return f"{h} By {result['by']['column']}\n\n{_table(header, rows)}\n\n{_BY_NOTE}"
+    return f"{h} By {result['by']['column']}\n\n{_table(header, rows)}\n\n{_BY_NOTE}{_BY_INTERVALS}"
 
 
 def _settings_line(result: dict[str, Any]) -> str:
