@@ -54,6 +54,10 @@ SETS = {
     "dev": (DEV_PATH, "speaker"),
 }
 RESAMPLES = 2000
+# The candidates whose seed cross-validation is committed (docs/cv/), for the scripts that set
+# their split-by-split figures beside it (role_prior.py, prior_adaptation.py).
+CV_FILES = {"mpnet-2ep-6k": "cv_transformer.json", "baseline-6k": "cv_baseline-6k.json",
+            "minilm-6k": "cv_minilm-6k.json"}  # fmt: skip
 
 
 def _read(path: str) -> list[dict]:

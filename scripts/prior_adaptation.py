@@ -29,14 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from model_selection import OUT, SETS, _read  # noqa: E402
+from model_selection import CV_FILES, OUT, SETS, _read  # noqa: E402
 
 from stance.constants import LABELS  # noqa: E402
 from stance.evaluation.metrics import macro_f1, mcnemar  # noqa: E402
 
-# The default, the baseline and MiniLM on the current corpus, and their seed cross-validations.
-MODELS = {"mpnet-2ep-6k": "cv_transformer.json", "baseline-6k": "cv_baseline-6k.json",
-          "minilm-6k": "cv_minilm-6k.json"}  # fmt: skip
 # The batch each set is adapted in: a column of its rows (one article), or None (the whole set).
 BATCH = {"test": "source", "test_not_examples": "source", "dev": None}
 TOLERANCE, MAX_ITERATIONS = 1e-6, 1000
@@ -79,9 +76,9 @@ def _row(name: str, set_name: str, gold: list[str], probs: np.ndarray, batches: 
 
 def _set_rows(name: str) -> list[str]:
     lines = []
+    cand = json.loads((OUT / "preds" / f"{name}.json").read_text(encoding="utf-8"))
     for set_name, (path, _) in SETS.items():
         rows = _read(path)
-        cand = json.loads((OUT / "preds" / f"{name}.json").read_text(encoding="utf-8"))
         by_id = dict(zip(cand["sets"][set_name]["ids"], cand["sets"][set_name]["probs"]))
         probs = np.array([by_id[r["id"]] for r in rows])
         col = BATCH[set_name]
@@ -103,7 +100,7 @@ def main() -> int:
           "only the unadapted ones.*\n")  # fmt: skip
     print("| model | set | n | macro-F1 as shipped | adapted | McNemar | p |")
     print("|---|---|---:|---:|---:|---|---:|")
-    for name, cv_file in MODELS.items():
+    for name, cv_file in CV_FILES.items():
         for line in [*_set_rows(name), _cv_row(name, cv_file)]:
             print(line)
     return 0

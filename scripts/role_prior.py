@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from model_selection import OUT, RESAMPLES, SETS, _read  # noqa: E402
+from model_selection import CV_FILES, OUT, RESAMPLES, SETS, _read  # noqa: E402
 
 from stance.constants import LABELS, ROLES  # noqa: E402
 from stance.data.corpus import article_folds  # noqa: E402
@@ -53,8 +53,7 @@ CORPUS = "data/corpus.jsonl"
 # Models whose cached predictions are read: the default, the baseline and MiniLM on the current
 # corpus (docs/model_selection/preds/) and their seed cross-validations (docs/cv/), and the
 # role-aware screen (scripts/target_aware.py --field role; not cross-validated), when cached.
-MODELS = {"mpnet-2ep-6k": "cv_transformer.json", "baseline-6k": "cv_baseline-6k.json",
-          "minilm-6k": "cv_minilm-6k.json", "mpnet-2ep-6k-role": None}  # fmt: skip
+MODELS = {**CV_FILES, "mpnet-2ep-6k-role": None}
 
 
 def role_prior(rows: list[dict]) -> dict[str, list[float]]:

@@ -271,7 +271,7 @@ def groups_of(data: LabelledData, group_column: str | None) -> list[Any] | None:
         return None
     values = data.column(group_column)
     named = {v for v in values if v not in (None, "")}
-    unnamed = len(values) - sum(v not in (None, "") for v in values)
+    unnamed = sum(v in (None, "") for v in values)
     return values if named and len(named) + unnamed >= 2 else None
 
 
