@@ -550,20 +550,74 @@ def test_without_validation_split_keeps_last_epoch(transformer_config, tmp_path)
     assert load(result.model_dir, device="cpu").predict_proba(TEXTS).shape == (3, 3)
 
 
-def test_eval_sampler_keeps_the_order_in_every_process_count():
-    """transformers applies length grouping to evaluation too; the override keeps the order
-    in one process and hands DDP an unpermuted sharding (None), never a length-sorted one."""
+def test_eval_sampler_is_longest_first_in_one_process_and_unpermuted_under_ddp():
+    """transformers applies random length grouping to evaluation too; the override runs one
+    process longest first (predict() restores the order) and hands DDP an unpermuted
+    sharding (None), never a length-grouped one."""
     from types import SimpleNamespace
-
-    import torch
 
     from stance.models.hf_trainer import StanceTrainer
 
-    data = list(range(10))
+    data = [{"input_ids": [0] * n} for n in (3, 7, 7, 1, 5)]
     one = StanceTrainer._get_eval_sampler(SimpleNamespace(args=SimpleNamespace(world_size=1)), data)
-    assert isinstance(one, torch.utils.data.SequentialSampler) and list(one) == data
+    assert one == [1, 2, 4, 0, 3]
     two = SimpleNamespace(args=SimpleNamespace(world_size=2))
     assert StanceTrainer._get_eval_sampler(two, data) is None
+
+
+def test_in_dataset_order_refuses_a_length_mismatch():
+    from stance.models.hf_trainer import in_dataset_order
+
+    assert in_dataset_order(None, [0, 1]) is None
+    with pytest.raises(RuntimeError, match="3 predictions for 2 rows"):
+        in_dataset_order(np.zeros((3, 2)), [1, 0])
+
+
+def test_predict_and_kept_validation_logits_are_in_dataset_order(tiny_backbone, tmp_path):
+    """Evaluation runs longest first; predict() hands back the rows' own logits in dataset
+    order (checked against one forward pass per row), and the kept checkpoint's logits from
+    training's own evaluation are exactly what a new pass gives."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        TrainingArguments,
+    )
+
+    from stance.models.hf_trainer import StanceTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_backbone, num_labels=3)
+    texts = ["PCNs work.", "We back the federation, and the hub it runs for the whole town.",
+             "No.", "Only if the money follows the patients into the community.",
+             "The vanguard has been a distraction from the day job.", "Yes, fine."]  # fmt: skip
+    rows = [dict(tokenizer(t), labels=i % 3) for i, t in enumerate(texts)]
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "ckpt"), use_cpu=True, num_train_epochs=2,
+        per_device_train_batch_size=4, per_device_eval_batch_size=4, eval_strategy="epoch",
+        save_strategy="best", save_only_model=True, load_best_model_at_end=True,
+        report_to="none", disable_tqdm=True, train_sampling_strategy="group_by_length",
+    )  # fmt: skip
+    trainer = StanceTrainer(model=model, args=args, train_dataset=rows, eval_dataset=rows,
+                            processing_class=tokenizer,
+                            data_collator=DataCollatorWithPadding(tokenizer),
+                            # as in training: without metrics the loop keeps no logits
+                            compute_metrics=lambda pred: {"n": len(pred.predictions)})  # fmt: skip
+    trainer.train()
+
+    out = trainer.predict(rows)
+    assert out.label_ids.tolist() == [r["labels"] for r in rows]
+    trained = trainer.model.eval()
+    with torch.inference_mode():
+        one_by_one = np.concatenate([
+            trained(**{k: torch.tensor([v]) for k, v in r.items() if k != "labels"}).logits.numpy()
+            for r in rows
+        ])  # fmt: skip
+    np.testing.assert_allclose(out.predictions, one_by_one, atol=1e-5)
+    kept = trainer.kept_validation_logits()
+    assert trainer.state.best_global_step in trainer._eval_logits
+    np.testing.assert_array_equal(kept, out.predictions)
 
 
 def test_ddp_backend_is_ignored_in_one_process(transformer_config, tmp_path):

@@ -987,10 +987,14 @@ def _collect_metrics(
     metrics: dict[str, Any] = {"train": train_metrics, "validation": None}
     val_probs = None
     if val_rows:
-        out = trainer.predict(val_rows)
-        metrics["validation"] = _metrics(out.predictions, out.label_ids, labels)
+        # The kept epoch's own validation pass, when the Trainer recorded it; else a new one.
+        logits = trainer.kept_validation_logits()
+        if logits is None:
+            logits = trainer.predict(val_rows).predictions
+        label_ids = np.array([row["labels"] for row in val_rows])
+        metrics["validation"] = _metrics(logits, label_ids, labels)
         # Held-out probabilities of the kept model, for the calibrator (every rank predicts).
-        val_probs = softmax(out.predictions)
+        val_probs = softmax(logits)
     best_epoch = None
     if run.has_validation and history:
         scores = [h.get("validation_macro_f1") or 0.0 for h in history]
