@@ -306,3 +306,34 @@ def test_authored_statements_are_their_own_groups(baseline_config, tiny_records)
     in_article = np.array([r["source"] == "a.txt" for r in records])
     for fit_idx, held_idx in splitter.split(train_data.texts, train_data.labels, groups):
         assert not (in_article[fit_idx].any() and in_article[held_idx].any())
+
+
+def test_select_C_folds_in_parallel_match_sklearn(baseline_config, tiny_records):
+    # The folds run in worker processes; the scores must not depend on how many, and each must
+    # equal what scikit-learn's own cross-validation of the whole pipeline gives on that fold.
+    from sklearn.model_selection import cross_val_score
+
+    from stance.data.io import LabelledData
+    from stance.models.baseline import _settings, _splitter, select_C
+
+    records = [dict(r, source="authored") if r["source"] != "a.txt" else r for r in tiny_records]
+    data = LabelledData(
+        texts=[r["text"] for r in records],
+        labels=[r["label"] for r in records],
+        records=records,
+        lines=list(range(1, len(records) + 1)),
+        path=None,
+    )
+    config = load_config(baseline_config, {"baseline.cv_folds": 3})
+    serial = select_C(config, data, n_jobs=1)
+    parallel = select_C(config, data, n_jobs=2)
+    assert serial == parallel
+    assert serial["splitter"] == "StratifiedGroupKFold"
+    splitter, groups, _ = _splitter(config, data)
+    for row in serial["results"]:
+        pipeline = build_pipeline(_settings(config), C=row["C"], seed=config.seed)
+        expected = cross_val_score(
+            pipeline, data.texts, data.labels, groups=groups, cv=splitter, scoring="f1_macro"
+        )
+        assert row["fold_macro_f1"] == pytest.approx(expected.tolist(), abs=1e-12)
+        assert len(row["fold_macro_f1"]) == 3
