@@ -1096,6 +1096,20 @@ def test_cli_extract_notes_a_hard_wrapped_article(tmp_path):
     ]
 
 
+def test_extract_article_says_whether_lines_were_joined():
+    from stance.extract.quotes import extract_article
+
+    art = (SEED_ARTICLES / "000_410b97c1aec12e84.txt").read_text(encoding="utf-8")
+    quotes, joined = extract_article(art, source="a.txt")
+    assert not joined and quotes == extract_quotes(art, source="a.txt")
+    # CRLF line ends alone are not a joining: each break is still one break.
+    assert extract_article(art.replace("\n", "\r\n"))[1] is False
+    wrapped = _hard_wrap(art, 72)
+    quotes, joined = extract_article(wrapped)
+    assert joined and quotes == extract_quotes(wrapped)
+    assert all(wrapped[q.start : q.end] == q.text for q in quotes)
+
+
 def test_a_name_after_a_preposition_does_not_take_the_next_she_added():
     """ "drawn up by Professor Bob Smith" mentions him as an object: "she added" still goes
     back to the speaker; a name as the subject ("Professor Bob Smith disagreed") is noted."""

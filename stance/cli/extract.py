@@ -67,8 +67,7 @@ def extract(
     reported or comment). With --evaluate, compare against gold units instead: the article
     folder is ARTICLES (default data/articles).
     """
-    from stance.extract.quotes import extract_quotes, read_article
-    from stance.extract.wrap import one_line_break, unwrap
+    from stance.extract.quotes import extract_article, read_article
 
     if evaluate:
         _evaluate(articles, gold, as_json)
@@ -80,12 +79,11 @@ def extract(
     records: list[dict] = []
     files = _article_files(articles)
     for path in files:
-        article = read_article(path)
-        if unwrap(article) != one_line_break(article):  # some lines were joined, not only seen
+        quotes, joined = extract_article(read_article(path), source=path.name)
+        if joined:
             typer.echo(
                 f"note: {path} looks hard-wrapped; its lines were joined into paragraphs", err=True
             )
-        quotes = extract_quotes(article, source=path.name)
         if not quotes:
             typer.echo(f"note: no quotes found in {path}", err=True)
         records.extend(q.to_dict() for q in quotes)

@@ -75,7 +75,7 @@ from stance.extract.sentences import _sentences, _strip
 from stance.extract.speakers import _Speakers, speakers_match
 from stance.extract.unit import KINDS, Quote
 from stance.extract.vocab import _ANON_RE, _SUBJECT_WINDOW, _TITLED_RE
-from stance.extract.wrap import unwrap
+from stance.extract.wrap import one_line_break, unwrap
 from stance.extract.zones import _Para, _zones
 
 # ", but" / "; while" cuts tried per sentence for a change of speaker (real sentences have one
@@ -86,6 +86,7 @@ __all__ = [
     "KINDS",
     "Quote",
     "extract_quotes",
+    "extract_article",
     "extract_file",
     "read_article",
 ]
@@ -164,9 +165,25 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
         >>> [(q.kind, q.speaker, q.text) for q in extract_quotes(art)]
         [('reported', 'Dr Ann Lee', 'Dr Ann Lee, a GP, said the plan would fail.'), ('direct', 'Dr Ann Lee', 'It is a mess')]
     """
+    return extract_article(text, source)[0]
+
+
+def extract_article(text: str, source: str | None = None) -> tuple[list[Quote], bool]:
+    """:func:`extract_quotes`, and whether the article's lines had to be joined first.
+
+    Returns:
+        ``(units, joined)``: ``joined`` is True when the article was hard-wrapped and line
+        breaks inside its paragraphs were read as spaces (worth telling the user: a wrong
+        guess there merges or splits units).
+
+    Raises:
+        TypeError: ``text`` is not a string.
+    """
     if not isinstance(text, str):
         raise TypeError(f"expected the article text as a str, found {type(text).__name__}")
-    original, text = text, unwrap(text)
+    original, single = text, one_line_break(text)
+    text = unwrap(single)
+    joined = text != single
     paras, comment_blocks = _zones(text)
     out: list[Quote] = []
     out.extend(_body_units(text, paras, source))
@@ -175,8 +192,8 @@ def extract_quotes(text: str, source: str | None = None) -> list[Quote]:
         out.extend(split_unit(text, Quote(text[s:e], None, source, s, e, "comment")))
     out.sort(key=lambda q: (q.start, q.end))
     if original is text:
-        return out
-    return [replace(q, text=original[q.start : q.end]) for q in out]
+        return out, joined
+    return [replace(q, text=original[q.start : q.end]) for q in out], joined
 
 
 def _body_units(text: str, paras: list[_Para], source: str | None) -> list[Quote]:
