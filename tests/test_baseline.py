@@ -308,6 +308,25 @@ def test_authored_statements_are_their_own_groups(baseline_config, tiny_records)
         assert not (in_article[fit_idx].any() and in_article[held_idx].any())
 
 
+def _children() -> set[int]:
+    """Live child processes of this process but its resource trackers (Linux /proc; empty
+    where /proc is missing)."""
+    import os
+
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*/stat") if Path("/proc/self/stat").exists() else []:
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) != os.getpid() or fields[0] == "Z":
+            continue
+        # A resource tracker lives once per parent process and ends with it by design.
+        if b"resource_tracker" not in (entry.parent / "cmdline").read_bytes():
+            found.add(int(entry.parent.name))
+    return found
+
+
 def test_select_C_folds_in_parallel_match_sklearn(baseline_config, tiny_records):
     # The folds run in worker processes; the scores must not depend on how many, and each must
     # equal what scikit-learn's own cross-validation of the whole pipeline gives on that fold.
@@ -326,8 +345,11 @@ def test_select_C_folds_in_parallel_match_sklearn(baseline_config, tiny_records)
     )
     config = load_config(baseline_config, {"baseline.cv_folds": 3})
     serial = select_C(config, data, n_jobs=1)
+    before = _children()
     parallel = select_C(config, data, n_jobs=2)
     assert serial == parallel
+    # No worker outlives the search (idle workers would hold a CLI's output pipes open).
+    assert _children() <= before
     assert serial["splitter"] == "StratifiedGroupKFold"
     splitter, groups, _ = _splitter(config, data)
     for row in serial["results"]:

@@ -308,6 +308,35 @@ def _score_fold(
     return scores
 
 
+# Each fold worker computes on one thread: scikit-learn's OpenMP loss and BLAS would otherwise
+# start a thread per core in every worker and oversubscribe the CPU (what joblib's Parallel
+# sets for its own workers).
+_ONE_THREAD = {
+    name: "1"
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+}
+
+
+def _map_folds(args: list[tuple], workers: int) -> list[list[float] | None]:
+    """:func:`_score_fold` over every fold, in ``workers`` processes when more than one.
+
+    The folds are independent and each is single-threaded work (TF-IDF in Python, lbfgs), so
+    on 2 cores the search takes about half as long in two processes. Every fold is
+    deterministic, so the scores do not depend on ``workers``. The pool is the caller's own and
+    closed before returning: no worker outlives the search (a reusable pool's idle workers
+    would hold the caller's output pipes open long after it exits). loky's executor (joblib's,
+    a dependency of scikit-learn) rather than the standard library's: its workers start fresh
+    without re-running the caller's script, so a user's script needs no ``if __name__ ==
+    "__main__"`` guard, and they never fork a process that may already run torch's threads.
+    """
+    if workers <= 1:
+        return [_score_fold(*a) for a in args]
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, env=_ONE_THREAD) as pool:
+        return list(pool.map(_score_fold, *zip(*args)))
+
+
 def select_C(
     config: TrainConfig, train: LabelledData, quiet: bool = True, n_jobs: int | None = None
 ) -> dict[str, Any]:
@@ -333,8 +362,6 @@ def select_C(
     Raises:
         DataError: too few examples to form two folds.
     """
-    from joblib import Parallel, delayed
-
     settings = _settings(config)
     grid = list(settings.C_grid)
     if len(grid) == 1:
@@ -349,13 +376,8 @@ def select_C(
     y = np.asarray(train.labels, dtype=object)
     template = build_pipeline(settings, seed=config.seed)
     folds = list(splitter.split(X, y, groups))
-    # The folds are independent and each is single-threaded work (TF-IDF in Python, lbfgs), so
-    # they run in parallel processes, one per usable core: on 2 cores the search takes about
-    # half as long. Every fold is deterministic, so the scores do not depend on n_jobs.
-    workers = min(len(folds), n_jobs or available_cpus())
-    per_fold = Parallel(n_jobs=workers)(
-        delayed(_score_fold)(template, X[tr], y[tr], X[te], y[te], grid) for tr, te in folds
-    )
+    args = [(template, X[tr], y[tr], X[te], y[te], grid) for tr, te in folds]
+    per_fold = _map_folds(args, min(len(folds), n_jobs or available_cpus()))
     scores: dict[float, list[float]] = {c: [] for c in grid}
     skipped = 0
     for fold_scores in per_fold:
