@@ -281,23 +281,29 @@ def test_too_few_groups_falls_back_with_note(baseline_config, tmp_path, caplog):
     assert "fewer than cv_folds=3" in caplog.text
 
 
-def test_authored_statements_are_their_own_groups(baseline_config, tiny_records):
-    # One article plus authored statements: as one 'authored' group there would be only two
-    # groups (too few for 3 folds); as singletons the search stays grouped, and the article's
-    # quotes never sit on both sides of a fold.
+def _in_memory(records: list[dict]):
+    """A training split held in memory, as cross-validation folds are."""
     from stance.data.io import LabelledData
-    from stance.models.baseline import _splitter
 
-    article = [r for r in tiny_records if r["source"] == "a.txt"]
-    authored = [dict(r, source="authored") for r in tiny_records if r["source"] != "a.txt"]
-    records = article + authored
-    train_data = LabelledData(
+    return LabelledData(
         texts=[r["text"] for r in records],
         labels=[r["label"] for r in records],
         records=records,
         lines=list(range(1, len(records) + 1)),
         path=None,
     )
+
+
+def test_authored_statements_are_their_own_groups(baseline_config, tiny_records):
+    # One article plus authored statements: as one 'authored' group there would be only two
+    # groups (too few for 3 folds); as singletons the search stays grouped, and the article's
+    # quotes never sit on both sides of a fold.
+    from stance.models.baseline import _splitter
+
+    article = [r for r in tiny_records if r["source"] == "a.txt"]
+    authored = [dict(r, source="authored") for r in tiny_records if r["source"] != "a.txt"]
+    records = article + authored
+    train_data = _in_memory(records)
     config = load_config(baseline_config, {"baseline.cv_folds": 3})
     splitter, groups, info = _splitter(config, train_data)
     assert info["splitter"] == "StratifiedGroupKFold"
@@ -332,17 +338,10 @@ def test_select_C_folds_in_parallel_match_sklearn(baseline_config, tiny_records)
     # equal what scikit-learn's own cross-validation of the whole pipeline gives on that fold.
     from sklearn.model_selection import cross_val_score
 
-    from stance.data.io import LabelledData
     from stance.models.baseline import _settings, _splitter, select_C
 
     records = [dict(r, source="authored") if r["source"] != "a.txt" else r for r in tiny_records]
-    data = LabelledData(
-        texts=[r["text"] for r in records],
-        labels=[r["label"] for r in records],
-        records=records,
-        lines=list(range(1, len(records) + 1)),
-        path=None,
-    )
+    data = _in_memory(records)
     config = load_config(baseline_config, {"baseline.cv_folds": 3})
     serial = select_C(config, data, n_jobs=1)
     before = _children()

@@ -4,25 +4,17 @@ right from wrong keeps its promise."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from stance.constants import LABELS
 from stance.evaluation.calibration import fit_held_out
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def sim():
-    path = ROOT / "scripts" / "calibration_size.py"
-    spec = importlib.util.spec_from_file_location("calibration_size", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("calibration_size")
 
 
 def test_new_article_draws_keep_each_article_out_of_its_own_sample(sim):

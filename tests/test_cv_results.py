@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,11 @@ import pytest
 
 from stance.constants import LABELS
 from stance.evaluation.evaluate import cross_validate
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("cv_results", ROOT / "scripts" / "cv_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("cv_results")
 
 
 @pytest.fixture(scope="module")

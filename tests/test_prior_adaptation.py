@@ -3,24 +3,15 @@ from Bayes-correct probabilities, and leaves a batch at the training shares alon
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def screen():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    path = ROOT / "scripts" / "prior_adaptation.py"
-    spec = importlib.util.spec_from_file_location("prior_adaptation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("prior_adaptation")
 
 
 def test_em_recovers_known_shares_from_bayes_correct_probabilities(screen):

@@ -4,27 +4,19 @@ that agree with scikit-learn."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from sklearn.metrics import accuracy_score
 
 from stance.constants import LABELS, ROLES
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def role_prior():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("role_prior", ROOT / "scripts" / "role_prior.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("role_prior")
 
 
 def test_prior_is_add_one_smoothed_label_share(role_prior):

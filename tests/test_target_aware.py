@@ -4,25 +4,20 @@ text, which gains that prefix."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from stance.constants import REFORMS, ROLES
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def target_aware():
-    spec = importlib.util.spec_from_file_location(
-        "target_aware", ROOT / "scripts" / "target_aware.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("target_aware")
 
 
 def test_every_reform_has_a_short_description(target_aware):
