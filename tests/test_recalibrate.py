@@ -33,6 +33,14 @@ def test_recalibrate_rewrites_calibration_and_checksums(baseline_model, tiny_spl
     held = tiny_splits["validation"]
     assert record["fitted_on"] == str(held) == meta["calibration"]["fitted_on"]
     assert meta["recalibrated"]["n"] == sum(1 for _ in open(held))
+    # What the new threshold accepts on these quotes, and that this is an in-sample figure.
+    review = record["review"]
+    if review["reached"]:
+        line = f"accepts {review['n_accepted']} of {review['n']} quotes ({review['coverage']:.0%})"
+    else:
+        line = "every prediction needs review"
+    assert line in result.stdout
+    assert "measured on the same quotes the threshold was fitted on" in result.stderr
     assert (model / "model.skops").read_bytes() == weights_before
     # The rewritten directory still loads and passes its checksums.
     import stance

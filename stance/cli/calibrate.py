@@ -26,13 +26,26 @@ def calibrate(
 
     check_model_options([model], device, None)  # a baseline would ignore --device silently
     s = recalibrate(model, data, text_column=text_column, label_column=label_column, device=device)
-    threshold = s["review_threshold"]
     typer.echo(
         f"recalibrated {model} on {data} (n = {s['n']}, {s['method']}): ECE {s['ece_raw']:.3f} raw -> "
-        f"{s['ece_calibrated']:.3f} calibrated; review threshold "
-        + (
-            f"{threshold:.3f}"
-            if threshold is not None
-            else f"none reaches {s['target_precision']:.2f} precision"
-        )
+        f"{s['ece_calibrated']:.3f} calibrated; {_review_line(s)}"
+    )
+    # Measured (docs/model_selection/calibration_size.md): on article quotes a threshold fitted
+    # on some articles rarely holds on others, so the in-sample figure must not read as a promise.
+    typer.echo(
+        "note: these figures are measured on the same quotes the threshold was fitted on; on new "
+        "articles the accepted share and its accuracy can differ widely "
+        "(docs/model_selection/calibration_size.md)",
+        err=True,
+    )
+
+
+def _review_line(summary: dict) -> str:
+    review, target = summary["review"], summary["target_precision"]
+    if summary["review_threshold"] is None:
+        return f"no review threshold reaches {target:.2f} precision: every prediction needs review"
+    return (
+        f"review threshold {summary['review_threshold']:.3f} accepts {review['n_accepted']} of "
+        f"{review['n']} quotes ({review['coverage']:.0%}), {review['precision']:.0%} of them right "
+        f"(target {target:.0%})"
     )

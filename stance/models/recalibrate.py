@@ -60,7 +60,9 @@ def recalibrate(
 
     Returns:
         The new calibration summary (as recorded in ``metadata.json``), with ``ece_raw`` and
-        ``ece_calibrated`` measured on ``data``.
+        ``ece_calibrated`` measured on ``data``, plus ``review``: what the new threshold
+        accepts on ``data`` itself (``coverage``, ``n_accepted``, ``precision``, ``n``; the
+        record's ``review`` of :func:`stance.evaluation.calibration.fit_held_out`).
 
     Raises:
         ModelError: the model is damaged or of an unknown kind; DataError for a bad file.
@@ -106,4 +108,4 @@ def recalibrate(
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }  # fmt: skip
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return summary
+    return {**summary, "review": record["review"]}
