@@ -26,6 +26,16 @@ the labelled sample reach 90% right. Temperature scaling never changes a label, 
 flag and the confidence move. Each size is drawn ``DRAWS`` times; each row gives the median and
 the 2.5-97.5 percentiles over draws of the share of quotes accepted (not flagged) and of the
 accuracy of the accepted ones, pooled over the evaluated quotes of a draw. It trains nothing.
+A second table asks what researchers publish: the label shares of an article, corrected by
+`stance prevalence` with error rates. On each held-out seed article it compares raw counting,
+the correction with the error rates shipped in the default model (its validation split:
+``models/transformer/calibration.json``, so the default must be trained) and the correction
+with error rates measured on ``n`` labelled quotes of the other four articles (what `stance
+calibrate` records), using the package's own estimator
+(`stance.evaluation.prevalence.estimate_group`). It reports the mean absolute error of the
+shares against the article's true shares and how often their 95% intervals cover them, over
+the 5 articles x 3 labels of each draw.
+
 Usage (from the repository root)::
 
     python scripts/calibration_size.py > docs/model_selection/calibration_size.md
@@ -45,7 +55,8 @@ sys.path.insert(0, str(ROOT))
 
 from stance.constants import DEFAULT_REVIEW_PRECISION, LABELS  # noqa: E402
 from stance.evaluation.calibration import Calibrator, fit_held_out  # noqa: E402
-from stance.evaluation.metrics import expected_calibration_error  # noqa: E402
+from stance.evaluation.metrics import confusion_matrix, expected_calibration_error  # noqa: E402
+from stance.evaluation.prevalence import estimate_group, model_confusion  # noqa: E402
 
 CV_FILE = ROOT / "docs" / "cv" / "cv_transformer.json"
 PREDS_FILE = ROOT / "docs" / "model_selection" / "preds" / "mpnet-2ep-6k.json"
@@ -53,6 +64,9 @@ DEV_FILE = ROOT / "data" / "dev_positions.jsonl"
 DRAWS, SEED = 500, 0
 SEED_SIZES: tuple[int | None, ...] = (10, 20, 40, None)  # None: every quote of the other articles
 DEV_SIZES: tuple[int | None, ...] = (10, 20, 40, 80, 160)
+DEFAULT_MODEL = ROOT / "models" / "transformer"
+PREVALENCE_SIZES: tuple[int | None, ...] = (20, 40, None)
+PREVALENCE_DRAWS, PREVALENCE_RESAMPLES = 200, 1000
 
 
 def refit_flag(probs: np.ndarray, gold: list[str]) -> tuple[Calibrator, float | None]:
@@ -100,6 +114,49 @@ def simulate_draw(
         "precision": float(ok[acc].mean()) if acc.any() else None,
         "ece": expected_calibration_error(c, ok),
     }
+
+
+def prevalence_draw(
+    pred: list[str],
+    gold: list[str],
+    parts: Iterator[tuple[np.ndarray, np.ndarray]],
+    confusion: np.ndarray | None,
+    rng: np.random.Generator,
+) -> dict[str, dict[str, float]]:
+    """Shares of each evaluated part (an article) by raw counting and corrected with error
+    rates: ``confusion`` if given (fixed, e.g. the shipped validation ones), else those of the
+    part's labelled sample. Per method: mean absolute error, interval coverage and mean
+    interval width over the parts' labels."""
+    errors: dict[str, list[float]] = {"raw": [], "adjusted": []}
+    covered: dict[str, list[bool]] = {"raw": [], "adjusted": []}
+    widths: dict[str, list[float]] = {"raw": [], "adjusted": []}
+    for fit_idx, held_idx in parts:
+        cm = confusion
+        if cm is None:
+            cm = confusion_matrix([gold[i] for i in fit_idx], [pred[i] for i in fit_idx], LABELS)
+        counts = np.array([sum(pred[i] == lb for i in held_idx) for lb in LABELS])
+        truth = np.array([sum(gold[i] == lb for i in held_idx) for lb in LABELS]) / len(held_idx)
+        est = estimate_group(counts, cm, n_resamples=PREVALENCE_RESAMPLES, rng=rng)
+        for name in ("raw", "adjusted"):
+            errors[name].extend(np.abs(est[name] - truth).tolist())
+            # As `stance prevalence` prints them, to two decimals: a share of 0 observed gets a
+            # lower bound of about 1e-5, which is 0.00 to a reader and must cover a true 0.
+            ci = np.round(est[f"{name}_ci"], 2)
+            covered[name].extend(((ci[:, 0] <= truth) & (truth <= ci[:, 1])).tolist())
+            widths[name].extend((ci[:, 1] - ci[:, 0]).tolist())
+    return {
+        name: {
+            "error": float(np.mean(errors[name])),
+            "coverage": float(np.mean(covered[name])),
+            "width": float(np.mean(widths[name])),
+        }
+        for name in errors
+    }
+
+
+def prevalence_row(name: str, n: str, outcomes: list[dict[str, float]]) -> str:
+    spreads = [_spread([o[key] for o in outcomes]) for key in ("error", "coverage", "width")]
+    return f"| {name} | {n} | {len(outcomes)} | {' | '.join(spreads)} |"
 
 
 def _spread(values: list[float]) -> str:
@@ -164,7 +221,40 @@ def main() -> int:
             simulate_draw(probs, gold, same_source_draws(len(gold), n, rng)) for _ in range(DRAWS)
         ]
         print(summary_row(f"dev positions, same source ({len(gold)})", n, outcomes))
+    _print_prevalence(rng)
     return 0
+
+
+def _print_prevalence(rng: np.random.Generator) -> None:
+    """The second table: shares of each held-out seed article, raw and corrected."""
+    print("\n## Label shares of a new article (`stance prevalence`)\n")
+    print("*Each draw estimates the support, oppose and conditional shares of each of the five "
+          "seed articles from the labels predicted by the fold that held it out. Mean absolute "
+          "error of the 15 shares, the share of their 95% intervals (as printed, to two decimals) "
+          "that cover the truth, and the "
+          "intervals' mean width; "
+          "median [2.5, 97.5 percentiles] over draws.*\n")  # fmt: skip
+    print("| shares | error rates from labelled quotes, n | draws | mean absolute error | "
+          "intervals covering the truth | mean interval width |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|")
+    probs, gold, articles = _seed_quotes()
+    pred = [LABELS[j] for j in probs.argmax(axis=1)]
+    shipped = np.asarray(model_confusion(DEFAULT_MODEL)[1])
+    fixed = prevalence_draw(pred, gold, new_article_draws(articles, None, rng), shipped, rng)
+    print(prevalence_row("raw counting", "none", [fixed["raw"]]))
+    print(
+        prevalence_row(
+            "corrected, shipped error rates", "validation (943 authored)", [fixed["adjusted"]]
+        )
+    )
+    for n in PREVALENCE_SIZES:
+        draws = 1 if n is None else PREVALENCE_DRAWS
+        outcomes = [
+            prevalence_draw(pred, gold, new_article_draws(articles, n, rng), None, rng)["adjusted"]
+            for _ in range(draws)
+        ]
+        size = "all of the other articles'" if n is None else f"{n}, other articles"
+        print(prevalence_row("corrected, refitted error rates", size, outcomes))
 
 
 if __name__ == "__main__":

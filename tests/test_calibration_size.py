@@ -70,3 +70,23 @@ def test_a_flag_that_cannot_reach_the_target_accepts_nothing(sim):
     parts = iter([(np.arange(20), np.arange(20))])
     outcome = sim.simulate_draw(probs, gold, parts)
     assert outcome["coverage"] == 0.0 and outcome["precision"] is None
+
+
+def test_prevalence_draw_scores_shares_against_the_truth(sim):
+    # Perfect predictions: raw and corrected shares equal each article's true shares.
+    gold = ["support"] * 6 + ["oppose"] * 3 + ["conditional"] * 3 + ["support", "oppose"] * 3
+    articles = ["a"] * 12 + ["b"] * 6
+    rng = np.random.default_rng(4)
+    out = sim.prevalence_draw(gold, gold, sim.new_article_draws(articles, None, rng), None, rng)
+    for name in ("raw", "adjusted"):
+        assert out[name]["error"] == pytest.approx(0.0, abs=1e-12)
+        assert out[name]["coverage"] == 1.0 and 0 < out[name]["width"] < 1
+    # Predicting every quote as support: raw counting is off by the true non-support shares,
+    # averaged over the 2 articles x 3 labels (article a: 0.5 too much support, 0.25 + 0.25
+    # missing; article b: 0.5 too much, 0.5 missing).
+    wrong = ["support"] * len(gold)
+    identity = np.eye(3, dtype=int) * 10
+    out = sim.prevalence_draw(
+        wrong, gold, sim.new_article_draws(articles, None, rng), identity, rng
+    )
+    assert out["raw"]["error"] == pytest.approx((0.5 + 0.25 + 0.25 + 0.5 + 0.5 + 0) / 6)
