@@ -203,7 +203,8 @@ def main() -> int:
     print("| quotes | labelled sample n | draws | share accepted | accuracy of accepted | "
           "draws reaching 90% | draws accepting none | ECE after refit |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    probs, gold, articles = _seed_quotes()
+    seed = _seed_quotes()
+    probs, gold, articles = seed
     for n in SEED_SIZES:
         draws = 1 if n is None else DRAWS
         outcomes = [
@@ -221,11 +222,13 @@ def main() -> int:
             simulate_draw(probs, gold, same_source_draws(len(gold), n, rng)) for _ in range(DRAWS)
         ]
         print(summary_row(f"dev positions, same source ({len(gold)})", n, outcomes))
-    _print_prevalence(rng)
+    _print_prevalence(seed, rng)
     return 0
 
 
-def _print_prevalence(rng: np.random.Generator) -> None:
+def _print_prevalence(
+    seed: tuple[np.ndarray, list[str], list[str]], rng: np.random.Generator
+) -> None:
     """The second table: shares of each held-out seed article, raw and corrected."""
     print("\n## Label shares of a new article (`stance prevalence`)\n")
     print("*Each draw estimates the support, oppose and conditional shares of each of the five "
@@ -237,14 +240,16 @@ def _print_prevalence(rng: np.random.Generator) -> None:
     print("| shares | error rates from labelled quotes, n | draws | mean absolute error | "
           "intervals covering the truth | mean interval width |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|")
-    probs, gold, articles = _seed_quotes()
+    probs, gold, articles = seed
     pred = [LABELS[j] for j in probs.argmax(axis=1)]
     shipped = np.asarray(model_confusion(DEFAULT_MODEL)[1])
     fixed = prevalence_draw(pred, gold, new_article_draws(articles, None, rng), shipped, rng)
     print(prevalence_row("raw counting", "none", [fixed["raw"]]))
     print(
         prevalence_row(
-            "corrected, shipped error rates", "validation (943 authored)", [fixed["adjusted"]]
+            "corrected, shipped error rates",
+            f"validation ({int(shipped.sum())} authored)",
+            [fixed["adjusted"]],
         )
     )
     for n in PREVALENCE_SIZES:
